@@ -1,0 +1,150 @@
+"""Static analysis of cell code: names, magics, `fit` calls. Pure functions, no kernel.
+
+Cells other than `preprocess` may contain IPython syntax; they are turned into plain Python by
+IPython's own transformer before parsing. Preprocess cells must already be plain Python.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+import symtable
+from dataclasses import dataclass
+
+from nb2prod.notebook import Cell
+
+MAGIC_LINE = re.compile(r"^\s*(%{1,2}\w|!|\w+\s*=\s*!|\w+\s*=\s*%)")
+HELP_LINE = re.compile(r"^[^#'\"]*\w\?{1,2}\s*$")
+NOTEBOOK_BUILTINS = frozenset(dir(builtins)) | {"__name__", "__doc__", "__builtins__", "__spec__"}
+
+
+@dataclass(frozen=True)
+class MagicUse:
+    """A line of IPython-only syntax (magic, shell escape, help) in a cell."""
+
+    cell: Cell
+    line_number: int
+    line: str
+
+
+@dataclass(frozen=True)
+class FitCall:
+    """`<receiver>.fit(<features>, ...)` found in a cell."""
+
+    cell: Cell
+    receiver: str
+    features: str | None
+
+
+def find_magics(cell: Cell) -> list[MagicUse]:
+    """Lines that only IPython understands: `%magic`, `!shell`, `x = !cmd`, `obj?`, get_ipython()."""
+    found = []
+    for number, line in enumerate(cell.source.splitlines(), start=1):
+        if MAGIC_LINE.match(line) or HELP_LINE.match(line) or "get_ipython()" in line:
+            found.append(MagicUse(cell, number, line.strip()))
+    return found
+
+
+def to_python(cell: Cell) -> str:
+    """The cell's source as plain Python (IPython syntax translated)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return str(TransformerManager().transform_cell(cell.source))
+
+
+def parse_cell(cell: Cell) -> ast.Module | None:
+    """Parse a cell (IPython syntax allowed); None when it is not valid Python at all."""
+    try:
+        return ast.parse(to_python(cell))
+    except SyntaxError:
+        return None
+
+
+def top_level_names(tree: ast.Module) -> set[str]:
+    """Names a module-level block binds: assignments, imports, defs, classes, loop targets."""
+    table = symtable.symtable(ast.unparse(tree), "<cell>", "exec")
+    return {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
+
+
+def defined_callables(tree: ast.Module) -> list[str]:
+    """Classes and functions defined at the top level, in order."""
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return [node.name for node in tree.body if isinstance(node, kinds)]
+
+
+def imported_modules(tree: ast.Module) -> set[str]:
+    """Top-level package names the code imports (`sklearn` for `from sklearn.x import y`)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def free_names(source: str) -> list[str]:
+    """Global names the code reads but never binds (and that are not builtins), in first-use order."""
+    table = symtable.symtable(source, "<preprocess>", "exec")
+    bound = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
+    missing: set[str] = set()
+    _collect_free(table, bound, missing)
+    order = [n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)]
+    return sorted(missing, key=lambda name: order.index(name) if name in order else len(order))
+
+
+def _collect_free(table: symtable.SymbolTable, bound: set[str], missing: set[str]) -> None:
+    for symbol in table.get_symbols():
+        name = symbol.get_name()
+        if symbol.is_referenced() and symbol.is_global() and name not in bound and name not in NOTEBOOK_BUILTINS:
+            missing.add(name)
+    for child in table.get_children():
+        _collect_free(child, bound, missing)
+
+
+def first_use_line(source: str, name: str) -> int | None:
+    """Line (1-based) where `name` is first read."""
+    lines = [n.lineno for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name) and n.id == name]
+    return min(lines) if lines else None
+
+
+def fit_calls(cell: Cell) -> list[FitCall]:
+    """Every `name.fit(X, ...)` (also `fit_transform`, `fit_predict`) in the cell."""
+    tree = parse_cell(cell)
+    if tree is None:
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in {"fit", "fit_transform", "fit_predict"}
+            and isinstance(node.func.value, ast.Name)
+        ):
+            found.append(FitCall(cell, node.func.value.id, _features_argument(node)))
+    return found
+
+
+def _features_argument(call: ast.Call) -> str | None:
+    """The X of fit(X, y): a bare name, or the name inside `preprocess(name)`."""
+    arg: ast.expr | None = call.args[0] if call.args else None
+    for keyword in call.keywords:
+        if keyword.arg == "X":
+            arg = keyword.value
+    if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and arg.func.id == "preprocess" and arg.args:
+        arg = arg.args[0]
+    return arg.id if isinstance(arg, ast.Name) else None
+
+
+def calls_passing(cell: Cell, name: str) -> list[str]:
+    """Names of the functions a cell passes `name` to as an argument (e.g. cross_validate)."""
+    tree = parse_cell(cell)
+    if tree is None:
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and any(isinstance(a, ast.Name) and a.id == name for a in node.args):
+            func = node.func
+            found.append(func.id if isinstance(func, ast.Name) else ast.unparse(func))
+    return found

@@ -1,0 +1,173 @@
+"""The `nb2prod` command. With the Jupyter handlers, the only place that prints or exits."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from nb2prod import __version__
+from nb2prod.errors import CellExecutionError, LintError, Nb2ProdError
+from nb2prod.execute import CellProgress
+from nb2prod.lint import Severity
+from nb2prod.options import MetricRequirement, build_options
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = Console(highlight=False, soft_wrap=True)
+
+
+def report_error(error: BaseException, debug: bool) -> int:
+    """Turn any exception into terminal text and an exit code."""
+    if debug:
+        err_console.print(escape("".join(traceback.format_exception(error))))
+    if isinstance(error, Nb2ProdError):
+        err_console.print(f"[bold red]error:[/] {escape(error.message)}")
+        if isinstance(error, CellExecutionError):
+            if error.executed_notebook is not None:
+                err_console.print(f"  executed notebook kept at: {escape(str(error.executed_notebook))}")
+        if error.hint:
+            err_console.print(f"  [bold]fix:[/] {escape(error.hint)}")
+        return error.exit_code
+    err_console.print(f"[bold red]internal error:[/] {type(error).__name__}: {escape(str(error))}")
+    if not debug:
+        err_console.print("  run again with --debug for the traceback, and report it.")
+    return 70
+
+
+class ProgressPrinter:
+    """Cell i of n, elapsed, and the cell's first line: a bar on a terminal, lines otherwise."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.task: Any = None
+
+    def __enter__(self) -> ProgressPrinter:
+        if err_console.is_terminal:
+            self.progress = Progress(
+                TextColumn("running"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
+                TextColumn("{task.description}"), console=err_console, transient=True,
+            )
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self, event: CellProgress) -> None:
+        line = event.first_line[:70]
+        if self.progress is None:
+            err_console.print(f"cell {event.position}/{event.total}  {event.elapsed:6.1f}s  {escape(line)}")
+            return
+        if self.task is None:
+            self.task = self.progress.add_task(line, total=event.total)
+        self.progress.update(self.task, completed=event.position - 1, description=escape(line))
+
+
+def _run(debug: bool, action: Any) -> None:
+    try:
+        action()
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - the one place errors become messages
+        sys.exit(report_error(error, debug))
+
+
+@click.group()
+@click.version_option(__version__, prog_name="nb2prod")
+def main() -> None:
+    """Turn a tagged Jupyter notebook into a tested, deployable prediction service."""
+
+
+@main.command()
+@click.argument("notebook", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Output folder [default: <name>-service beside the notebook].")
+@click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="NAME VALUE", help="Override a parameter of the parameters cell.")
+@click.option("--name", help="Service name (lowercase, dashes) [default: from the notebook file name].")
+@click.option("--model", help="Variable holding the fitted model (dotted attributes allowed).")
+@click.option("--features", help="Variable holding the training input sample.")
+@click.option("--require", "requirements", multiple=True, metavar="'METRIC>=X'", help="Fail unless the notebook's metric passes.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random and NumPy before the first cell.")
+@click.option("--kernel", help="Kernel to run [default: the notebook's, if installed].")
+@click.option("--timeout", type=int, default=600, show_default=True, help="Seconds one cell may run.")
+@click.option("--version", "version", help="Base version of the service [default: metadata nb2prod.version or 0.1.0].")
+@click.option("--force", is_flag=True, help="Replace an existing output folder written by nb2prod.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def convert(notebook: Path, output: Path | None, parameters: tuple[tuple[str, str], ...], name: str | None,
+            model: str | None, features: str | None, requirements: tuple[str, ...], seed: int, kernel: str | None,
+            timeout: int, version: str | None, force: bool, debug: bool) -> None:
+    """Run NOTEBOOK deterministically and write a prediction service project."""
+    from nb2prod.pipeline import convert as run_conversion
+
+    def action() -> None:
+        options = build_options(
+            notebook=notebook, output=output, parameters=dict(parameters), name=name, model=model,
+            features=features, requirements=tuple(MetricRequirement.parse(r) for r in requirements),
+            seed=seed, kernel=kernel, timeout=timeout, version=version, force=force,
+        )
+        with ProgressPrinter() as printer:
+            result = run_conversion(options, progress=printer)
+        for warning in result.warnings:
+            err_console.print(f"[yellow]warning:[/] {escape(warning)}")
+        for note in result.notes:
+            err_console.print(f"note: {escape(note)}")
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items()) or "none"
+        out_console.print(f"[green]converted[/] {escape(str(notebook))} -> {escape(str(result.output))}")
+        out_console.print(f"  service {result.name} {result.version}; model `{result.model_variable}` "
+                          f"({result.model_class}); input `{result.features_variable}`")
+        out_console.print(f"  metrics: {escape(metrics)}; {result.golden_examples} golden examples; "
+                          f"{result.elapsed:.1f}s on kernel {result.kernel}")
+        out_console.print(escape(f"  next: pip install '{result.output}[test]' && pytest {result.output}/tests"))
+
+    _run(debug, action)
+
+
+@main.command()
+@click.argument("notebook", type=click.Path(path_type=Path))
+@click.option("--model", help="Variable holding the fitted model.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def lint(notebook: Path, model: str | None, debug: bool) -> None:
+    """Check NOTEBOOK's roles, preprocess code and cell order without running it."""
+    from nb2prod.pipeline import lint as run_lint
+
+    def action() -> None:
+        _, findings = run_lint(notebook, model=model)
+        colors = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.NOTE: "blue"}
+        for finding in findings:
+            color = colors[finding.severity]
+            out_console.print(f"[{color}]{finding.severity.value}[/] [{finding.code}] {escape(finding.message)}")
+            if finding.hint:
+                out_console.print(f"  fix: {escape(finding.hint)}")
+        errors = [f for f in findings if f.severity is Severity.ERROR]
+        if errors:
+            raise LintError(f"{len(errors)} error(s) in {notebook}", findings=list(errors), notebook=notebook)
+        out_console.print(f"[green]ok[/] {escape(str(notebook))}: no errors")
+
+    _run(debug, action)
+
+
+@main.command()
+@click.argument("output", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+def serve(output: Path, host: str, port: int) -> None:
+    """Serve a converted OUTPUT folder with uvicorn (its dependencies must be installed here)."""
+    import uvicorn
+
+    packages = [p for p in (output / "src").glob("*/app.py")]
+    if not packages:
+        sys.exit(report_error(Nb2ProdError(f"{output} has no src/<package>/app.py.",
+                                           hint="Pass a folder written by `nb2prod convert`."), False))
+    package = packages[0].parent.name
+    uvicorn.run(f"{package}.app:app", host=host, port=port, app_dir=str(output / "src"))
+
+
+if __name__ == "__main__":
+    main()

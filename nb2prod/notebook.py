@@ -1,0 +1,287 @@
+"""Read stage: a notebook file becomes a `NotebookSpec` (cells with roles, parameters, config).
+
+Roles come from cell tags (`metadata.tags`) or from a first source line `#| nb2prod: <role>`.
+Nothing here runs code; the only import of nbformat for reading lives here.
+"""
+
+from __future__ import annotations
+
+import ast
+import enum
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from nb2prod.errors import NotebookReadError, RoleError
+
+
+class Role(str, enum.Enum):
+    """What a cell does in the conversion (PRODUCT.md, "Cell roles")."""
+
+    PARAMETERS = "parameters"
+    LOAD = "load"
+    PREPROCESS = "preprocess"
+    TRAIN = "train"
+    EVALUATE = "evaluate"
+    SKIP = "skip"
+
+
+ROLE_LINE = re.compile(r"^\s*#\|\s*nb2prod\s*:\s*(?P<role>[\w-]+)\s*$")
+# Tags other tools put on cells. They do not change what nb2prod does; we say so once.
+FOREIGN_TAG_PATTERNS = {
+    "Kale": re.compile(r"^(imports|functions|pipeline-parameters|pipeline-metrics|(step|block|prev|limit|annotation|image):.*)$"),
+    "papermill": re.compile(r"^injected-parameters$"),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell of the source notebook, with its role. `index` counts all cells from 0."""
+
+    index: int
+    cell_type: str
+    source: str
+    role: Role | None
+    tags: tuple[str, ...] = ()
+    execution_count: int | None = None
+
+    @property
+    def number(self) -> int:
+        """The 1-based position people see when they count cells from the top."""
+        return self.index + 1
+
+    @property
+    def first_line(self) -> str:
+        for line in self.source.splitlines():
+            if line.strip() and not ROLE_LINE.match(line):
+                return line.strip()
+        return ""
+
+    @property
+    def label(self) -> str:
+        """How messages name this cell: `cell 4 (`model = ...`)`."""
+        first = self.first_line
+        if len(first) > 60:
+            first = first[:57] + "..."
+        return f"cell {self.number} (`{first}`)" if first else f"cell {self.number}"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A name assigned in the parameters cell, with its literal value when it has one."""
+
+    name: str
+    value: object
+    type_name: str
+
+
+@dataclass(frozen=True)
+class NotebookConfig:
+    """`metadata.nb2prod` of the notebook: which variables to capture, and names."""
+
+    model: str | None = None
+    features: str | None = None
+    name: str | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class NotebookSpec:
+    """Everything later stages need to know about the notebook, read without running it."""
+
+    path: Path
+    cells: tuple[Cell, ...]
+    kernel_name: str | None
+    config: NotebookConfig
+    parameters: tuple[Parameter, ...]
+    content_hash: str
+    notes: tuple[str, ...] = field(default=())
+
+    def code_cells(self, *roles: Role | None) -> list[Cell]:
+        """Code cells with any of `roles` (all code cells when none are given)."""
+        cells = [c for c in self.cells if c.cell_type == "code"]
+        return [c for c in cells if c.role in roles] if roles else cells
+
+    @property
+    def parameters_cell(self) -> Cell | None:
+        found = self.code_cells(Role.PARAMETERS)
+        return found[0] if found else None
+
+
+def read_notebook(path: Path) -> NotebookSpec:
+    """Read and validate `path`, assign roles, and collect parameters and config."""
+    node = _load(path)
+    notes: list[str] = []
+    cells = tuple(_read_cell(path, index, raw, notes) for index, raw in enumerate(node.cells))
+    params_cells = [c for c in cells if c.role is Role.PARAMETERS]
+    if len(params_cells) > 1:
+        where = ", ".join(c.label for c in params_cells)
+        raise RoleError(
+            f"{path.name}: more than one cell has the role `parameters`: {where}.",
+            hint="Keep one parameters cell; papermill injects overrides after it.",
+            notebook=path,
+            cell_index=params_cells[1].index,
+        )
+    return NotebookSpec(
+        path=path,
+        cells=cells,
+        kernel_name=(node.metadata.get("kernelspec") or {}).get("name"),
+        config=_read_config(path, node.metadata.get("nb2prod") or {}),
+        parameters=tuple(_read_parameters(params_cells[0])) if params_cells else (),
+        content_hash=_content_hash(cells),
+        notes=tuple(dict.fromkeys(notes)),
+    )
+
+
+def _load(path: Path) -> nbformat.NotebookNode:
+    if not path.exists():
+        raise NotebookReadError(f"{path}: no such notebook.", hint="Check the path.", notebook=path)
+    if path.is_dir():
+        raise NotebookReadError(f"{path} is a folder, not a notebook.", hint="Pass a .ipynb file.", notebook=path)
+    try:
+        node = nbformat.read(str(path), as_version=4)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise NotebookReadError(
+            f"{path.name} is not a notebook: it is not valid JSON ({err}).",
+            hint="Open it in JupyterLab and save it again, or pass the right file.",
+            notebook=path,
+        ) from err
+    except Exception as err:  # nbformat raises several unrelated types for bad documents
+        raise NotebookReadError(
+            f"{path.name} could not be read as a Jupyter notebook: {err}",
+            hint="Open it in JupyterLab and save it again.",
+            notebook=path,
+        ) from err
+    try:
+        nbformat.validate(node)
+    except nbformat.ValidationError as err:
+        raise NotebookReadError(
+            f"{path.name} is not a valid notebook: {err.message}",
+            hint="Open it in JupyterLab and save it again to repair its structure.",
+            notebook=path,
+        ) from err
+    return node
+
+
+def _read_cell(path: Path, index: int, raw: Mapping[str, object], notes: list[str]) -> Cell:
+    source = str(raw.get("source", ""))
+    metadata = raw.get("metadata") or {}
+    tags = tuple(str(t) for t in (metadata.get("tags") or []))  # type: ignore[union-attr]
+    cell = Cell(index=index, cell_type=str(raw.get("cell_type")), source=source, role=None, tags=tags)
+    if cell.cell_type != "code":
+        return cell
+    roles = {_role_from_tag(path, cell, tag, notes) for tag in tags} - {None}
+    line_role = _role_from_line(path, cell)
+    if line_role is not None:
+        roles.add(line_role)
+    if len(roles) > 1:
+        names = ", ".join(sorted(r.value for r in roles if r is not None))
+        raise RoleError(
+            f"{path.name}, {cell.label}: the cell has more than one role ({names}).",
+            hint="Give each cell one role; split the cell if it does two jobs.",
+            notebook=path,
+            cell_index=index,
+        )
+    role = roles.pop() if roles else None
+    execution_count = raw.get("execution_count")
+    return Cell(
+        index=index,
+        cell_type="code",
+        source=source,
+        role=role,
+        tags=tags,
+        execution_count=execution_count if isinstance(execution_count, int) else None,
+    )
+
+
+def _role_from_tag(path: Path, cell: Cell, tag: str, notes: list[str]) -> Role | None:
+    try:
+        return Role(tag)
+    except ValueError:
+        pass
+    for tool, pattern in FOREIGN_TAG_PATTERNS.items():
+        if pattern.match(tag):
+            notes.append(f"{path.name}, {cell.label}: tag `{tag}` belongs to {tool}; nb2prod ignores it.")
+            return None
+    notes.append(f"{path.name}, {cell.label}: tag `{tag}` is not an nb2prod role; ignored.")
+    return None
+
+
+def _role_from_line(path: Path, cell: Cell) -> Role | None:
+    lines = cell.source.splitlines()
+    match = ROLE_LINE.match(lines[0]) if lines else None
+    if match is None:
+        return None
+    try:
+        return Role(match["role"])
+    except ValueError:
+        known = ", ".join(r.value for r in Role)
+        raise RoleError(
+            f"{path.name}, cell {cell.number}: `#| nb2prod: {match['role']}` is not a role.",
+            hint=f"Use one of: {known}.",
+            notebook=path,
+            cell_index=cell.index,
+        ) from None
+
+
+def _read_config(path: Path, raw: Mapping[str, object]) -> NotebookConfig:
+    known = {"model", "features", "name", "version"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise NotebookReadError(
+            f"{path.name}: notebook metadata `nb2prod` has unknown field(s): {', '.join(unknown)}.",
+            hint=f"Known fields: {', '.join(sorted(known))}.",
+            notebook=path,
+        )
+    values: dict[str, str | None] = {}
+    for key in known:
+        value = raw.get(key)
+        if value is not None and not isinstance(value, str):
+            raise NotebookReadError(
+                f"{path.name}: notebook metadata `nb2prod.{key}` must be a string, not {type(value).__name__}.",
+                hint='For example: "nb2prod": {"model": "clf"}.',
+                notebook=path,
+            )
+        values[key] = value
+    return NotebookConfig(**values)
+
+
+def _read_parameters(cell: Cell) -> list[Parameter]:
+    """Names assigned at the top of the parameters cell, with literal values where possible."""
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError:
+        return []
+    found: list[Parameter] = []
+    for node in tree.body:
+        target, value = _assignment(node)
+        if target is None:
+            continue
+        try:
+            literal = ast.literal_eval(value) if value is not None else None
+        except ValueError:
+            literal = ast.unparse(value) if value is not None else None
+            found.append(Parameter(target, literal, "expression"))
+            continue
+        found.append(Parameter(target, literal, type(literal).__name__))
+    return found
+
+
+def _assignment(node: ast.stmt) -> tuple[str | None, ast.expr | None]:
+    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        return node.targets[0].id, node.value
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return node.target.id, node.value
+    return None, None
+
+
+def _content_hash(cells: tuple[Cell, ...]) -> str:
+    """sha256 of what the cells say (type, source, tags), never of outputs or counts."""
+    canonical = [[c.cell_type, c.source, sorted(c.tags)] for c in cells]
+    blob = json.dumps(canonical, ensure_ascii=False, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()

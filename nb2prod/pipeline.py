@@ -1,0 +1,180 @@
+"""The conversion pipeline: the one place that knows the order of the stages.
+
+    read -> lint -> execute (+capture) -> extract -> infer schema -> build artifact -> render -> write
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nb2prod.artifact import build_artifact
+from nb2prod.capture import capture_cell_source, read_capture
+from nb2prod.errors import CellExecutionError, LintError, OptionsError, RequirementNotMet
+from nb2prod.execute import ProgressCallback, RunRequest, run_notebook
+from nb2prod.extract import assemble_preprocess, extract_code
+from nb2prod.lint import Finding, Severity, lint_notebook
+from nb2prod.notebook import NotebookSpec, read_notebook
+from nb2prod.options import ConvertOptions, MetricRequirement, slug_name
+from nb2prod.render import RenderInput, render_project
+from nb2prod.schema import infer_schema
+from nb2prod.targets import find_targets
+from nb2prod.write import check_output, keep_failed_run, write_project
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    """What a successful conversion produced, for the CLI and (later) the Jupyter job API."""
+
+    output: Path
+    name: str
+    version: str
+    model_class: str
+    model_variable: str
+    features_variable: str
+    metrics: dict[str, float]
+    golden_examples: int
+    kernel: str
+    elapsed: float
+    warnings: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def lint(notebook: Path, *, model: str | None = None) -> tuple[NotebookSpec, list[Finding]]:
+    """Read and lint a notebook without running it."""
+    spec = read_notebook(notebook)
+    return spec, lint_notebook(spec, model_var=model)
+
+
+def convert(options: ConvertOptions, progress: ProgressCallback | None = None) -> ConversionResult:
+    """Run the notebook and write the service project; raise an Nb2ProdError on any problem."""
+    started = time.monotonic()
+    spec, findings = lint(options.notebook, model=options.model)
+    _raise_for_errors(spec, findings)
+    name = options.name or spec.config.name or slug_name(spec.path.stem)
+    out = options.output or spec.path.parent / f"{name}-service"
+    check_output(out, spec.path, options.force)
+    parameters = coerce_parameters(spec, options.parameters)
+    targets = find_targets(spec, model=options.model, features=options.features)
+    module = assemble_preprocess(spec)
+    with tempfile.TemporaryDirectory(prefix="nb2prod-run-") as work_dir:
+        work = Path(work_dir)
+        request = RunRequest(
+            spec=spec,
+            parameters=parameters,
+            kernel=options.kernel,
+            seed=options.seed,
+            timeout=options.timeout,
+            capture_source=capture_cell_source(
+                out_dir=work, package=name.replace("-", "_"), targets=targets, spec=spec,
+                preprocess_callables=module.callables, import_modules=module.imports,
+            ),
+            executed_path=work / "executed.ipynb",
+        )
+        try:
+            run = run_notebook(request, progress)
+        except CellExecutionError as err:
+            err.executed_notebook = keep_failed_run(request.executed_path, out)
+            raise
+        capture = read_capture(work, spec, targets)
+        check_requirements(spec, options.requirements, capture.metrics)
+        schema = infer_schema(capture)
+        code = extract_code(spec, capture.distributions)
+        effective = {p.name: p.value for p in spec.parameters} | parameters
+        artifact = build_artifact(
+            spec=spec, name=name, base_version=options.version or spec.config.version or "0.1.0",
+            capture=capture, schema=schema, code=code, parameters=effective, seed=options.seed,
+        )
+        files = render_project(RenderInput(artifact, capture, schema, code, spec.path.name,
+                                           request.executed_path.read_bytes()))
+        written = write_project(out, files, spec.path, options.force)
+    return ConversionResult(
+        output=written, name=name, version=artifact.version, model_class=capture.model.class_path,
+        model_variable=capture.model.variable, features_variable=capture.features.variable,
+        metrics=capture.metrics, golden_examples=len(capture.golden), kernel=run.kernel_name,
+        elapsed=time.monotonic() - started, warnings=run.warnings + tuple(
+            f.message for f in findings if f.severity is Severity.WARNING),
+        notes=capture.notes + tuple(f.message for f in findings if f.severity is Severity.NOTE),
+    )
+
+
+def _raise_for_errors(spec: NotebookSpec, findings: list[Finding]) -> None:
+    errors = [f for f in findings if f.severity is Severity.ERROR]
+    if not errors:
+        return
+    if len(errors) == 1:
+        raise LintError(errors[0].message, hint=errors[0].hint, findings=list(errors), notebook=spec.path)
+    listed = "\n".join(f"  - {f.message}" for f in errors)
+    raise LintError(f"{spec.path.name}: {len(errors)} problems found before running:\n{listed}",
+                    hint=errors[0].hint, findings=list(errors), notebook=spec.path)
+
+
+def coerce_parameters(spec: NotebookSpec, raw: dict[str, Any]) -> dict[str, Any]:
+    """Check `-p` names against the parameters cell and give text values the cell's types."""
+    known = {p.name: p for p in spec.parameters}
+    if raw and spec.parameters_cell is None:
+        raise OptionsError(
+            f"{spec.path.name}: -p {next(iter(raw))} given, but no cell has the role `parameters`.",
+            hint="Tag the cell that sets the defaults `parameters`.", notebook=spec.path,
+        )
+    result = {}
+    for name, value in raw.items():
+        if name not in known:
+            raise OptionsError(
+                f"{spec.path.name}: -p {name}: the parameters cell ({spec.parameters_cell.label if spec.parameters_cell else '?'}) "
+                f"does not set `{name}` (it sets: {', '.join(known) or 'nothing'}).",
+                hint="Check the spelling, or add the parameter to the parameters cell.", notebook=spec.path,
+            )
+        result[name] = _coerce(spec, name, value, known[name].value) if isinstance(value, str) else value
+    return result
+
+
+def _coerce(spec: NotebookSpec, name: str, text: str, default: Any) -> Any:
+    target = type(default)
+    try:
+        if target is bool:
+            lowered = text.lower()
+            if lowered not in {"true", "false", "1", "0", "yes", "no"}:
+                raise ValueError(text)
+            return lowered in {"true", "1", "yes"}
+        if target in (int, float):
+            return target(text)
+        if target is str:
+            return text
+        return _guess(text)
+    except ValueError:
+        raise OptionsError(
+            f"{spec.path.name}: -p {name} {text}: the parameters cell sets {name} = {default!r}, "
+            f"a {target.__name__}, and {text!r} is not one.",
+            hint=f"Give a {target.__name__} value.", notebook=spec.path,
+        ) from None
+
+
+def _guess(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
+
+
+def check_requirements(spec: NotebookSpec, requirements: tuple[MetricRequirement, ...], metrics: dict[str, float]) -> None:
+    """Fail the conversion when a `--require` gate does not hold."""
+    for requirement in requirements:
+        if requirement.metric not in metrics:
+            have = ", ".join(sorted(metrics)) or "none"
+            raise RequirementNotMet(
+                f"{spec.path.name}: --require {requirement}: the notebook reports no metric `{requirement.metric}` "
+                f"(metrics: {have}).",
+                hint="Set it in the `metrics` dict of a cell tagged `evaluate`.", notebook=spec.path,
+            )
+        actual = metrics[requirement.metric]
+        if not requirement.holds(actual):
+            raise RequirementNotMet(
+                f"{spec.path.name}: {requirement.metric} is {actual:g}, but --require asks {requirement}.",
+                hint="Improve the model, or relax the requirement.", notebook=spec.path,
+            )

@@ -1,0 +1,218 @@
+"""Render stage: templates + artifact -> the files of the output project, in memory.
+
+The only module that imports Jinja. Templates live in the wheel (`nb2prod/templates`) or, in a
+source checkout, in the repository's `templates/` folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from nb2prod import __version__
+from nb2prod.artifact import Artifact, canonical_json
+from nb2prod.capture import Capture
+from nb2prod.errors import TemplateError
+from nb2prod.extract import ExtractedCode
+from nb2prod.schema import Feature, InputSchema
+
+MAX_BATCH = 1000
+MAX_BODY_BYTES = 1_048_576
+
+# template -> output path ({package} is filled in)
+TEMPLATES = {
+    "pyproject.toml.j2": "pyproject.toml",
+    "README.md.j2": "README.md",
+    "Dockerfile.j2": "Dockerfile",
+    "dockerignore.j2": ".dockerignore",
+    "deploy/kubernetes/deployment.yaml.j2": "deploy/kubernetes/deployment.yaml",
+    "deploy/kubernetes/service.yaml.j2": "deploy/kubernetes/service.yaml",
+    "deploy/kubernetes/hpa.yaml.j2": "deploy/kubernetes/hpa.yaml",
+    "src/init.py.j2": "src/{package}/__init__.py",
+    "src/app.py.j2": "src/{package}/app.py",
+    "src/model.py.j2": "src/{package}/model.py",
+    "src/schemas.py.j2": "src/{package}/schemas.py",
+    "tests/test_service.py.j2": "tests/test_service.py",
+}
+
+
+@dataclass(frozen=True)
+class RenderInput:
+    artifact: Artifact
+    capture: Capture
+    schema: InputSchema
+    code: ExtractedCode
+    notebook_name: str
+    executed_notebook: bytes
+
+
+def templates_dir() -> Path:
+    """Where the templates are: inside the installed package, else the source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if (candidate / "src" / "app.py.j2").is_file():
+            return candidate
+    raise TemplateError("nb2prod's service templates are missing.", hint="Reinstall nb2prod: pip install --force-reinstall nb2prod")
+
+
+def render_project(data: RenderInput) -> dict[str, bytes]:
+    """Every file of the output project, keyed by its path relative to the output folder."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    context = _context(data)
+    package = data.artifact.package
+    files: dict[str, bytes] = {}
+    for template, target in TEMPLATES.items():
+        try:
+            text = env.get_template(template).render(**context)
+        except jinja2.TemplateError as err:
+            raise TemplateError(f"template {template} failed: {err}", hint="Reinstall nb2prod; report this if it persists.") from err
+        files[target.format(package=package)] = text.encode()
+    files[f"src/{package}/preprocessing.py"] = data.code.preprocess.source.encode()
+    for name, content in data.artifact.files().items():
+        files[f"src/{package}/artifacts/{name}"] = content
+    files["tests/golden.json"] = canonical_json(_golden(data))
+    files["notebook/executed.ipynb"] = data.executed_notebook
+    return files
+
+
+def _golden(data: RenderInput) -> dict[str, Any]:
+    return {
+        "model_version": data.artifact.version,
+        "tolerance": 1e-9,
+        "examples": [
+            {"row": g.row, "input": g.input, "prediction": g.prediction, "probabilities": g.probabilities}
+            for g in data.capture.golden
+        ],
+    }
+
+
+def _context(data: RenderInput) -> dict[str, Any]:
+    artifact, capture, schema = data.artifact, data.capture, data.schema
+    classifier = capture.model.is_classifier and capture.model.classes is not None
+    python_minor = ".".join(capture.python.split(".")[:2])
+    base, _, build = artifact.version.partition("+")
+    return {
+        "name": artifact.name,
+        "package": artifact.package,
+        "version": artifact.version,
+        "image_tag": f"{base}-{build}" if build else base,
+        "notebook": data.notebook_name,
+        "nb2prod_version": __version__,
+        "python_minor": python_minor,
+        "pins": data.code.pins,
+        "test_pins": data.code.test_pins,
+        "hatchling_pin": _hatchling_pin(),
+        "frame": schema.kind == "frame",
+        "input_kind": schema.kind,
+        "array_dtype": schema.array_dtype or "float64",
+        "uses_preprocess": data.code.preprocess.defines_preprocess,
+        "classifier": classifier,
+        "prediction_type": _prediction_type(capture),
+        "model_class": capture.model.class_path,
+        "task": "classification" if classifier else "regression",
+        "fields": [_field(schema, f) for f in schema.features] if schema.kind == "frame" else [_array_field(schema)],
+        "record_doc": _record_doc(schema),
+        "features": [_readme_feature(f) for f in schema.features],
+        "bad_cases": _bad_cases(schema),
+        "uses_literal": any(f.column.kind == "category" for f in schema.features),
+        "max_batch": MAX_BATCH,
+        "max_body_bytes": MAX_BODY_BYTES,
+        "example_json": json.dumps(capture.golden[0].input).replace("'", "'\\''") if capture.golden else "{}",
+    }
+
+
+def _hatchling_pin() -> str:
+    try:
+        return f">={metadata.version('hatchling')}"
+    except metadata.PackageNotFoundError:
+        return ">=1.21"
+
+
+def _prediction_type(capture: Capture) -> str:
+    classes = capture.model.classes
+    if classes is None:
+        return "float"
+    kinds = {type(c) for c in classes}
+    if kinds <= {bool}:
+        return "bool"
+    if kinds <= {int}:
+        return "int"
+    if kinds <= {int, float}:
+        return "float"
+    return "str"
+
+
+def _field(schema: InputSchema, feature: Feature) -> dict[str, Any]:
+    column = feature.column
+    if column.kind == "category" and column.categories is not None:
+        annotation = "Literal[" + ", ".join(json.dumps(c) if isinstance(c, str) else repr(c) for c in column.categories) + "]"
+    else:
+        annotation = feature.python_type
+    args = [f"alias={json.dumps(feature.name)}", "strict=True"]
+    if annotation == "float":
+        args.append("allow_inf_nan=False")
+    if column.nullable:
+        annotation += " | None"
+    return {"identifier": feature.identifier, "annotation": annotation, "field_args": ", ".join(args),
+            "optional": column.nullable}
+
+
+def _array_field(schema: InputSchema) -> dict[str, Any]:
+    n = len(schema.features)
+    nullable = any(f.column.nullable for f in schema.features)
+    item = "Annotated[float, Field(strict=True, allow_inf_nan=False)]" + (" | None" if nullable else "")
+    return {"identifier": "features", "annotation": f"list[{item}]",
+            "field_args": f"min_length={n}, max_length={n}, description=\"the {n} input values, in training order\"",
+            "optional": False}
+
+
+def _record_doc(schema: InputSchema) -> str:
+    if schema.kind == "array":
+        return f"One input row: `features`, the {len(schema.features)} values the model was trained on."
+    return "One input row, keyed by the notebook's training column names."
+
+
+def _readme_feature(feature: Feature) -> dict[str, Any]:
+    c = feature.column
+    if c.categories is not None:
+        shown = ", ".join(str(v) for v in c.categories[:8]) + (" ..." if len(c.categories) > 8 else "")
+    elif c.minimum is not None:
+        shown = f"{c.minimum} .. {c.maximum}"
+    else:
+        shown = ""
+    return {"name": feature.name.replace("|", "\\|"), "json_type": feature.json_type, "column": c, "seen": shown}
+
+
+def _bad_cases(schema: InputSchema) -> list[dict[str, Any]]:
+    """Generated bad-input tests: each sets up a broken copy of the first golden record."""
+    if schema.kind == "array":
+        return [
+            {"test_name": "wrong_length", "field": "features", "setup": ['record["features"] = record["features"][:-1]']},
+            {"test_name": "nan_value", "field": "features", "setup": ['record["features"][0] = float("nan")']},
+            {"test_name": "text_value", "field": "features", "setup": ['record["features"][0] = "text"']},
+        ]
+    cases = []
+    numeric = next((f for f in schema.features if f.column.kind == "number"), None)
+    if numeric is not None:
+        key = json.dumps(numeric.name)
+        cases.append({"test_name": "nan_value", "field": numeric.name, "setup": [f'record[{key}] = float("nan")']})
+        cases.append({"test_name": "infinite_value", "field": numeric.name, "setup": [f'record[{key}] = float("inf")']})
+    typed = next((f for f in schema.features if f.column.kind in ("number", "integer", "boolean")), None)
+    if typed is not None:
+        cases.append({"test_name": "wrong_type", "field": typed.name, "setup": [f'record[{json.dumps(typed.name)}] = "text"']})
+    required = next((f for f in schema.features if not f.column.nullable), None)
+    if required is not None:
+        cases.append({"test_name": "missing_field", "field": required.name, "setup": [f"del record[{json.dumps(required.name)}]"]})
+    return cases

@@ -1,0 +1,131 @@
+"""Schema stage: the captured sample becomes the service's input schema.
+
+`InputSchema` holds one `Feature` per column (or per array position) with what the generated
+pydantic models and the frame rebuilding need, plus a JSON Schema for the manifest.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from nb2prod.capture import Capture, Column
+
+PYTHON_TYPES = {"integer": "int", "number": "float", "boolean": "bool", "string": "str"}
+JSON_TYPES = {"integer": "integer", "number": "number", "boolean": "boolean", "string": "string"}
+RESERVED = {"model_config", "model_fields", "model_computed_fields", "copy", "dict", "json", "schema",
+            "construct", "validate", "fields", "features", "records"}
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One input field of the service: its JSON name, Python identifier and type."""
+
+    name: str
+    identifier: str
+    column: Column
+
+    @property
+    def python_type(self) -> str:
+        if self.column.kind == "category":
+            values = self.column.categories or ()
+            base = _python_type_of(values)
+        else:
+            base = PYTHON_TYPES[self.column.kind]
+        return base
+
+    @property
+    def json_type(self) -> str:
+        if self.column.kind == "category":
+            return {"int": "integer", "float": "number", "bool": "boolean"}.get(self.python_type, "string")
+        return JSON_TYPES[self.column.kind]
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    kind: str  # frame | array
+    features: tuple[Feature, ...]
+    array_dtype: str | None
+
+    def json_schema(self) -> dict[str, Any]:
+        """JSON Schema of one record, as /predict takes it."""
+        if self.kind == "array":
+            nullable = any(f.column.nullable for f in self.features)
+            item: dict[str, Any] = {"type": ["number", "null"] if nullable else "number"}
+            n = len(self.features)
+            return {
+                "type": "object",
+                "properties": {"features": {"type": "array", "items": item, "minItems": n, "maxItems": n}},
+                "required": ["features"],
+                "additionalProperties": False,
+            }
+        properties = {f.name: _property(f) for f in self.features}
+        return {
+            "type": "object",
+            "properties": properties,
+            "required": [f.name for f in self.features if not f.column.nullable],
+            "additionalProperties": False,
+        }
+
+    def feature_stats(self) -> list[dict[str, Any]]:
+        """Per-feature dtype, min, max, seen categories and nullability (for the manifest)."""
+        stats = []
+        for f in self.features:
+            c = f.column
+            entry: dict[str, Any] = {"name": f.name, "dtype": c.dtype, "kind": c.kind, "nullable": c.nullable}
+            if c.kind in ("integer", "number"):
+                entry.update(min=c.minimum, max=c.maximum)
+            if c.categories is not None:
+                entry["categories"] = list(c.categories)
+            if c.kind == "category":
+                entry["ordered"] = c.ordered
+                entry["category_dtype"] = c.category_dtype
+            if c.kind in ("string", "boolean") and c.nullable:
+                entry["null_value"] = c.null_value
+            stats.append(entry)
+        return stats
+
+
+def _python_type_of(values: tuple[Any, ...]) -> str:
+    kinds = {type(v) for v in values}
+    if kinds <= {bool}:
+        return "bool"
+    if kinds <= {int}:
+        return "int"
+    if kinds <= {int, float}:
+        return "float"
+    return "str"
+
+
+def _property(feature: Feature) -> dict[str, Any]:
+    c = feature.column
+    prop: dict[str, Any] = {"type": [feature.json_type, "null"] if c.nullable else feature.json_type}
+    if c.kind == "category" and c.categories is not None:
+        prop["enum"] = list(c.categories) + ([None] if c.nullable else [])
+    prop["x-dtype"] = c.dtype
+    return prop
+
+
+def infer_schema(capture: Capture) -> InputSchema:
+    """Name each feature for Python and JSON; the sample's stats come from the kernel."""
+    taken: set[str] = set()
+    features = []
+    for column in capture.features.columns:
+        identifier = _identifier(column.name, taken)
+        taken.add(identifier)
+        features.append(Feature(column.name, identifier, column))
+    return InputSchema(capture.features.kind, tuple(features), capture.features.array_dtype)
+
+
+def _identifier(name: str, taken: set[str]) -> str:
+    ident = re.sub(r"\W+", "_", name).strip("_").lower() or "field"
+    if ident[0].isdigit():
+        ident = "f_" + ident
+    if keyword.iskeyword(ident) or ident in RESERVED or ident.startswith("model_"):
+        ident += "_"
+    base, n = ident, 2
+    while ident in taken:
+        ident, n = f"{base}_{n}", n + 1
+    return ident
