@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -139,11 +140,11 @@ def run_notebook(request: RunRequest, progress: ProgressCallback | None = None) 
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
     except PapermillExecutionError as err:
-        executed = nbformat.read(str(request.executed_path), as_version=4)
-        raise _cell_error(request, executed, err.cell_index, err.ename, err.evalue, _traceback(err)) from err
+        # The failing cell is the last one started (papermill's own index counts its banner cells).
+        raise _cell_error(request, tracker.current_cell, err.ename, err.evalue, _traceback(err)) from err
     except CellTimeoutError as err:
-        raise _cell_error(request, run_nb, tracker.current, "TimeoutError",
-                          f"the cell ran longer than {request.timeout} s", "") from err
+        raise _cell_error(request, tracker.current_cell, "TimeoutError",
+                          f"the cell ran longer than {request.timeout} s (--timeout)", "") from err
     except DeadKernelError as err:
         raise KernelError(
             f"{request.spec.path.name}: the kernel died while running cell {tracker.current_label()}.",
@@ -157,18 +158,16 @@ def run_notebook(request: RunRequest, progress: ProgressCallback | None = None) 
     return ExecutedRun(request.executed_path, kernel, time.monotonic() - started, tuple(warnings))
 
 
+ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def _traceback(err: Any) -> str:
-    from papermill.utils import strip_color  # type: ignore[attr-defined]
-
-    return str(strip_color("\n".join(err.traceback or [])))
+    return ANSI_CODES.sub("", "\n".join(err.traceback or []))
 
 
-def _cell_error(request: RunRequest, executed: nbformat.NotebookNode, run_index: int | None,
-                ename: str, evalue: str, traceback: str) -> CellExecutionError:
+def _cell_error(request: RunRequest, run_cell: Any, ename: str, evalue: str, traceback: str) -> CellExecutionError:
     spec = request.spec
-    source_index = None
-    if run_index is not None and 0 <= run_index < len(executed.cells):
-        source_index = executed.cells[run_index].metadata.get("nb2prod", {}).get("source_index")
+    source_index = run_cell.metadata.get("nb2prod", {}).get("source_index") if run_cell is not None else None
     if source_index is None:
         where, index, first = "an nb2prod step (seed or capture)", -1, ""
         hint = "This is likely a bug in nb2prod or a kernel without scikit-learn; run with --debug and report it."
@@ -210,10 +209,12 @@ class _ProgressTracker:
         self.callback = callback
         self.started = time.monotonic()
         self.current: int | None = None
+        self.current_cell: Any = None
         self.nb = run_nb
 
     def cell_started(self, cell: Any, run_index: int, total: int) -> None:
         self.current = run_index
+        self.current_cell = cell
         if self.callback is None:
             return
         if cell.cell_type != "code":

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from nbformat.reader import NotJSONError
 
 from nb2prod.errors import NotebookReadError, RoleError
 
@@ -145,9 +146,9 @@ def _load(path: Path) -> nbformat.NotebookNode:
         raise NotebookReadError(f"{path} is a folder, not a notebook.", hint="Pass a .ipynb file.", notebook=path)
     try:
         node = nbformat.read(str(path), as_version=4)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, NotJSONError) as err:
         raise NotebookReadError(
-            f"{path.name} is not a notebook: it is not valid JSON ({err}).",
+            f"{path.name} is not a notebook: it is not valid JSON.",
             hint="Open it in JupyterLab and save it again, or pass the right file.",
             notebook=path,
         ) from err

@@ -160,7 +160,9 @@ def _field(schema: InputSchema, feature: Feature) -> dict[str, Any]:
         annotation = "Literal[" + ", ".join(json.dumps(c) if isinstance(c, str) else repr(c) for c in column.categories) + "]"
     else:
         annotation = feature.python_type
-    args = [f"alias={json.dumps(feature.name)}", "strict=True"]
+    args = [f"alias={json.dumps(feature.name)}"]
+    if column.kind != "category":  # Literal already matches exactly; pydantic refuses strict there
+        args.append("strict=True")
     if annotation == "float":
         args.append("allow_inf_nan=False")
     if column.nullable:

@@ -1,0 +1,69 @@
+"""Helpers for end-to-end tests: a fresh virtualenv, and a real uvicorn server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+
+def fresh_venv_with(project: Path, venv: Path) -> Path:
+    """Create a new virtualenv and install `project[test]` into it; return its python."""
+    uv = [sys.executable, "-m", "uv"]
+    subprocess.run([*uv, "venv", str(venv), "--python", sys.executable, "-q"], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    result = subprocess.run([*uv, "pip", "install", "--python", str(python), f"{project}[test]"],
+                            capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return python
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_service(python: Path, package: str, log: Path, ready_within: float = 90.0) -> Iterator[str]:
+    """Start `uvicorn <package>.app:app` on a free loopback port; yield its base URL; stop it."""
+    port = free_port()
+    with log.open("w") as log_file:
+        server = subprocess.Popen(
+            [str(python), "-m", "uvicorn", f"{package}.app:app", "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log_file, stderr=subprocess.STDOUT, cwd=str(log.parent),
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(server, url, log, ready_within)
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
+
+
+def _wait_ready(server: subprocess.Popen[bytes], url: str, log: Path, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"the service exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                return
+        time.sleep(0.3)
+    raise AssertionError(f"the service was not ready within {limit} s:\n{log.read_text()[-3000:]}")
+
+
+def golden_of(out: Path) -> dict:
+    return json.loads((out / "tests" / "golden.json").read_text())
