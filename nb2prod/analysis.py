@@ -75,7 +75,7 @@ def defined_callables(tree: ast.Module) -> list[str]:
 
 def imported_modules(tree: ast.Module) -> set[str]:
     """Top-level package names the code imports (`sklearn` for `from sklearn.x import y`)."""
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name.split(".")[0] for alias in node.names)

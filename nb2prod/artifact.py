@@ -59,8 +59,17 @@ def data_file_hashes(spec: NotebookSpec, parameters: dict[str, Any]) -> dict[str
     return found
 
 
-def build_artifact(*, spec: NotebookSpec, name: str, base_version: str, capture: Capture, schema: InputSchema,
-                   code: ExtractedCode, parameters: dict[str, Any], seed: int) -> Artifact:
+def build_artifact(
+    *,
+    spec: NotebookSpec,
+    name: str,
+    base_version: str,
+    capture: Capture,
+    schema: InputSchema,
+    code: ExtractedCode,
+    parameters: dict[str, Any],
+    seed: int,
+) -> Artifact:
     """Assemble the manifest. The version ends in a hash of model, code and schema."""
     model_bytes = capture.model_file.read_bytes()
     model_sha = sha256(model_bytes)

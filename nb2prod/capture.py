@@ -76,8 +76,15 @@ class Capture:
     notes: tuple[str, ...]
 
 
-def capture_cell_source(*, out_dir: Path, package: str, targets: CaptureTargets, spec: NotebookSpec,
-                        preprocess_callables: tuple[str, ...], import_modules: tuple[str, ...]) -> str:
+def capture_cell_source(
+    *,
+    out_dir: Path,
+    package: str,
+    targets: CaptureTargets,
+    spec: NotebookSpec,
+    preprocess_callables: tuple[str, ...],
+    import_modules: tuple[str, ...],
+) -> str:
     """Source of the cell appended after the notebook's last cell."""
     config = {
         "out_dir": str(out_dir),
@@ -117,7 +124,9 @@ def read_capture(out_dir: Path, spec: NotebookSpec, targets: CaptureTargets) -> 
             predict_methods=tuple(model["predict_methods"]),
             classes=tuple(model["classes"]) if model["classes"] is not None else None,
         ),
-        features=FeatureSample(features["kind"], features["variable"], features["rows"], columns, features.get("dtype")),
+        features=FeatureSample(
+            features["kind"], features["variable"], features["rows"], columns, features.get("dtype")
+        ),
         golden=tuple(GoldenExample(g["row"], g["input"], g["prediction"], g["probabilities"]) for g in raw["golden"]),
         metrics=raw["metrics"],
         distributions=raw["distributions"],
@@ -164,9 +173,15 @@ def _problem_error(spec: NotebookSpec, targets: CaptureTargets, problem: dict[st
     """One message per kind of problem the kernel can report."""
     kind, details, nb = problem["kind"], problem.get("details", {}), spec.path.name
     builders = {
-        "missing": _missing, "not_estimator": _not_estimator, "not_fitted": _not_fitted,
-        "ambiguous": _ambiguous, "no_model": _no_model, "no_features": _no_features,
-        "features_type": _features_type, "lambda": _lambda, "not_serializable": _not_serializable,
+        "missing": _missing,
+        "not_estimator": _not_estimator,
+        "not_fitted": _not_fitted,
+        "ambiguous": _ambiguous,
+        "no_model": _no_model,
+        "no_features": _no_features,
+        "features_type": _features_type,
+        "lambda": _lambda,
+        "not_serializable": _not_serializable,
         "main_reference": _main_reference,
     }
     builder = builders.get(kind)
@@ -181,15 +196,21 @@ Built = tuple[str, str, int | None]
 
 
 def _missing(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
-    return (f"{message} after the run (looking for `{details['name']}`).",
-            "Check the name given by --model/--features or notebook metadata `nb2prod`.", None)
+    return (
+        f"{message} after the run (looking for `{details['name']}`).",
+        "Check the name given by --model/--features or notebook metadata `nb2prod`.",
+        None,
+    )
 
 
 def _not_estimator(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
     where, index = _where(spec, details["name"])
-    return (f"the model `{details['name']}`{where} is a {details['type']}, not a scikit-learn-compatible "
-            "estimator (it has no fit/predict).",
-            "Name the fitted estimator with --model VAR or notebook metadata nb2prod.model.", index)
+    return (
+        f"the model `{details['name']}`{where} is a {details['type']}, not a scikit-learn-compatible "
+        "estimator (it has no fit/predict).",
+        "Name the fitted estimator with --model VAR or notebook metadata nb2prod.model.",
+        index,
+    )
 
 
 def _not_fitted(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
@@ -197,52 +218,72 @@ def _not_fitted(spec: NotebookSpec, targets: CaptureTargets, message: str, detai
     where, index = _where(spec, name)
     passed = sorted({f for c in spec.code_cells() for f in analysis.calls_passing(c, name)})
     extra = f"; it was only passed to {', '.join(passed)}, which fits copies" if passed else ""
-    return (f"the model `{name}`{where} is not fitted{extra}.",
-            f"Call `{name}.fit(X, y)` in a train cell.", index)
+    return (f"the model `{name}`{where} is not fitted{extra}.", f"Call `{name}.fit(X, y)` in a train cell.", index)
 
 
 def _ambiguous(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
     listed = ", ".join(f"`{n}` ({t})" for n, t in details["candidates"].items())
-    return (f"more than one fitted estimator could be the model: {listed}.",
-            "Choose one with --model VAR, or notebook metadata \"nb2prod\": {\"model\": \"VAR\"}.", None)
+    return (
+        f"more than one fitted estimator could be the model: {listed}.",
+        'Choose one with --model VAR, or notebook metadata "nb2prod": {"model": "VAR"}.',
+        None,
+    )
 
 
 def _no_model(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
     seen = ", ".join(f"`{n}` ({t})" for n, t in details["candidates"].items()) or "none"
-    return (f"no fitted model found: the train cells define no estimator (variables seen: {seen}).",
-            "Fit the model in a cell tagged `train`, or name it with --model VAR.", None)
+    return (
+        f"no fitted model found: the train cells define no estimator (variables seen: {seen}).",
+        "Fit the model in a cell tagged `train`, or name it with --model VAR.",
+        None,
+    )
 
 
 def _no_features(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
-    return (f"cannot tell which variable holds the model's training input: no `{details['model']}.fit(X, ...)` "
-            "with a plain variable as X was found in the train cells.",
-            "Name it with --features VAR or notebook metadata nb2prod.features.", None)
+    return (
+        f"cannot tell which variable holds the model's training input: no `{details['model']}.fit(X, ...)` "
+        "with a plain variable as X was found in the train cells.",
+        "Name it with --features VAR or notebook metadata nb2prod.features.",
+        None,
+    )
 
 
 def _features_type(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
     name = details.get("variable", "?")
     where, index = _where(spec, name)
-    return (f"the features sample `{name}`{where} cannot describe the service input: {message}.",
-            "Use a pandas DataFrame with string column names, or a 2-D numeric NumPy array.", index)
+    return (
+        f"the features sample `{name}`{where} cannot describe the service input: {message}.",
+        "Use a pandas DataFrame with string column names, or a 2-D numeric NumPy array.",
+        index,
+    )
 
 
 def _lambda(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
     where, index = _where(spec, details["variable"])
-    return (f"the model `{details['variable']}`{where} holds a lambda, which cannot be serialized.",
-            "Define a named function in a preprocess cell and use it instead of the lambda.", index)
+    return (
+        f"the model `{details['variable']}`{where} holds a lambda, which cannot be serialized.",
+        "Define a named function in a preprocess cell and use it instead of the lambda.",
+        index,
+    )
 
 
 def _not_serializable(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
     where, index = _where(spec, details["variable"])
-    return (f"the model `{details['variable']}`{where} cannot be serialized: {message}.",
-            "Keep only picklable objects in the model (no open files, connections, lambdas or generators); "
-            "open resources outside the model.", index)
+    return (
+        f"the model `{details['variable']}`{where} cannot be serialized: {message}.",
+        "Keep only picklable objects in the model (no open files, connections, lambdas or generators); "
+        "open resources outside the model.",
+        index,
+    )
 
 
 def _main_reference(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
     names = details["names"]
     cells = [c for c in (_assigning_cell(spec, n.split(".")[0]) for n in names) if c is not None]
     where = f", defined in {cells[0].label}" if cells else ""
-    return (f"the model uses {', '.join(f'`{n}`' for n in names)}{where}, which is not in a preprocess cell; "
-            "the service could not unpickle it.",
-            "Move the class or function into a cell tagged `preprocess`.", cells[0].index if cells else None)
+    return (
+        f"the model uses {', '.join(f'`{n}`' for n in names)}{where}, which is not in a preprocess cell; "
+        "the service could not unpickle it.",
+        "Move the class or function into a cell tagged `preprocess`.",
+        cells[0].index if cells else None,
+    )

@@ -50,8 +50,13 @@ class ProgressPrinter:
     def __enter__(self) -> ProgressPrinter:
         if err_console.is_terminal:
             self.progress = Progress(
-                TextColumn("running"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
-                TextColumn("{task.description}"), console=err_console, transient=True,
+                TextColumn("running"),
+                MofNCompleteColumn(),
+                BarColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=err_console,
+                transient=True,
             )
             self.progress.start()
         return self
@@ -88,29 +93,65 @@ def main() -> None:
 
 @main.command()
 @click.argument("notebook", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Output folder [default: <name>-service beside the notebook].")
-@click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="NAME VALUE", help="Override a parameter of the parameters cell.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Output folder [default: <name>-service beside the notebook].",
+)
+@click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    nargs=2,
+    multiple=True,
+    metavar="NAME VALUE",
+    help="Override a parameter of the parameters cell.",
+)
 @click.option("--name", help="Service name (lowercase, dashes) [default: from the notebook file name].")
 @click.option("--model", help="Variable holding the fitted model (dotted attributes allowed).")
 @click.option("--features", help="Variable holding the training input sample.")
-@click.option("--require", "requirements", multiple=True, metavar="'METRIC>=X'", help="Fail unless the notebook's metric passes.")
+@click.option(
+    "--require", "requirements", multiple=True, metavar="'METRIC>=X'", help="Fail unless the notebook's metric passes."
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for random and NumPy before the first cell.")
 @click.option("--kernel", help="Kernel to run [default: the notebook's, if installed].")
 @click.option("--timeout", type=int, default=600, show_default=True, help="Seconds one cell may run.")
 @click.option("--version", "version", help="Base version of the service [default: metadata nb2prod.version or 0.1.0].")
 @click.option("--force", is_flag=True, help="Replace an existing output folder written by nb2prod.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def convert(notebook: Path, output: Path | None, parameters: tuple[tuple[str, str], ...], name: str | None,
-            model: str | None, features: str | None, requirements: tuple[str, ...], seed: int, kernel: str | None,
-            timeout: int, version: str | None, force: bool, debug: bool) -> None:
+def convert(
+    notebook: Path,
+    output: Path | None,
+    parameters: tuple[tuple[str, str], ...],
+    name: str | None,
+    model: str | None,
+    features: str | None,
+    requirements: tuple[str, ...],
+    seed: int,
+    kernel: str | None,
+    timeout: int,
+    version: str | None,
+    force: bool,
+    debug: bool,
+) -> None:
     """Run NOTEBOOK deterministically and write a prediction service project."""
     from nb2prod.pipeline import convert as run_conversion
 
     def action() -> None:
         options = build_options(
-            notebook=notebook, output=output, parameters=dict(parameters), name=name, model=model,
-            features=features, requirements=tuple(MetricRequirement.parse(r) for r in requirements),
-            seed=seed, kernel=kernel, timeout=timeout, version=version, force=force,
+            notebook=notebook,
+            output=output,
+            parameters=dict(parameters),
+            name=name,
+            model=model,
+            features=features,
+            requirements=tuple(MetricRequirement.parse(r) for r in requirements),
+            seed=seed,
+            kernel=kernel,
+            timeout=timeout,
+            version=version,
+            force=force,
         )
         with ProgressPrinter() as printer:
             result = run_conversion(options, progress=printer)
@@ -120,10 +161,14 @@ def convert(notebook: Path, output: Path | None, parameters: tuple[tuple[str, st
             err_console.print(f"note: {escape(note)}")
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items()) or "none"
         out_console.print(f"[green]converted[/] {escape(str(notebook))} -> {escape(str(result.output))}")
-        out_console.print(f"  service {result.name} {result.version}; model `{result.model_variable}` "
-                          f"({result.model_class}); input `{result.features_variable}`")
-        out_console.print(f"  metrics: {escape(metrics)}; {result.golden_examples} golden examples; "
-                          f"{result.elapsed:.1f}s on kernel {result.kernel}")
+        out_console.print(
+            f"  service {result.name} {result.version}; model `{result.model_variable}` "
+            f"({result.model_class}); input `{result.features_variable}`"
+        )
+        out_console.print(
+            f"  metrics: {escape(metrics)}; {result.golden_examples} golden examples; "
+            f"{result.elapsed:.1f}s on kernel {result.kernel}"
+        )
         out_console.print(escape(f"  next: pip install '{result.output}[test]' && pytest {result.output}/tests"))
 
     _run(debug, action)
@@ -163,8 +208,14 @@ def serve(output: Path, host: str, port: int) -> None:
 
     packages = [p for p in (output / "src").glob("*/app.py")]
     if not packages:
-        sys.exit(report_error(Nb2ProdError(f"{output} has no src/<package>/app.py.",
-                                           hint="Pass a folder written by `nb2prod convert`."), False))
+        sys.exit(
+            report_error(
+                Nb2ProdError(
+                    f"{output} has no src/<package>/app.py.", hint="Pass a folder written by `nb2prod convert`."
+                ),
+                False,
+            )
+        )
     package = packages[0].parent.name
     uvicorn.run(f"{package}.app:app", host=host, port=port, app_dir=str(output / "src"))
 

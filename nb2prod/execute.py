@@ -85,7 +85,7 @@ def build_run_notebook(spec: NotebookSpec, seed: int, capture_source: str) -> nb
     original = nbformat.read(str(spec.path), as_version=4)
     run = copy.deepcopy(original)
     run.cells = []
-    for cell, raw in zip(spec.cells, original.cells):
+    for cell, raw in zip(spec.cells, original.cells, strict=True):
         if cell.role is Role.SKIP:
             continue
         raw.metadata["nb2prod"] = {"source_index": cell.index}
@@ -143,18 +143,25 @@ def run_notebook(request: RunRequest, progress: ProgressCallback | None = None) 
         # The failing cell is the last one started (papermill's own index counts its banner cells).
         raise _cell_error(request, tracker.current_cell, err.ename, err.evalue, _traceback(err)) from err
     except CellTimeoutError as err:
-        raise _cell_error(request, tracker.current_cell, "TimeoutError",
-                          f"the cell ran longer than {request.timeout} s (--timeout)", "") from err
+        raise _cell_error(
+            request,
+            tracker.current_cell,
+            "TimeoutError",
+            f"the cell ran longer than {request.timeout} s (--timeout)",
+            "",
+        ) from err
     except DeadKernelError as err:
         raise KernelError(
-            f"{request.spec.path.name}: the kernel died while running cell {tracker.current_label()}.",
+            f"{request.spec.path.name}: the kernel died while running {tracker.current_label(request.spec)}.",
             hint="The cell may use too much memory or crash the interpreter; run it in JupyterLab to see.",
             notebook=request.spec.path,
         ) from err
     except RuntimeError as err:
-        raise KernelError(f"{request.spec.path.name}: the kernel `{kernel}` could not start: {err}",
-                          hint="Check the kernel with `jupyter kernelspec list`, or pass --kernel.",
-                          notebook=request.spec.path) from err
+        raise KernelError(
+            f"{request.spec.path.name}: the kernel `{kernel}` could not start: {err}",
+            hint="Check the kernel with `jupyter kernelspec list`, or pass --kernel.",
+            notebook=request.spec.path,
+        ) from err
     return ExecutedRun(request.executed_path, kernel, time.monotonic() - started, tuple(warnings))
 
 
@@ -227,11 +234,20 @@ class _ProgressTracker:
             first = "(nb2prod: capturing the model and golden examples)"
         elif "injected-parameters" in tags:
             first = "(papermill: injected parameters)"
-        self.callback(CellProgress(run_index + 1, total, time.monotonic() - self.started, first,
-                                   cell.metadata.get("nb2prod", {}).get("source_index")))
+        self.callback(
+            CellProgress(
+                run_index + 1,
+                total,
+                time.monotonic() - self.started,
+                first,
+                cell.metadata.get("nb2prod", {}).get("source_index"),
+            )
+        )
 
-    def current_label(self) -> str:
-        return str((self.current or 0) + 1)
+    def current_label(self, spec: NotebookSpec) -> str:
+        cell = self.current_cell
+        index = cell.metadata.get("nb2prod", {}).get("source_index") if cell is not None else None
+        return spec.cells[index].label if index is not None else "an nb2prod step"
 
 
 _ENGINE_REGISTERED = False

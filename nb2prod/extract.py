@@ -46,7 +46,10 @@ class ExtractedCode:
     test_pins: tuple[tuple[str, str], ...]
 
 
-HEADER = '"""Preprocessing code extracted by nb2prod from {notebook}.\n\nEach block below is one `preprocess` cell of the notebook, verbatim, in cell order.\n"""\n'
+HEADER = (
+    '"""Preprocessing code extracted by nb2prod from {notebook}.\n\n'
+    'Each block below is one `preprocess` cell of the notebook, verbatim, in cell order.\n"""\n'
+)
 
 
 def assemble_preprocess(spec: NotebookSpec) -> PreprocessModule:

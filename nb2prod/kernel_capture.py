@@ -149,10 +149,18 @@ def _describe_sample(sample, variable):
         raise _CaptureProblem("features_type", "it is a pandas Series (one column)", variable=variable)
     array = np.asarray(sample) if isinstance(sample, (list, tuple)) else sample
     if not isinstance(array, np.ndarray) or array.ndim != 2 or array.dtype.kind not in "biuf":
-        kind = type(sample).__name__ + (f" of shape {array.shape} and dtype {array.dtype}" if isinstance(array, np.ndarray) else "")
+        kind = type(sample).__name__ + (
+            f" of shape {array.shape} and dtype {array.dtype}" if isinstance(array, np.ndarray) else ""
+        )
         raise _CaptureProblem("features_type", f"it is a {kind}", variable=variable)
     columns = [_numeric_stats({"name": f"x{i}", "dtype": str(array.dtype)}, array[:, i]) for i in range(array.shape[1])]
-    return {"kind": "array", "variable": variable, "rows": int(array.shape[0]), "dtype": str(array.dtype), "columns": columns}
+    return {
+        "kind": "array",
+        "variable": variable,
+        "rows": int(array.shape[0]),
+        "dtype": str(array.dtype),
+        "columns": columns,
+    }
 
 
 def _describe_column(name, column):
@@ -257,8 +265,8 @@ def _golden_examples(model, sample, preprocess, limit):
             probabilities = None
             if classes is not None and callable(getattr(model, "predict_proba", None)):
                 values = np.asarray(model.predict_proba(inputs))[0]
-                probabilities = {str(_plain(c)): float(p) for c, p in zip(classes, values)}
-        except Exception as err:
+                probabilities = {str(_plain(c)): float(p) for c, p in zip(classes, values, strict=True)}
+        except Exception as err:  # noqa: BLE001 - any failure of the user's model is reported, not raised
             raise _CaptureProblem("predict_failed", f"{type(err).__name__}: {err}", row=i) from None
         examples.append({"row": i, "input": record, "prediction": prediction, "probabilities": probabilities})
     return examples
@@ -312,7 +320,7 @@ def _check_picklable(model, variable):
     probe = _ReferenceProbe(io.BytesIO())
     try:
         probe.dump(model)
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - pickling raises many unrelated types
         if probe.main_names and "<lambda>" in probe.main_names:
             raise _CaptureProblem("lambda", "the model holds a lambda", variable=variable) from None
         raise _CaptureProblem("not_serializable", f"{type(err).__name__}: {err}", variable=variable) from None
@@ -329,7 +337,7 @@ def _dump(model, path, variable):
 
     try:
         joblib.dump(model, path)
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - pickling raises many unrelated types
         raise _CaptureProblem("not_serializable", f"{type(err).__name__}: {err}", variable=variable) from None
 
 

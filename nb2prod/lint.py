@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import enum
+import itertools
 from dataclasses import dataclass
 
 from nb2prod import analysis
@@ -11,7 +12,7 @@ from nb2prod.extract import PreprocessModule, assemble_preprocess
 from nb2prod.notebook import Cell, NotebookSpec, Role
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     ERROR = "error"
     WARNING = "warning"
     NOTE = "note"
@@ -117,7 +118,7 @@ def _check_train(spec: NotebookSpec, model_var: str | None) -> list[Finding]:
 def _check_hidden_state(spec: NotebookSpec) -> list[Finding]:
     """Saved execution counts that go down mean the author ran cells out of order."""
     ran = [c for c in spec.code_cells() if c.execution_count is not None and c.role is not Role.SKIP]
-    for earlier, later in zip(ran, ran[1:]):
+    for earlier, later in itertools.pairwise(ran):
         if later.execution_count is not None and earlier.execution_count is not None:
             if later.execution_count < earlier.execution_count:
                 return [

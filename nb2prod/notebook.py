@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbformat.reader import NotJSONError
@@ -21,7 +22,7 @@ from nbformat.reader import NotJSONError
 from nb2prod.errors import NotebookReadError, RoleError
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     """What a cell does in the conversion (PRODUCT.md, "Cell roles")."""
 
     PARAMETERS = "parameters"
@@ -35,7 +36,9 @@ class Role(str, enum.Enum):
 ROLE_LINE = re.compile(r"^\s*#\|\s*nb2prod\s*:\s*(?P<role>[\w-]+)\s*$")
 # Tags other tools put on cells. They do not change what nb2prod does; we say so once.
 FOREIGN_TAG_PATTERNS = {
-    "Kale": re.compile(r"^(imports|functions|pipeline-parameters|pipeline-metrics|(step|block|prev|limit|annotation|image):.*)$"),
+    "Kale": re.compile(
+        r"^(imports|functions|pipeline-parameters|pipeline-metrics|(step|block|prev|limit|annotation|image):.*)$"
+    ),
     "papermill": re.compile(r"^injected-parameters$"),
 }
 
@@ -171,8 +174,8 @@ def _load(path: Path) -> nbformat.NotebookNode:
 
 def _read_cell(path: Path, index: int, raw: Mapping[str, object], notes: list[str]) -> Cell:
     source = str(raw.get("source", ""))
-    metadata = raw.get("metadata") or {}
-    tags = tuple(str(t) for t in (metadata.get("tags") or []))  # type: ignore[union-attr]
+    metadata: Mapping[str, Any] = raw.get("metadata") or {}  # type: ignore[assignment]
+    tags = tuple(str(t) for t in (metadata.get("tags") or []))
     cell = Cell(index=index, cell_type=str(raw.get("cell_type")), source=source, role=None, tags=tags)
     if cell.cell_type != "code":
         return cell

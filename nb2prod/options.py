@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nb2prod.errors import OptionsError
 
-REQUIREMENT = re.compile(r"^\s*(?P<metric>[A-Za-z_][\w.-]*)\s*(?P<op>>=|<=|==|>|<)\s*(?P<value>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$")
+REQUIREMENT = re.compile(
+    r"^\s*(?P<metric>[A-Za-z_][\w.-]*)\s*(?P<op>>=|<=|==|>|<)\s*(?P<value>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$"
+)
 NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 
@@ -34,8 +36,13 @@ class MetricRequirement(BaseModel):
         return cls(metric=match["metric"], op=match["op"], value=float(match["value"]))
 
     def holds(self, actual: float) -> bool:
-        checks = {">=": actual >= self.value, "<=": actual <= self.value, ">": actual > self.value,
-                  "<": actual < self.value, "==": actual == self.value}
+        checks = {
+            ">=": actual >= self.value,
+            "<=": actual <= self.value,
+            ">": actual > self.value,
+            "<": actual < self.value,
+            "==": actual == self.value,
+        }
         return checks[self.op]
 
     def __str__(self) -> str:
@@ -64,14 +71,18 @@ class ConvertOptions(BaseModel):
     @classmethod
     def _valid_name(cls, value: str | None) -> str | None:
         if value is not None and not NAME.match(value):
-            raise ValueError(f"--name {value!r}: use lowercase letters, digits and single dashes, starting with a letter")
+            raise ValueError(
+                f"--name {value!r}: use lowercase letters, digits and single dashes, starting with a letter"
+            )
         return value
 
     @field_validator("model", "features")
     @classmethod
     def _valid_variable(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", value):
-            raise ValueError(f"{value!r} is not a variable name (dotted attributes like search.best_estimator_ are fine)")
+            raise ValueError(
+                f"{value!r} is not a variable name (dotted attributes like search.best_estimator_ are fine)"
+            )
         return value
 
 

@@ -1,6 +1,6 @@
 """The conversion pipeline: the one place that knows the order of the stages.
 
-    read -> lint -> execute (+capture) -> extract -> infer schema -> build artifact -> render -> write
+read -> lint -> execute (+capture) -> extract -> infer schema -> build artifact -> render -> write
 """
 
 from __future__ import annotations
@@ -69,15 +69,20 @@ def convert(options: ConvertOptions, progress: ProgressCallback | None = None) -
             seed=options.seed,
             timeout=options.timeout,
             capture_source=capture_cell_source(
-                out_dir=work, package=name.replace("-", "_"), targets=targets, spec=spec,
-                preprocess_callables=module.callables, import_modules=module.imports,
+                out_dir=work,
+                package=name.replace("-", "_"),
+                targets=targets,
+                spec=spec,
+                preprocess_callables=module.callables,
+                import_modules=module.imports,
             ),
             executed_path=work / "executed.ipynb",
         )
         try:
             run = run_notebook(request, progress)
         except CellExecutionError as err:
-            err.executed_notebook = keep_failed_run(request.executed_path, out)
+            kept = request.executed_path.is_file()
+            err.executed_notebook = keep_failed_run(request.executed_path, out) if kept else None
             raise
         capture = read_capture(work, spec, targets)
         check_requirements(spec, options.requirements, capture.metrics)
@@ -85,18 +90,31 @@ def convert(options: ConvertOptions, progress: ProgressCallback | None = None) -
         code = extract_code(spec, capture.distributions)
         effective = {p.name: p.value for p in spec.parameters} | parameters
         artifact = build_artifact(
-            spec=spec, name=name, base_version=options.version or spec.config.version or "0.1.0",
-            capture=capture, schema=schema, code=code, parameters=effective, seed=options.seed,
+            spec=spec,
+            name=name,
+            base_version=options.version or spec.config.version or "0.1.0",
+            capture=capture,
+            schema=schema,
+            code=code,
+            parameters=effective,
+            seed=options.seed,
         )
-        files = render_project(RenderInput(artifact, capture, schema, code, spec.path.name,
-                                           request.executed_path.read_bytes()))
+        files = render_project(
+            RenderInput(artifact, capture, schema, code, spec.path.name, request.executed_path.read_bytes())
+        )
         written = write_project(out, files, spec.path, options.force)
     return ConversionResult(
-        output=written, name=name, version=artifact.version, model_class=capture.model.class_path,
-        model_variable=capture.model.variable, features_variable=capture.features.variable,
-        metrics=capture.metrics, golden_examples=len(capture.golden), kernel=run.kernel_name,
-        elapsed=time.monotonic() - started, warnings=run.warnings + tuple(
-            f.message for f in findings if f.severity is Severity.WARNING),
+        output=written,
+        name=name,
+        version=artifact.version,
+        model_class=capture.model.class_path,
+        model_variable=capture.model.variable,
+        features_variable=capture.features.variable,
+        metrics=capture.metrics,
+        golden_examples=len(capture.golden),
+        kernel=run.kernel_name,
+        elapsed=time.monotonic() - started,
+        warnings=run.warnings + tuple(f.message for f in findings if f.severity is Severity.WARNING),
         notes=capture.notes + tuple(f.message for f in findings if f.severity is Severity.NOTE),
     )
 
@@ -108,8 +126,12 @@ def _raise_for_errors(spec: NotebookSpec, findings: list[Finding]) -> None:
     if len(errors) == 1:
         raise LintError(errors[0].message, hint=errors[0].hint, findings=list(errors), notebook=spec.path)
     listed = "\n".join(f"  - {f.message}" for f in errors)
-    raise LintError(f"{spec.path.name}: {len(errors)} problems found before running:\n{listed}",
-                    hint=errors[0].hint, findings=list(errors), notebook=spec.path)
+    raise LintError(
+        f"{spec.path.name}: {len(errors)} problems found before running:\n{listed}",
+        hint=errors[0].hint,
+        findings=list(errors),
+        notebook=spec.path,
+    )
 
 
 def coerce_parameters(spec: NotebookSpec, raw: dict[str, Any]) -> dict[str, Any]:
@@ -118,15 +140,18 @@ def coerce_parameters(spec: NotebookSpec, raw: dict[str, Any]) -> dict[str, Any]
     if raw and spec.parameters_cell is None:
         raise OptionsError(
             f"{spec.path.name}: -p {next(iter(raw))} given, but no cell has the role `parameters`.",
-            hint="Tag the cell that sets the defaults `parameters`.", notebook=spec.path,
+            hint="Tag the cell that sets the defaults `parameters`.",
+            notebook=spec.path,
         )
     result = {}
     for name, value in raw.items():
         if name not in known:
+            cell = spec.parameters_cell.label if spec.parameters_cell else "?"
             raise OptionsError(
-                f"{spec.path.name}: -p {name}: the parameters cell ({spec.parameters_cell.label if spec.parameters_cell else '?'}) "
+                f"{spec.path.name}: -p {name}: the parameters cell ({cell}) "
                 f"does not set `{name}` (it sets: {', '.join(known) or 'nothing'}).",
-                hint="Check the spelling, or add the parameter to the parameters cell.", notebook=spec.path,
+                hint="Check the spelling, or add the parameter to the parameters cell.",
+                notebook=spec.path,
             )
         result[name] = _coerce(spec, name, value, known[name].value) if isinstance(value, str) else value
     return result
@@ -149,7 +174,8 @@ def _coerce(spec: NotebookSpec, name: str, text: str, default: Any) -> Any:
         raise OptionsError(
             f"{spec.path.name}: -p {name} {text}: the parameters cell sets {name} = {default!r}, "
             f"a {target.__name__}, and {text!r} is not one.",
-            hint=f"Give a {target.__name__} value.", notebook=spec.path,
+            hint=f"Give a {target.__name__} value.",
+            notebook=spec.path,
         ) from None
 
 
@@ -162,7 +188,9 @@ def _guess(text: str) -> Any:
     return {"true": True, "false": False, "none": None}.get(text.lower(), text)
 
 
-def check_requirements(spec: NotebookSpec, requirements: tuple[MetricRequirement, ...], metrics: dict[str, float]) -> None:
+def check_requirements(
+    spec: NotebookSpec, requirements: tuple[MetricRequirement, ...], metrics: dict[str, float]
+) -> None:
     """Fail the conversion when a `--require` gate does not hold."""
     for requirement in requirements:
         if requirement.metric not in metrics:
@@ -170,11 +198,13 @@ def check_requirements(spec: NotebookSpec, requirements: tuple[MetricRequirement
             raise RequirementNotMet(
                 f"{spec.path.name}: --require {requirement}: the notebook reports no metric `{requirement.metric}` "
                 f"(metrics: {have}).",
-                hint="Set it in the `metrics` dict of a cell tagged `evaluate`.", notebook=spec.path,
+                hint="Set it in the `metrics` dict of a cell tagged `evaluate`.",
+                notebook=spec.path,
             )
         actual = metrics[requirement.metric]
         if not requirement.holds(actual):
             raise RequirementNotMet(
                 f"{spec.path.name}: {requirement.metric} is {actual:g}, but --require asks {requirement}.",
-                hint="Improve the model, or relax the requirement.", notebook=spec.path,
+                hint="Improve the model, or relax the requirement.",
+                notebook=spec.path,
             )

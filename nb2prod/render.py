@@ -19,7 +19,7 @@ from nb2prod.artifact import Artifact, canonical_json
 from nb2prod.capture import Capture
 from nb2prod.errors import TemplateError
 from nb2prod.extract import ExtractedCode
-from nb2prod.schema import Feature, InputSchema
+from nb2prod.schema import Feature, InputSchema, python_type_of
 
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 1_048_576
@@ -57,7 +57,9 @@ def templates_dir() -> Path:
     for candidate in (here / "templates", here.parent / "templates"):
         if (candidate / "src" / "app.py.j2").is_file():
             return candidate
-    raise TemplateError("nb2prod's service templates are missing.", hint="Reinstall nb2prod: pip install --force-reinstall nb2prod")
+    raise TemplateError(
+        "nb2prod's service templates are missing.", hint="Reinstall nb2prod: pip install --force-reinstall nb2prod"
+    )
 
 
 def render_project(data: RenderInput) -> dict[str, bytes]:
@@ -77,7 +79,9 @@ def render_project(data: RenderInput) -> dict[str, bytes]:
         try:
             text = env.get_template(template).render(**context)
         except jinja2.TemplateError as err:
-            raise TemplateError(f"template {template} failed: {err}", hint="Reinstall nb2prod; report this if it persists.") from err
+            raise TemplateError(
+                f"template {template} failed: {err}", hint="Reinstall nb2prod; report this if it persists."
+            ) from err
         files[target.format(package=package)] = text.encode()
     files[f"src/{package}/preprocessing.py"] = data.code.preprocess.source.encode()
     for name, content in data.artifact.files().items():
@@ -142,22 +146,15 @@ def _hatchling_pin() -> str:
 
 def _prediction_type(capture: Capture) -> str:
     classes = capture.model.classes
-    if classes is None:
-        return "float"
-    kinds = {type(c) for c in classes}
-    if kinds <= {bool}:
-        return "bool"
-    if kinds <= {int}:
-        return "int"
-    if kinds <= {int, float}:
-        return "float"
-    return "str"
+    return "float" if classes is None else python_type_of(classes)
 
 
 def _field(schema: InputSchema, feature: Feature) -> dict[str, Any]:
     column = feature.column
     if column.kind == "category" and column.categories is not None:
-        annotation = "Literal[" + ", ".join(json.dumps(c) if isinstance(c, str) else repr(c) for c in column.categories) + "]"
+        annotation = (
+            "Literal[" + ", ".join(json.dumps(c) if isinstance(c, str) else repr(c) for c in column.categories) + "]"
+        )
     else:
         annotation = feature.python_type
     args = [f"alias={json.dumps(feature.name)}"]
@@ -167,17 +164,24 @@ def _field(schema: InputSchema, feature: Feature) -> dict[str, Any]:
         args.append("allow_inf_nan=False")
     if column.nullable:
         annotation += " | None"
-    return {"identifier": feature.identifier, "annotation": annotation, "field_args": ", ".join(args),
-            "optional": column.nullable}
+    return {
+        "identifier": feature.identifier,
+        "annotation": annotation,
+        "field_args": ", ".join(args),
+        "optional": column.nullable,
+    }
 
 
 def _array_field(schema: InputSchema) -> dict[str, Any]:
     n = len(schema.features)
     nullable = any(f.column.nullable for f in schema.features)
     item = "Annotated[float, Field(strict=True, allow_inf_nan=False)]" + (" | None" if nullable else "")
-    return {"identifier": "features", "annotation": f"list[{item}]",
-            "field_args": f"min_length={n}, max_length={n}, description=\"the {n} input values, in training order\"",
-            "optional": False}
+    return {
+        "identifier": "features",
+        "annotation": f"list[{item}]",
+        "field_args": f'min_length={n}, max_length={n}, description="the {n} input values, in training order"',
+        "optional": False,
+    }
 
 
 def _record_doc(schema: InputSchema) -> str:
@@ -201,7 +205,11 @@ def _bad_cases(schema: InputSchema) -> list[dict[str, Any]]:
     """Generated bad-input tests: each sets up a broken copy of the first golden record."""
     if schema.kind == "array":
         return [
-            {"test_name": "wrong_length", "field": "features", "setup": ['record["features"] = record["features"][:-1]']},
+            {
+                "test_name": "wrong_length",
+                "field": "features",
+                "setup": ['record["features"] = record["features"][:-1]'],
+            },
             {"test_name": "nan_value", "field": "features", "setup": ['record["features"][0] = float("nan")']},
             {"test_name": "text_value", "field": "features", "setup": ['record["features"][0] = "text"']},
         ]
@@ -213,8 +221,16 @@ def _bad_cases(schema: InputSchema) -> list[dict[str, Any]]:
         cases.append({"test_name": "infinite_value", "field": numeric.name, "setup": [f'record[{key}] = float("inf")']})
     typed = next((f for f in schema.features if f.column.kind in ("number", "integer", "boolean")), None)
     if typed is not None:
-        cases.append({"test_name": "wrong_type", "field": typed.name, "setup": [f'record[{json.dumps(typed.name)}] = "text"']})
+        cases.append(
+            {"test_name": "wrong_type", "field": typed.name, "setup": [f'record[{json.dumps(typed.name)}] = "text"']}
+        )
     required = next((f for f in schema.features if not f.column.nullable), None)
     if required is not None:
-        cases.append({"test_name": "missing_field", "field": required.name, "setup": [f"del record[{json.dumps(required.name)}]"]})
+        cases.append(
+            {
+                "test_name": "missing_field",
+                "field": required.name,
+                "setup": [f"del record[{json.dumps(required.name)}]"],
+            }
+        )
     return cases

@@ -15,8 +15,20 @@ from nb2prod.capture import Capture, Column
 
 PYTHON_TYPES = {"integer": "int", "number": "float", "boolean": "bool", "string": "str"}
 JSON_TYPES = {"integer": "integer", "number": "number", "boolean": "boolean", "string": "string"}
-RESERVED = {"model_config", "model_fields", "model_computed_fields", "copy", "dict", "json", "schema",
-            "construct", "validate", "fields", "features", "records"}
+RESERVED = {
+    "model_config",
+    "model_fields",
+    "model_computed_fields",
+    "copy",
+    "dict",
+    "json",
+    "schema",
+    "construct",
+    "validate",
+    "fields",
+    "features",
+    "records",
+}
 
 
 @dataclass(frozen=True)
@@ -31,7 +43,7 @@ class Feature:
     def python_type(self) -> str:
         if self.column.kind == "category":
             values = self.column.categories or ()
-            base = _python_type_of(values)
+            base = python_type_of(values)
         else:
             base = PYTHON_TYPES[self.column.kind]
         return base
@@ -88,7 +100,8 @@ class InputSchema:
         return stats
 
 
-def _python_type_of(values: tuple[Any, ...]) -> str:
+def python_type_of(values: tuple[Any, ...]) -> str:
+    """The narrowest of bool, int, float, str that holds all `values`."""
     kinds = {type(v) for v in values}
     if kinds <= {bool}:
         return "bool"

@@ -47,7 +47,9 @@ def write_project(out: Path, files: dict[str, bytes], notebook: Path, force: boo
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        for relative, content in sorted({**files, MARKER: b"written by nb2prod; --force may replace this folder\n"}.items()):
+        for relative, content in sorted(
+            {**files, MARKER: b"written by nb2prod; --force may replace this folder\n"}.items()
+        ):
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)

@@ -19,8 +19,13 @@ def fresh_venv_with(project: Path, venv: Path) -> Path:
     uv = [sys.executable, "-m", "uv"]
     subprocess.run([*uv, "venv", str(venv), "--python", sys.executable, "-q"], check=True, timeout=120)
     python = venv / "bin" / "python"
-    result = subprocess.run([*uv, "pip", "install", "--python", str(python), f"{project}[test]"],
-                            capture_output=True, text=True, timeout=900, check=False)
+    result = subprocess.run(
+        [*uv, "pip", "install", "--python", str(python), f"{project}[test]"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return python
 
@@ -38,7 +43,9 @@ def running_service(python: Path, package: str, log: Path, ready_within: float =
     with log.open("w") as log_file:
         server = subprocess.Popen(
             [str(python), "-m", "uvicorn", f"{package}.app:app", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=log_file, stderr=subprocess.STDOUT, cwd=str(log.parent),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=str(log.parent),
         )
         url = f"http://127.0.0.1:{port}"
         try:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, run_cli
+from tests.conftest import FIXTURES, code, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -225,11 +225,17 @@ def test_custom_transformer_unpickles_in_a_fresh_interpreter(tmp_path: Path) -> 
     assert convert(notebook).returncode == 0
     out = tmp_path / "out"
     package = json.loads(next(out.glob("src/*/artifacts/manifest.json")).read_text())["package"]
-    probe = (f"from {package}.model import Predictor\n"
-             "p = Predictor.load()\n"
-             "print(type(p.model.steps[0][1]).__module__)\n")
-    loaded = subprocess.run([sys.executable, "-c", probe], env={"PYTHONPATH": str(out / "src")},
-                            capture_output=True, text=True, cwd=tmp_path, check=False)
+    probe = (
+        f"from {package}.model import Predictor\np = Predictor.load()\nprint(type(p.model.steps[0][1]).__module__)\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={"PYTHONPATH": str(out / "src")},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip() == f"{package}.preprocessing"
 
@@ -241,7 +247,31 @@ def test_tampered_model_is_refused_by_the_service(tmp_path: Path) -> None:
     model = next(out.glob("src/*/artifacts/model.joblib"))
     model.write_bytes(model.read_bytes() + b"\0")
     package = model.parent.parent.name
-    loaded = subprocess.run([sys.executable, "-c", f"from {package}.model import Predictor; Predictor.load()"],
-                            env={"PYTHONPATH": str(out / "src")}, capture_output=True, text=True, check=False)
+    loaded = subprocess.run(
+        [sys.executable, "-c", f"from {package}.model import Predictor; Predictor.load()"],
+        env={"PYTHONPATH": str(out / "src")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert loaded.returncode != 0
     assert "the artifact was changed or corrupted" in loaded.stderr
+
+
+def test_cell_timeout_names_the_cell(make_notebook) -> None:
+    notebook = make_notebook(
+        [
+            code("import time", "load"),
+            code("time.sleep(30)\nx = 1"),
+            code("model.fit(X, y)", "train"),
+        ]
+    )
+    result = convert(notebook, "--timeout", "2")
+    assert result.returncode == 3
+    assert "cell 2 (`time.sleep(30)`) raised TimeoutError: the cell ran longer than 2 s" in result.stderr
+
+
+def test_named_model_that_does_not_exist(tmp_path: Path) -> None:
+    result = convert(fixture("ok_minimal", tmp_path), "--model", "nope")
+    assert result.returncode == 4
+    assert "the notebook has no variable `nope`" in result.stderr

@@ -43,7 +43,9 @@ def test_there_are_four_examples() -> None:
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_example_converts_installs_passes_its_tests_and_serves_the_notebooks_answers(notebook: Path, tmp_path: Path) -> None:
+def test_example_converts_installs_passes_its_tests_and_serves_the_notebooks_answers(
+    notebook: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "service"
     converted = run_cli("convert", notebook, "-o", out, timeout=600)
     assert converted.returncode == 0, converted.stderr
@@ -55,19 +57,32 @@ def test_example_converts_installs_passes_its_tests_and_serves_the_notebooks_ans
     assert manifest["notebook"]["file"] == notebook.name
     for document in (out / "deploy" / "kubernetes").glob("*.yaml"):
         assert yaml.safe_load(document.read_text())["kind"] in {"Deployment", "Service", "HorizontalPodAutoscaler"}
-    lint = subprocess.run([str(Path(__import__("sys").executable).parent / "ruff"), "check", str(out)],
-                          capture_output=True, text=True, check=False)
+    lint = subprocess.run(
+        [str(Path(__import__("sys").executable).parent / "ruff"), "check", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert lint.returncode == 0, lint.stdout
 
     python = fresh_venv_with(out, tmp_path / "venv")
-    own_tests = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(out / "tests")],
-                               capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False)
+    own_tests = subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(out / "tests")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        check=False,
+    )
     assert own_tests.returncode == 0, own_tests.stdout[-4000:]
     assert " passed" in own_tests.stdout
 
     golden = golden_of(out)
     assert golden["examples"], "no golden examples recorded"
-    with running_service(python, package, tmp_path / "server.log") as url, httpx.Client(base_url=url, timeout=30) as http:
+    with (
+        running_service(python, package, tmp_path / "server.log") as url,
+        httpx.Client(base_url=url, timeout=30) as http,
+    ):
         assert http.get("/health").json() == {"status": "ok"}
         assert http.get("/metadata").json()["version"] == manifest["version"]
         for example in golden["examples"]:

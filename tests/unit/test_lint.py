@@ -13,19 +13,26 @@ def errors_of(path, **kwargs):
 
 
 def test_clean_notebook_has_no_errors(make_notebook) -> None:
-    path = make_notebook([
-        code("import numpy as np\n\nSCALE = 2.0\n\ndef preprocess(frame):\n    return frame * SCALE + np.pi", "preprocess"),
-        code("model.fit(preprocess(X), y)", "train"),
-    ])
+    path = make_notebook(
+        [
+            code(
+                "import numpy as np\n\nSCALE = 2.0\n\ndef preprocess(frame):\n    return frame * SCALE + np.pi",
+                "preprocess",
+            ),
+            code("model.fit(preprocess(X), y)", "train"),
+        ]
+    )
     assert errors_of(path) == []
 
 
 def test_free_name_names_the_name_the_cell_and_the_defining_cell(make_notebook) -> None:
-    path = make_notebook([
-        code("scale = 2.0", "load"),
-        code("def preprocess(frame):\n    return frame * scale", "preprocess"),
-        code("model.fit(X, y)", "train"),
-    ])
+    path = make_notebook(
+        [
+            code("scale = 2.0", "load"),
+            code("def preprocess(frame):\n    return frame * scale", "preprocess"),
+            code("model.fit(X, y)", "train"),
+        ]
+    )
     [finding] = errors_of(path)
     assert finding.code == "free-name"
     assert "cell 2 (`def preprocess(frame):`), line 2" in finding.message
@@ -36,7 +43,9 @@ def test_free_name_names_the_name_the_cell_and_the_defining_cell(make_notebook) 
 
 
 def test_free_name_defined_nowhere(make_notebook) -> None:
-    path = make_notebook([code("def preprocess(frame):\n    return helper(frame)", "preprocess"), code("m.fit(X)", "train")])
+    path = make_notebook(
+        [code("def preprocess(frame):\n    return helper(frame)", "preprocess"), code("m.fit(X)", "train")]
+    )
     [finding] = errors_of(path)
     assert "`helper`" in finding.message and "no cell of the notebook defines it" in finding.message
 
@@ -52,10 +61,12 @@ def test_names_bound_in_functions_classes_and_comprehensions_are_not_free(make_n
 
 
 def test_magics_and_shell_escapes_in_preprocess_are_refused_with_line(make_notebook) -> None:
-    path = make_notebook([
-        code("import numpy as np\n%matplotlib inline\nfiles = !ls\n!pip install foo", "preprocess"),
-        code("m.fit(X)", "train"),
-    ])
+    path = make_notebook(
+        [
+            code("import numpy as np\n%matplotlib inline\nfiles = !ls\n!pip install foo", "preprocess"),
+            code("m.fit(X)", "train"),
+        ]
+    )
     findings = errors_of(path)
     assert [(f.code, f.line) for f in findings] == [("magic", 2), ("magic", 3), ("magic", 4)]
     assert "`%matplotlib inline` is IPython syntax" in findings[0].message
@@ -67,7 +78,9 @@ def test_magics_outside_preprocess_are_fine(make_notebook) -> None:
 
 
 def test_syntax_error_in_preprocess_names_cell_and_line(make_notebook) -> None:
-    path = make_notebook([code("x = 1", "preprocess"), code("def f(:\n    pass", "preprocess"), code("m.fit(X)", "train")])
+    path = make_notebook(
+        [code("x = 1", "preprocess"), code("def f(:\n    pass", "preprocess"), code("m.fit(X)", "train")]
+    )
     [finding] = errors_of(path)
     assert finding.code == "syntax" and "cell 2" in finding.message and "line 1" in finding.message
 
@@ -89,9 +102,14 @@ def test_out_of_order_execution_is_a_warning(make_notebook) -> None:
 
 
 def test_targets_from_fit_calls(make_notebook) -> None:
-    path = make_notebook([
-        code("from sklearn.tree import DecisionTreeClassifier\nclf = DecisionTreeClassifier()\nclf.fit(preprocess(X_train), y)", "train"),
-    ])
+    path = make_notebook(
+        [
+            code(
+                "from sklearn.tree import DecisionTreeClassifier\nclf = DecisionTreeClassifier()\nclf.fit(preprocess(X_train), y)",
+                "train",
+            ),
+        ]
+    )
     targets = find_targets(read_notebook(path), model=None, features=None)
     assert targets.model_candidates == ("clf",)
     assert targets.fit_features == (("clf", "X_train"),)

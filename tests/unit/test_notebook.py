@@ -13,13 +13,15 @@ from tests.conftest import code, markdown
 
 
 def test_roles_from_tags_and_comment_lines(make_notebook) -> None:
-    path = make_notebook([
-        markdown("# title"),
-        code("a = 1", "parameters"),
-        code("#| nb2prod: load\nimport pandas as pd"),
-        code("x = 2"),
-        code("import matplotlib", "skip"),
-    ])
+    path = make_notebook(
+        [
+            markdown("# title"),
+            code("a = 1", "parameters"),
+            code("#| nb2prod: load\nimport pandas as pd"),
+            code("x = 2"),
+            code("import matplotlib", "skip"),
+        ]
+    )
     spec = read_notebook(path)
     assert [c.role for c in spec.cells] == [None, Role.PARAMETERS, Role.LOAD, None, Role.SKIP]
     assert spec.cells[2].first_line == "import pandas as pd"

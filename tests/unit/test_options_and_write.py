@@ -45,7 +45,11 @@ def test_slug_name() -> None:
 def test_parameters_take_the_cells_types(make_notebook) -> None:
     spec = read_notebook(make_notebook([code("n = 10\nrate = 0.5\nflag = False\npath = 'a.csv'", "parameters")]))
     assert coerce_parameters(spec, {"n": "20", "rate": "1e-3", "flag": "true", "path": "b.csv"}) == {
-        "n": 20, "rate": 0.001, "flag": True, "path": "b.csv"}
+        "n": 20,
+        "rate": 0.001,
+        "flag": True,
+        "path": "b.csv",
+    }
     with pytest.raises(OptionsError, match=r"-p n abc: the parameters cell sets n = 10, a int"):
         coerce_parameters(spec, {"n": "abc"})
     with pytest.raises(OptionsError, match=r"does not set `m` \(it sets: n, rate, flag, path\)"):

@@ -1,0 +1,76 @@
+"""The manifest records what the run depended on: parameters, data file hashes, versions, schema."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import code, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_manifest_records_parameters_data_files_versions_and_schema(make_notebook, tmp_path: Path) -> None:
+    data = tmp_path / "train.csv"
+    data.write_text("size,colour,label\n1.5,red,0\n2.5,blue,1\n3.5,red,1\n0.5,,0\n2.0,blue,1\n1.0,red,0\n")
+    notebook = make_notebook(
+        [
+            code('data_path = "train.csv"\nC = 1.0', "parameters"),
+            code(
+                "import pandas as pd\nframe = pd.read_csv(data_path)\nX = frame[['size', 'colour']]\ny = frame['label']",
+                "load",
+            ),
+            code(
+                "from sklearn.compose import make_column_transformer\n"
+                "from sklearn.impute import SimpleImputer\n"
+                "from sklearn.linear_model import LogisticRegression\n"
+                "from sklearn.pipeline import make_pipeline\n"
+                "from sklearn.preprocessing import OneHotEncoder\n"
+                "encode = make_pipeline(SimpleImputer(strategy='most_frequent'), OneHotEncoder(handle_unknown='ignore'))\n"
+                "clf = make_pipeline(make_column_transformer((encode, ['colour']), remainder='passthrough'),"
+                " LogisticRegression(C=C))\n"
+                "clf.fit(X, y)",
+                "train",
+            ),
+            code("metrics = {'accuracy': clf.score(X, y)}", "evaluate"),
+        ],
+        name="csv_model.ipynb",
+    )
+    result = run_cli("convert", notebook, "-o", tmp_path / "out", "-p", "C", "0.5")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "out/src/csv_model/artifacts/manifest.json").read_text())
+
+    assert manifest["parameters"] == {"data_path": "train.csv", "C": 0.5}
+    assert manifest["data_files"] == {
+        "data_path": {"path": "train.csv", "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}
+    }
+    assert manifest["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert "scikit-learn" in manifest["packages"] and "pandas" in manifest["packages"]
+    model_bytes = (tmp_path / "out/src/csv_model/artifacts/model.joblib").read_bytes()
+    assert manifest["artifacts"]["model.joblib"] == hashlib.sha256(model_bytes).hexdigest()
+    assert manifest["model"]["class"] == "sklearn.pipeline.Pipeline"
+    assert manifest["model"]["task"] == "classification"
+    assert "predict_proba" in manifest["model"]["predict_methods"]
+    assert manifest["output"]["classes"] == [0, 1]
+    assert manifest["metrics"] == {"accuracy": 1.0}
+    features = {f["name"]: f for f in manifest["input_schema"]["features"]}
+    assert features["size"] | {} == {
+        "name": "size",
+        "dtype": "float64",
+        "kind": "number",
+        "nullable": False,
+        "min": 0.5,
+        "max": 3.5,
+    }
+    assert features["colour"]["nullable"] is True
+    assert features["colour"]["categories"] == ["blue", "red"]
+    assert manifest["input_schema"]["json_schema"]["required"] == ["size"]
+    assert manifest["seed"] == 0
+    assert manifest["version"].startswith("0.1.0+")
+    pyproject = (tmp_path / "out/pyproject.toml").read_text()
+    assert f'"scikit-learn=={manifest["packages"]["scikit-learn"]}"' in pyproject
+    assert '"fastapi==' in pyproject
