@@ -81,7 +81,8 @@ def assemble_preprocess(spec: NotebookSpec) -> PreprocessModule:
 
 
 SERVICE_DISTRIBUTIONS = ("fastapi", "uvicorn", "pydantic")
-TEST_DISTRIBUTIONS = ("pytest", "httpx")
+# Starlette's TestClient moved from httpx to httpx2; pin whichever this environment has (httpx2 first).
+TEST_CLIENTS = ("httpx2", "httpx")
 
 
 def extract_code(spec: NotebookSpec, kernel_distributions: dict[str, str]) -> ExtractedCode:
@@ -89,7 +90,8 @@ def extract_code(spec: NotebookSpec, kernel_distributions: dict[str, str]) -> Ex
     this environment's for the service's own web stack and test tools."""
     service = _closure(SERVICE_DISTRIBUTIONS)
     pins = {**service, **kernel_distributions}
-    tests = {k: v for k, v in _closure(TEST_DISTRIBUTIONS).items() if k not in pins}
+    client = next((name for name in TEST_CLIENTS if _closure((name,))), "httpx")
+    tests = {k: v for k, v in _closure(("pytest", client)).items() if k not in pins}
     return ExtractedCode(
         preprocess=assemble_preprocess(spec),
         pins=tuple(sorted(pins.items())),
