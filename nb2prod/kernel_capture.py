@@ -241,7 +241,8 @@ def _golden_rows(sample, limit):
         array = np.asarray(sample, dtype="float64")
         has_missing = np.isnan(array).any(axis=1)
     missing_rows = [int(i) for i in np.flatnonzero(has_missing)[: max(1, limit // 4)]]
-    rest = [i for i in range(len(has_missing)) if i not in missing_rows]
+    taken = set(missing_rows)
+    rest = [i for i in range(min(len(has_missing), 2 * limit)) if i not in taken]
     return sorted(missing_rows + rest[: limit - len(missing_rows)])
 
 

@@ -1,0 +1,116 @@
+"""Load the customers-mixed model and turn records into predictions.
+
+The model file is checked against the sha256 in `artifacts/manifest.json` before it is
+unpickled; records are rebuilt into the columns and dtypes the notebook trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from importlib import resources
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+ARTIFACTS = resources.files("customers_mixed").joinpath("artifacts")
+MODEL_FILE = "model.joblib"
+
+
+class ArtifactError(RuntimeError):
+    """The packaged model is missing or does not match its manifest."""
+
+
+class PredictionError(ValueError):
+    """The model could not score the given records."""
+
+
+def load_manifest() -> dict[str, Any]:
+    return json.loads(ARTIFACTS.joinpath("manifest.json").read_text(encoding="utf-8"))
+
+
+def load_verified_model(manifest: dict[str, Any]) -> Any:
+    """Unpickle the model only if its bytes have the sha256 the manifest records."""
+    try:
+        data = ARTIFACTS.joinpath(MODEL_FILE).read_bytes()
+    except FileNotFoundError as err:
+        raise ArtifactError(f"{MODEL_FILE} is missing from {ARTIFACTS}; reinstall the package.") from err
+    expected = manifest["artifacts"][MODEL_FILE]
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ArtifactError(
+            f"{MODEL_FILE} has sha256 {actual}, but the manifest expects {expected}: "
+            "the artifact was changed or corrupted. Reinstall the package or convert the notebook again."
+        )
+    return joblib.load(io.BytesIO(data))
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready Python value for a NumPy scalar."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+class Predictor:
+    """The loaded model with what it needs to score JSON records."""
+
+    def __init__(self, manifest: dict[str, Any], model: Any) -> None:
+        self.manifest = manifest
+        self.model = model
+        self.version: str = manifest["version"]
+        self.features: list[dict[str, Any]] = manifest["input_schema"]["features"]
+        classes = manifest["output"]["classes"]
+        self.classes: list[Any] | None = classes
+        self.has_proba = classes is not None and "predict_proba" in manifest["model"]["predict_methods"]
+
+    @classmethod
+    def load(cls) -> Predictor:
+        manifest = load_manifest()
+        return cls(manifest, load_verified_model(manifest))
+
+    def warm_up(self) -> None:
+        """Score the manifest's example once, so the first request is not the slow one."""
+        example = self.manifest.get("example")
+        if example is not None:
+            self.predict([example])
+
+    def to_inputs(self, records: list[dict[str, Any]]) -> pd.DataFrame:
+        """Records keyed by column name -> a DataFrame with the training columns and dtypes."""
+        names = [f["name"] for f in self.features]
+        frame = pd.DataFrame.from_records(records, columns=names)
+        for feature in self.features:
+            frame[feature["name"]] = self._column(frame[feature["name"]], feature)
+        return frame
+
+    @staticmethod
+    def _column(values: pd.Series, feature: dict[str, Any]) -> Any:
+        dtype = feature["dtype"]
+        if feature["kind"] == "category":
+            categories = pd.Index(feature["categories"], dtype=feature.get("category_dtype"))
+            kind = pd.CategoricalDtype(categories, ordered=feature.get("ordered", False))
+            return pd.Series(values, dtype=object).astype(kind)
+        if dtype == "object":
+            missing = None if feature.get("null_value") == "none" else np.nan
+            return pd.Series([missing if v is None else v for v in values], dtype=object, index=values.index)
+        return values.astype(dtype)
+
+    def predict(self, records: list[dict[str, Any]]) -> tuple[list[Any], list[dict[str, float]] | None]:
+        """Predictions (and class probabilities for classifiers) for `records`, in order."""
+        inputs = self.to_inputs(records)
+        try:
+            predictions = [plain(v) for v in np.asarray(self.model.predict(inputs))]
+            probabilities = None
+            if self.has_proba and self.classes is not None:
+                rows = np.asarray(self.model.predict_proba(inputs))
+                labels = [str(c) for c in self.classes]
+                probabilities = [{c: float(p) for c, p in zip(labels, row)} for row in rows]
+        except (ValueError, TypeError, KeyError, IndexError) as err:
+            raise PredictionError(f"the model could not score the input: {err}") from err
+        return predictions, probabilities
