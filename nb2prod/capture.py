@@ -294,9 +294,12 @@ def _main_reference(spec: NotebookSpec, targets: CaptureTargets, message: str, d
 
 def _predict_failed(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
     uses = "preprocess(row)" if "preprocess" in _preprocess_names(spec) else "the row"
-    return (f"the model could not predict row {details.get('row')} of its own input sample ({uses}): {message}.",
-            "The service calls model.predict(preprocess(X)) when preprocess cells define `preprocess`, else "
-            "model.predict(X): fit the model the same way, or name the right sample with --features VAR.", None)
+    return (
+        f"the model could not predict row {details.get('row')} of its own input sample ({uses}): {message}.",
+        "The service calls model.predict(preprocess(X)) when preprocess cells define `preprocess`, else "
+        "model.predict(X): fit the model the same way, or name the right sample with --features VAR.",
+        None,
+    )
 
 
 def _preprocess_names(spec: NotebookSpec) -> list[str]:
@@ -309,14 +312,19 @@ def _preprocess_names(spec: NotebookSpec) -> list[str]:
 
 
 def _column_type(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
-    return (f"the input sample cannot become a JSON schema: {message}.",
-            "Service inputs are numbers, booleans, strings and categories: convert other columns (dates, "
-            "objects) in the notebook before fitting, or inside preprocess(frame) from a string column.", None)
+    return (
+        f"the input sample cannot become a JSON schema: {message}.",
+        "Service inputs are numbers, booleans, strings and categories: convert other columns (dates, "
+        "objects) in the notebook before fitting, or inside preprocess(frame) from a string column.",
+        None,
+    )
 
 
 def _metrics_type(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
     cells = spec.code_cells(Role.EVALUATE)
     where = f" ({cells[-1].label})" if cells else ""
-    return (f"the evaluate cells' metrics{where} are not usable: {message}.",
-            'Set `metrics = {"name": number, ...}` with finite numbers in a cell tagged `evaluate`.',
-            cells[-1].index if cells else None)
+    return (
+        f"the evaluate cells' metrics{where} are not usable: {message}.",
+        'Set `metrics = {"name": number, ...}` with finite numbers in a cell tagged `evaluate`.',
+        cells[-1].index if cells else None,
+    )

@@ -278,11 +278,16 @@ def test_named_model_that_does_not_exist(tmp_path: Path) -> None:
 
 
 def test_model_fitted_without_preprocess_is_caught_at_capture(make_notebook) -> None:
-    notebook = make_notebook([
-        code("from sklearn.datasets import load_iris\nX, y = load_iris(return_X_y=True, as_frame=True)", "load"),
-        code("def preprocess(frame):\n    return frame.assign(extra=1.0)", "preprocess"),
-        code("from sklearn.tree import DecisionTreeClassifier\nclf = DecisionTreeClassifier().fit(X, y)\nclf.fit(X, y)", "train"),
-    ])
+    notebook = make_notebook(
+        [
+            code("from sklearn.datasets import load_iris\nX, y = load_iris(return_X_y=True, as_frame=True)", "load"),
+            code("def preprocess(frame):\n    return frame.assign(extra=1.0)", "preprocess"),
+            code(
+                "from sklearn.tree import DecisionTreeClassifier\nclf = DecisionTreeClassifier().fit(X, y)\nclf.fit(X, y)",
+                "train",
+            ),
+        ]
+    )
     result = convert(notebook)
     assert result.returncode == 4
     assert "the model could not predict row 0 of its own input sample (preprocess(row))" in result.stderr
@@ -290,14 +295,16 @@ def test_model_fitted_without_preprocess_is_caught_at_capture(make_notebook) -> 
 
 
 def test_unsupported_column_type(make_notebook) -> None:
-    notebook = make_notebook([
-        code(
-            "import pandas as pd\nX = pd.DataFrame({'when': pd.date_range('2024-01-01', periods=6), 'v': range(6)})\n"
-            "y = [0, 1, 0, 1, 0, 1]",
-            "load",
-        ),
-        code("from sklearn.dummy import DummyClassifier\nclf = DummyClassifier()\nclf.fit(X, y)", "train"),
-    ])
+    notebook = make_notebook(
+        [
+            code(
+                "import pandas as pd\nX = pd.DataFrame({'when': pd.date_range('2024-01-01', periods=6), 'v': range(6)})\n"
+                "y = [0, 1, 0, 1, 0, 1]",
+                "load",
+            ),
+            code("from sklearn.dummy import DummyClassifier\nclf = DummyClassifier()\nclf.fit(X, y)", "train"),
+        ]
+    )
     result = convert(notebook)
     assert result.returncode == 4
     assert "column `when` has dtype datetime64" in result.stderr
@@ -305,11 +312,16 @@ def test_unsupported_column_type(make_notebook) -> None:
 
 
 def test_metrics_that_are_not_numbers(make_notebook) -> None:
-    notebook = make_notebook([
-        code("from sklearn.datasets import load_iris\nX, y = load_iris(return_X_y=True)", "load"),
-        code("from sklearn.tree import DecisionTreeClassifier\nclf = DecisionTreeClassifier()\nclf.fit(X, y)", "train"),
-        code("metrics = {'accuracy': 'high'}", "evaluate"),
-    ])
+    notebook = make_notebook(
+        [
+            code("from sklearn.datasets import load_iris\nX, y = load_iris(return_X_y=True)", "load"),
+            code(
+                "from sklearn.tree import DecisionTreeClassifier\nclf = DecisionTreeClassifier()\nclf.fit(X, y)",
+                "train",
+            ),
+            code("metrics = {'accuracy': 'high'}", "evaluate"),
+        ]
+    )
     result = convert(notebook)
     assert result.returncode == 4
     assert "metrics['accuracy'] is 'high', not a finite number" in result.stderr

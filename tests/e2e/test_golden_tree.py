@@ -17,8 +17,15 @@ from tests.conftest import EXAMPLES, ROOT, run_cli
 pytestmark = pytest.mark.slow
 GOLDEN = ROOT / "tests" / "golden" / "customers_mixed"
 # Files that are code or configuration; model bytes, golden answers and the executed notebook are not.
-COMPARED = ("pyproject.toml", "README.md", "Dockerfile", ".dockerignore", "deploy/kubernetes/*.yaml",
-            "src/*/*.py", "tests/test_service.py")
+COMPARED = (
+    "pyproject.toml",
+    "README.md",
+    "Dockerfile",
+    ".dockerignore",
+    "deploy/kubernetes/*.yaml",
+    "src/*/*.py",
+    "tests/test_service.py",
+)
 MASKS = [
     # Which distributions are pinned depends on the environment's dependency tree, not on templates.
     (re.compile(r"^(dependencies|test) = \[\n.*?^\]", re.M | re.S), r"\1 = [<exact pins>]"),

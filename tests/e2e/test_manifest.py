@@ -79,16 +79,27 @@ def test_manifest_records_parameters_data_files_versions_and_schema(make_noteboo
 
 def test_run_uses_a_fixed_hash_seed_and_the_notebooks_folder(make_notebook, tmp_path: Path) -> None:
     (tmp_path / "marker.txt").write_text("here")
-    notebook = make_notebook([
-        code("import os\nfrom sklearn.datasets import load_iris\nX, y = load_iris(return_X_y=True)", "load"),
-        code("from sklearn.tree import DecisionTreeClassifier\nclf = DecisionTreeClassifier()\nclf.fit(X, y)", "train"),
-        code("metrics = {'hash': hash('nb2prod') % 100003, 'cwd_ok': float(os.path.exists('marker.txt'))}", "evaluate"),
-    ])
+    notebook = make_notebook(
+        [
+            code("import os\nfrom sklearn.datasets import load_iris\nX, y = load_iris(return_X_y=True)", "load"),
+            code(
+                "from sklearn.tree import DecisionTreeClassifier\nclf = DecisionTreeClassifier()\nclf.fit(X, y)",
+                "train",
+            ),
+            code(
+                "metrics = {'hash': hash('nb2prod') % 100003, 'cwd_ok': float(os.path.exists('marker.txt'))}",
+                "evaluate",
+            ),
+        ]
+    )
     result = run_cli("convert", notebook, "-o", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     metrics = json.loads(next((tmp_path / "out").glob("src/*/artifacts/manifest.json")).read_text())["metrics"]
     expected = subprocess.run(
         [sys.executable, "-c", "print(hash('nb2prod') % 100003)"],
-        env={"PYTHONHASHSEED": "0"}, capture_output=True, text=True, check=True,
+        env={"PYTHONHASHSEED": "0"},
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert metrics == {"hash": int(expected), "cwd_ok": 1.0}
