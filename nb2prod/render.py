@@ -201,36 +201,26 @@ def _readme_feature(feature: Feature) -> dict[str, Any]:
     return {"name": feature.name.replace("|", "\\|"), "json_type": feature.json_type, "column": c, "seen": shown}
 
 
-def _bad_cases(schema: InputSchema) -> list[dict[str, Any]]:
-    """Generated bad-input tests: each sets up a broken copy of the first golden record."""
+def _bad_cases(schema: InputSchema) -> list[dict[str, str]]:
+    """Generated bad-input tests: (field, Python expression of a bad value) for the first golden record."""
     if schema.kind == "array":
         return [
-            {
-                "test_name": "wrong_length",
-                "field": "features",
-                "setup": ['record["features"] = record["features"][:-1]'],
-            },
-            {"test_name": "nan_value", "field": "features", "setup": ['record["features"][0] = float("nan")']},
-            {"test_name": "text_value", "field": "features", "setup": ['record["features"][0] = "text"']},
+            {"id": "wrong_length", "field": "features", "value": 'EXAMPLE["features"][:-1]'},
+            {"id": "nan_value", "field": "features", "value": '[float("nan"), *EXAMPLE["features"][1:]]'},
+            {"id": "text_value", "field": "features", "value": '["text", *EXAMPLE["features"][1:]]'},
         ]
     cases = []
     numeric = next((f for f in schema.features if f.column.kind == "number"), None)
     if numeric is not None:
-        key = json.dumps(numeric.name)
-        cases.append({"test_name": "nan_value", "field": numeric.name, "setup": [f'record[{key}] = float("nan")']})
-        cases.append({"test_name": "infinite_value", "field": numeric.name, "setup": [f'record[{key}] = float("inf")']})
+        cases.append({"id": "nan_value", "field": numeric.name, "value": 'float("nan")'})
+        cases.append({"id": "infinite_value", "field": numeric.name, "value": 'float("inf")'})
     typed = next((f for f in schema.features if f.column.kind in ("number", "integer", "boolean")), None)
     if typed is not None:
-        cases.append(
-            {"test_name": "wrong_type", "field": typed.name, "setup": [f'record[{json.dumps(typed.name)}] = "text"']}
-        )
+        cases.append({"id": "wrong_type", "field": typed.name, "value": '"text"'})
+    category = next((f for f in schema.features if f.column.kind == "category"), None)
+    if category is not None:
+        cases.append({"id": "unseen_category", "field": category.name, "value": '"never-seen-in-training"'})
     required = next((f for f in schema.features if not f.column.nullable), None)
     if required is not None:
-        cases.append(
-            {
-                "test_name": "missing_field",
-                "field": required.name,
-                "setup": [f"del record[{json.dumps(required.name)}]"],
-            }
-        )
+        cases.append({"id": "missing_field", "field": required.name, "value": "MISSING"})
     return cases
