@@ -122,7 +122,7 @@ def run_notebook(request: RunRequest, progress: ProgressCallback | None = None) 
     kernel, warnings = choose_kernel(request.spec, request.kernel)
     run_nb = build_run_notebook(request.spec, request.seed, request.capture_source)
     _register_engine()
-    tracker = _ProgressTracker(run_nb, progress)
+    tracker = _ProgressTracker(progress)
     started = time.monotonic()
     try:
         with _hash_seed():
@@ -210,22 +210,19 @@ def _hash_seed() -> Iterator[None]:
 
 
 class _ProgressTracker:
-    """Turns papermill's cell_start calls into CellProgress for the notebook's own cells."""
+    """Turns papermill's cell_start calls into CellProgress: code cell i of n, as run."""
 
-    def __init__(self, run_nb: nbformat.NotebookNode, callback: ProgressCallback | None) -> None:
+    def __init__(self, callback: ProgressCallback | None) -> None:
         self.callback = callback
         self.started = time.monotonic()
-        self.current: int | None = None
         self.current_cell: Any = None
-        self.nb = run_nb
 
-    def cell_started(self, cell: Any, run_index: int, total: int) -> None:
-        self.current = run_index
+    def cell_started(self, cell: Any, run_cells: list[Any]) -> None:
         self.current_cell = cell
-        if self.callback is None:
+        if self.callback is None or cell.cell_type != "code":
             return
-        if cell.cell_type != "code":
-            return
+        code_cells = [c for c in run_cells if c.cell_type == "code"]
+        position = next((i for i, c in enumerate(code_cells) if c is cell), 0)
         tags = cell.metadata.get("tags", [])
         first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
         if SEED_TAG in tags:
@@ -236,8 +233,8 @@ class _ProgressTracker:
             first = "(papermill: injected parameters)"
         self.callback(
             CellProgress(
-                run_index + 1,
-                total,
+                position + 1,
+                len(code_cells),
                 time.monotonic() - self.started,
                 first,
                 cell.metadata.get("nb2prod", {}).get("source_index"),
@@ -267,7 +264,7 @@ def _register_engine() -> None:
             original = nb_man.cell_start
 
             def cell_start(cell: Any, cell_index: int | None = None, **more: Any) -> Any:
-                tracker.cell_started(cell, cell_index or 0, len(nb_man.nb.cells))
+                tracker.cell_started(cell, nb_man.nb.cells)
                 return original(cell, cell_index, **more)
 
             nb_man.cell_start = cell_start
