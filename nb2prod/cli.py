@@ -75,6 +75,14 @@ class ProgressPrinter:
         self.progress.update(self.task, completed=event.position - 1, description=escape(line))
 
 
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative when it is under the current folder."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _run(debug: bool, action: Any) -> None:
     try:
         action()
@@ -160,7 +168,8 @@ def convert(
         for note in result.notes:
             err_console.print(f"note: {escape(note)}")
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items()) or "none"
-        out_console.print(f"[green]converted[/] {escape(str(notebook))} -> {escape(str(result.output))}")
+        out = _shown(result.output)
+        out_console.print(f"[green]converted[/] {escape(str(notebook))} -> {escape(out)}")
         out_console.print(
             f"  service {result.name} {result.version}; model `{result.model_variable}` "
             f"({result.model_class}); input `{result.features_variable}`"
@@ -169,7 +178,8 @@ def convert(
             f"  metrics: {escape(metrics)}; {result.golden_examples} golden examples; "
             f"{result.elapsed:.1f}s on kernel {result.kernel}"
         )
-        out_console.print(escape(f"  next: pip install '{result.output}[test]' && pytest {result.output}/tests"))
+        target = out if Path(out).is_absolute() else f"./{out}"
+        out_console.print(escape(f"  next: pip install '{target}[test]' && pytest {out}/tests"))
 
     _run(debug, action)
 
