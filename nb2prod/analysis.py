@@ -109,32 +109,48 @@ def first_use_line(source: str, name: str) -> int | None:
     return min(lines) if lines else None
 
 
+FIT_METHODS = frozenset({"fit", "fit_transform", "fit_predict"})
+
+
 def fit_calls(cell: Cell) -> list[FitCall]:
-    """Every `name.fit(X, ...)` (also `fit_transform`, `fit_predict`) in the cell."""
+    """Every `name.fit(X, ...)` (also `fit_transform`, `fit_predict`) in the cell, and
+    `name = <estimator expression>.fit(X, ...)`, since `fit` returns the estimator."""
     tree = parse_cell(cell)
     if tree is None:
         return []
+    chained = {
+        id(node.value): node.targets[0].id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Name)
+        and _is_fit_call(node.value, {"fit"})
+    }
     found = []
     for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr in {"fit", "fit_transform", "fit_predict"}
-            and isinstance(node.func.value, ast.Name)
-        ):
-            found.append(FitCall(cell, node.func.value.id, _features_argument(node)))
+        if not _is_fit_call(node, FIT_METHODS):
+            continue
+        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        receiver = node.func.value
+        name = receiver.id if isinstance(receiver, ast.Name) else chained.get(id(node))
+        if name is not None:
+            found.append(FitCall(cell, name, _features_argument(node)))
     return found
 
 
+def _is_fit_call(node: ast.AST, methods: set[str] | frozenset[str]) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in methods
+
+
 def _features_argument(call: ast.Call) -> str | None:
-    """The X of fit(X, y): a bare name, or the name inside `preprocess(name)`."""
+    """The X of fit(X, y) as source text (`X_train`, `X.values`); `preprocess(X)` gives `X`."""
     arg: ast.expr | None = call.args[0] if call.args else None
     for keyword in call.keywords:
         if keyword.arg == "X":
             arg = keyword.value
     if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and arg.func.id == "preprocess" and arg.args:
         arg = arg.args[0]
-    return arg.id if isinstance(arg, ast.Name) else None
+    return ast.unparse(arg) if arg is not None else None
 
 
 def calls_passing(cell: Cell, name: str) -> list[str]:

@@ -245,7 +245,7 @@ def _no_model(spec: NotebookSpec, targets: CaptureTargets, message: str, details
 def _no_features(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
     return (
         f"cannot tell which variable holds the model's training input: no `{details['model']}.fit(X, ...)` "
-        "with a plain variable as X was found in the train cells.",
+        "was found in the train cells.",
         "Name it with --features VAR or notebook metadata nb2prod.features.",
         None,
     )

@@ -130,8 +130,14 @@ def _find_features(namespace, config, model_variable):
         if not fitted_on:
             raise _CaptureProblem("no_features", "cannot tell which variable is the training input", model=root)
         name = fitted_on[-1]
-    value = _lookup(namespace, name)
-    return name, value
+    if re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name):
+        return name, _lookup(namespace, name)
+    try:  # an expression the train cell passed to fit, e.g. `X_train.values`
+        return name, eval(name, namespace)  # noqa: S307 - the notebook's own code, in its own kernel
+    except Exception as err:  # noqa: BLE001 - any failure is reported with the expression
+        raise _CaptureProblem(
+            "missing", f"`{name}` could not be evaluated ({type(err).__name__}: {err})", name=name
+        ) from None
 
 
 def _describe_sample(sample, variable):

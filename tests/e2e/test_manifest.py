@@ -103,3 +103,21 @@ def test_run_uses_a_fixed_hash_seed_and_the_notebooks_folder(make_notebook, tmp_
         check=True,
     ).stdout.strip()
     assert metrics == {"hash": int(expected), "cwd_ok": 1.0}
+
+
+def test_chained_fit_on_an_expression_is_detected(make_notebook, tmp_path: Path) -> None:
+    notebook = make_notebook(
+        [
+            code("from sklearn.datasets import load_iris\nX, y = load_iris(return_X_y=True, as_frame=True)", "load"),
+            code(
+                "from sklearn.linear_model import LogisticRegression\nclf = LogisticRegression(max_iter=500).fit(X.values, y)",
+                "train",
+            ),
+        ]
+    )
+    result = run_cli("convert", notebook, "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert "model `clf`" in result.stdout and "input `X.values`" in result.stdout
+    manifest = json.loads(next((tmp_path / "out").glob("src/*/artifacts/manifest.json")).read_text())
+    assert manifest["input_schema"]["kind"] == "array"
+    assert len(manifest["input_schema"]["features"]) == 4

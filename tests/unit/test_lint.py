@@ -120,3 +120,17 @@ def test_targets_prefer_flags_over_metadata(make_notebook) -> None:
     spec = read_notebook(path)
     assert find_targets(spec, model=None, features=None).model == "other"
     assert find_targets(spec, model="clf", features="X").features == "X"
+
+
+def test_targets_from_chained_fit_and_expressions(make_notebook) -> None:
+    path = make_notebook(
+        [
+            code(
+                "from sklearn.svm import SVC\nclf = SVC().fit(X_train.to_numpy(), y)\nXt = SVC().fit_transform(X)",
+                "train",
+            ),
+        ]
+    )
+    targets = find_targets(read_notebook(path), model=None, features=None)
+    assert targets.model_candidates == ("clf",)
+    assert targets.fit_features == (("clf", "X_train.to_numpy()"),)
