@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -179,7 +180,8 @@ def convert(
             f"{result.elapsed:.1f}s on kernel {result.kernel}"
         )
         target = out if Path(out).is_absolute() else f"./{out}"
-        out_console.print(escape(f"  next: pip install '{target}[test]' && pytest {out}/tests"))
+        tests = shlex.quote(f"{out}/tests")
+        out_console.print(escape(f"  next: pip install {shlex.quote(target + '[test]')} && pytest {tests}"))
 
     _run(debug, action)
 
