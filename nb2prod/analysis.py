@@ -67,6 +67,17 @@ def top_level_names(tree: ast.Module) -> set[str]:
     return {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
 
 
+def cells_binding(cells: list[Cell], name: str) -> list[Cell]:
+    """The cells, in order, that bind `name` at top level (`a.b` looks for `a`)."""
+    root = name.split(".")[0]
+    found = []
+    for cell in cells:
+        tree = parse_cell(cell)
+        if tree is not None and root in top_level_names(tree):
+            found.append(cell)
+    return found
+
+
 def defined_callables(tree: ast.Module) -> list[str]:
     """Classes and functions defined at the top level, in order."""
     kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)

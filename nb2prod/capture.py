@@ -14,6 +14,7 @@ from typing import Any
 
 from nb2prod import analysis
 from nb2prod.errors import CaptureError
+from nb2prod.extract import assemble_preprocess
 from nb2prod.notebook import Cell, NotebookSpec, Role
 from nb2prod.targets import CaptureTargets
 
@@ -107,11 +108,11 @@ def capture_cell_source(
     )
 
 
-def read_capture(out_dir: Path, spec: NotebookSpec, targets: CaptureTargets) -> Capture:
+def read_capture(out_dir: Path, spec: NotebookSpec) -> Capture:
     """Parse `capture.json`; turn a reported problem into a CaptureError."""
     raw = json.loads((out_dir / "capture.json").read_text(encoding="utf-8"))
     if "error" in raw:
-        raise _problem_error(spec, targets, raw["error"])
+        raise _problem_error(spec, raw["error"])
     features = raw["features"]
     columns = tuple(_column(c) for c in features["columns"])
     model = raw["model"]
@@ -152,16 +153,10 @@ def _column(raw: dict[str, Any]) -> Column:
 
 
 def _assigning_cell(spec: NotebookSpec, name: str) -> Cell | None:
-    """The last code cell that binds `name` at top level (where the object was made)."""
-    root = name.split(".")[0]
-    found = None
-    for cell in spec.code_cells():
-        if cell.role is Role.SKIP:
-            continue
-        tree = analysis.parse_cell(cell)
-        if tree is not None and root in analysis.top_level_names(tree):
-            found = cell
-    return found
+    """The last cell of the run that binds `name` at top level (where the object was made)."""
+    ran = [c for c in spec.code_cells() if c.role is not Role.SKIP]
+    found = analysis.cells_binding(ran, name)
+    return found[-1] if found else None
 
 
 def _where(spec: NotebookSpec, name: str) -> tuple[str, int | None]:
@@ -169,7 +164,7 @@ def _where(spec: NotebookSpec, name: str) -> tuple[str, int | None]:
     return (f" (assigned in {cell.label})", cell.index) if cell else ("", None)
 
 
-def _problem_error(spec: NotebookSpec, targets: CaptureTargets, problem: dict[str, Any]) -> CaptureError:
+def _problem_error(spec: NotebookSpec, problem: dict[str, Any]) -> CaptureError:
     """One message per kind of problem the kernel can report."""
     kind, details, nb = problem["kind"], problem.get("details", {}), spec.path.name
     builders = {
@@ -189,7 +184,7 @@ def _problem_error(spec: NotebookSpec, targets: CaptureTargets, problem: dict[st
     }
     builder = builders.get(kind)
     if builder is not None:
-        message, hint, cell_index = builder(spec, targets, problem["message"], details)
+        message, hint, cell_index = builder(spec, problem["message"], details)
     else:
         message, hint, cell_index = problem["message"], "", None
     return CaptureError(f"{nb}: {message}", hint=hint, notebook=spec.path, cell_index=cell_index)
@@ -198,7 +193,7 @@ def _problem_error(spec: NotebookSpec, targets: CaptureTargets, problem: dict[st
 Built = tuple[str, str, int | None]
 
 
-def _missing(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
+def _missing(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
     return (
         f"{message} after the run (looking for `{details['name']}`).",
         "Check the name given by --model/--features or notebook metadata `nb2prod`.",
@@ -206,7 +201,7 @@ def _missing(spec: NotebookSpec, targets: CaptureTargets, message: str, details:
     )
 
 
-def _not_estimator(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
+def _not_estimator(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
     where, index = _where(spec, details["name"])
     return (
         f"the model `{details['name']}`{where} is a {details['type']}, not a scikit-learn-compatible "
@@ -216,7 +211,7 @@ def _not_estimator(spec: NotebookSpec, targets: CaptureTargets, message: str, de
     )
 
 
-def _not_fitted(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
+def _not_fitted(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
     name = details["names"][0]
     where, index = _where(spec, name)
     passed = sorted({f for c in spec.code_cells() for f in analysis.calls_passing(c, name)})
@@ -224,7 +219,7 @@ def _not_fitted(spec: NotebookSpec, targets: CaptureTargets, message: str, detai
     return (f"the model `{name}`{where} is not fitted{extra}.", f"Call `{name}.fit(X, y)` in a train cell.", index)
 
 
-def _ambiguous(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
+def _ambiguous(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
     listed = ", ".join(f"`{n}` ({t})" for n, t in details["candidates"].items())
     return (
         f"more than one fitted estimator could be the model: {listed}.",
@@ -233,7 +228,7 @@ def _ambiguous(spec: NotebookSpec, targets: CaptureTargets, message: str, detail
     )
 
 
-def _no_model(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
+def _no_model(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
     seen = ", ".join(f"`{n}` ({t})" for n, t in details["candidates"].items()) or "none"
     return (
         f"no fitted model found: the train cells define no estimator (variables seen: {seen}).",
@@ -242,7 +237,7 @@ def _no_model(spec: NotebookSpec, targets: CaptureTargets, message: str, details
     )
 
 
-def _no_features(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
+def _no_features(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
     return (
         f"cannot tell which variable holds the model's training input: no `{details['model']}.fit(X, ...)` "
         "was found in the train cells.",
@@ -251,7 +246,7 @@ def _no_features(spec: NotebookSpec, targets: CaptureTargets, message: str, deta
     )
 
 
-def _features_type(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
+def _features_type(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
     name = details.get("variable", "?")
     where, index = _where(spec, name)
     return (
@@ -261,7 +256,7 @@ def _features_type(spec: NotebookSpec, targets: CaptureTargets, message: str, de
     )
 
 
-def _lambda(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
+def _lambda(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
     where, index = _where(spec, details["variable"])
     return (
         f"the model `{details['variable']}`{where} holds a lambda, which cannot be serialized.",
@@ -270,7 +265,7 @@ def _lambda(spec: NotebookSpec, targets: CaptureTargets, message: str, details: 
     )
 
 
-def _not_serializable(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
+def _not_serializable(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
     where, index = _where(spec, details["variable"])
     return (
         f"the model `{details['variable']}`{where} cannot be serialized: {message}.",
@@ -280,9 +275,9 @@ def _not_serializable(spec: NotebookSpec, targets: CaptureTargets, message: str,
     )
 
 
-def _main_reference(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
+def _main_reference(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
     names = details["names"]
-    cells = [c for c in (_assigning_cell(spec, n.split(".")[0]) for n in names) if c is not None]
+    cells = [c for c in (_assigning_cell(spec, n) for n in names) if c is not None]
     where = f", defined in {cells[0].label}" if cells else ""
     return (
         f"the model uses {', '.join(f'`{n}`' for n in names)}{where}, which is not in a preprocess cell; "
@@ -292,8 +287,8 @@ def _main_reference(spec: NotebookSpec, targets: CaptureTargets, message: str, d
     )
 
 
-def _predict_failed(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
-    uses = "preprocess(row)" if "preprocess" in _preprocess_names(spec) else "the row"
+def _predict_failed(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
+    uses = "preprocess(row)" if assemble_preprocess(spec).defines_preprocess else "the row"
     return (
         f"the model could not predict row {details.get('row')} of its own input sample ({uses}): {message}.",
         "The service calls model.predict(preprocess(X)) when preprocess cells define `preprocess`, else "
@@ -302,16 +297,7 @@ def _predict_failed(spec: NotebookSpec, targets: CaptureTargets, message: str, d
     )
 
 
-def _preprocess_names(spec: NotebookSpec) -> list[str]:
-    names: list[str] = []
-    for cell in spec.code_cells(Role.PREPROCESS):
-        tree = analysis.parse_cell(cell)
-        if tree is not None:
-            names += analysis.defined_callables(tree)
-    return names
-
-
-def _column_type(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
+def _column_type(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
     return (
         f"the input sample cannot become a JSON schema: {message}.",
         "Service inputs are numbers, booleans, strings and categories: convert other columns (dates, "
@@ -320,7 +306,7 @@ def _column_type(spec: NotebookSpec, targets: CaptureTargets, message: str, deta
     )
 
 
-def _metrics_type(spec: NotebookSpec, targets: CaptureTargets, message: str, details: dict[str, Any]) -> Built:
+def _metrics_type(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
     cells = spec.code_cells(Role.EVALUATE)
     where = f" ({cells[-1].label})" if cells else ""
     return (

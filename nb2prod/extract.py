@@ -85,7 +85,7 @@ SERVICE_DISTRIBUTIONS = ("fastapi", "uvicorn", "pydantic")
 TEST_CLIENTS = ("httpx2", "httpx")
 
 
-def extract_code(spec: NotebookSpec, kernel_distributions: dict[str, str]) -> ExtractedCode:
+def extract_code(module: PreprocessModule, kernel_distributions: dict[str, str]) -> ExtractedCode:
     """The preprocessing module and exact pins: the kernel's for model and preprocess code,
     this environment's for the service's own web stack and test tools."""
     service = _closure(SERVICE_DISTRIBUTIONS)
@@ -93,7 +93,7 @@ def extract_code(spec: NotebookSpec, kernel_distributions: dict[str, str]) -> Ex
     client = next((name for name in TEST_CLIENTS if _closure((name,))), "httpx")
     tests = {k: v for k, v in _closure(("pytest", client)).items() if k not in pins}
     return ExtractedCode(
-        preprocess=assemble_preprocess(spec),
+        preprocess=module,
         pins=tuple(sorted(pins.items())),
         test_pins=tuple(sorted(tests.items())),
     )

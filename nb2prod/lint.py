@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from nb2prod import analysis
 from nb2prod.extract import PreprocessModule, assemble_preprocess
-from nb2prod.notebook import Cell, NotebookSpec, Role
+from nb2prod.notebook import NotebookSpec, Role
 
 
 class Severity(enum.StrEnum):
@@ -78,7 +78,8 @@ def _check_preprocess(spec: NotebookSpec, module: PreprocessModule) -> list[Find
 def _free_name_finding(spec: NotebookSpec, module: PreprocessModule, name: str) -> Finding:
     use_line = analysis.first_use_line(module.source, name) or 1
     cell, line = module.locate(use_line)
-    definers = [c for c in spec.code_cells() if c.role is not Role.PREPROCESS and name in _binds(c)]
+    others = [c for c in spec.code_cells() if c.role is not Role.PREPROCESS]
+    definers = analysis.cells_binding(others, name)
     if definers:
         where = f"it is defined in {definers[0].label}, which is not a preprocess cell"
         hint = f"Tag {definers[0].label.split(' (')[0]} `preprocess`, or define `{name}` inside a preprocess cell."
@@ -94,11 +95,6 @@ def _free_name_finding(spec: NotebookSpec, module: PreprocessModule, name: str) 
         cell.index,
         line,
     )
-
-
-def _binds(cell: Cell) -> set[str]:
-    tree = analysis.parse_cell(cell)
-    return analysis.top_level_names(tree) if tree is not None else set()
 
 
 def _check_train(spec: NotebookSpec, model_var: str | None) -> list[Finding]:

@@ -84,10 +84,10 @@ def convert(options: ConvertOptions, progress: ProgressCallback | None = None) -
             kept = request.executed_path.is_file()
             err.executed_notebook = keep_failed_run(request.executed_path, out) if kept else None
             raise
-        capture = read_capture(work, spec, targets)
+        capture = read_capture(work, spec)
         check_requirements(spec, options.requirements, capture.metrics)
         schema = infer_schema(capture)
-        code = extract_code(spec, capture.distributions)
+        code = extract_code(module, capture.distributions)
         effective = {p.name: p.value for p in spec.parameters} | parameters
         artifact = build_artifact(
             spec=spec,
