@@ -322,20 +322,27 @@ class _ReferenceProbe(pickle.Pickler):
 
 
 def _check_picklable(model, variable):
-    import io
+    # The probe's bytes are thrown away (joblib writes the real file), so a large model is not
+    # held twice in memory.
+    with open(os.devnull, "wb") as sink:
+        probe = _ReferenceProbe(sink)
+        return _probe(probe, model, variable)
 
-    probe = _ReferenceProbe(io.BytesIO())
+
+def _probe(probe, model, variable):
+    failure = None
     try:
         probe.dump(model)
     except Exception as err:  # noqa: BLE001 - pickling raises many unrelated types
-        if probe.main_names and "<lambda>" in probe.main_names:
-            raise _CaptureProblem("lambda", "the model holds a lambda", variable=variable) from None
-        raise _CaptureProblem("not_serializable", f"{type(err).__name__}: {err}", variable=variable) from None
+        failure = f"{type(err).__name__}: {err}"
+    if "<lambda>" in probe.main_names:
+        raise _CaptureProblem("lambda", "the model holds a lambda", variable=variable)
+    if failure is not None:
+        raise _CaptureProblem("not_serializable", failure, variable=variable)
     if probe.main_names:
-        names = [n for n in probe.main_names if n != "<lambda>"]
-        if "<lambda>" in probe.main_names:
-            raise _CaptureProblem("lambda", "the model holds a lambda", variable=variable)
-        raise _CaptureProblem("main_reference", "the model refers to code outside preprocess cells", names=names)
+        raise _CaptureProblem(
+            "main_reference", "the model refers to code outside preprocess cells", names=probe.main_names
+        )
     return probe.modules
 
 

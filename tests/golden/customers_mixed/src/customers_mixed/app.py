@@ -43,10 +43,14 @@ app = FastAPI(
 app.state.predictor = None
 
 
+class NotReadyError(RuntimeError):
+    """A prediction was asked for before the model was loaded."""
+
+
 def predictor_of(request: Request) -> Predictor:
     predictor: Predictor | None = request.app.state.predictor
     if predictor is None:
-        raise PredictionError("the model is not loaded yet")
+        raise NotReadyError("the model is not loaded yet")
     return predictor
 
 
@@ -73,8 +77,12 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
 
 @app.exception_handler(PredictionError)
 async def unscorable(request: Request, exc: PredictionError) -> JSONResponse:
-    status = 503 if "not loaded" in str(exc) else 422
-    return JSONResponse({"error": str(exc)}, status_code=status)
+    return JSONResponse({"error": str(exc)}, status_code=422)
+
+
+@app.exception_handler(NotReadyError)
+async def not_ready(request: Request, exc: NotReadyError) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=503)
 
 
 @app.get("/health")

@@ -67,8 +67,11 @@ class Predictor:
         self.version: str = manifest["version"]
         self.features: list[dict[str, Any]] = manifest["input_schema"]["features"]
         classes = manifest["output"]["classes"]
-        self.classes: list[Any] | None = classes
+        # Worked out once here, not on every request.
+        self.labels: list[str] | None = [str(c) for c in classes] if classes is not None else None
         self.has_proba = classes is not None and "predict_proba" in manifest["model"]["predict_methods"]
+        self.columns = [f["name"] for f in self.features]
+        self.dtypes = {f["name"]: self._dtype(f) for f in self.features}
 
     @classmethod
     def load(cls) -> Predictor:
@@ -81,25 +84,28 @@ class Predictor:
         if example is not None:
             self.predict([example])
 
-    def to_inputs(self, records: list[dict[str, Any]]) -> pd.DataFrame:
-        """Records keyed by column name -> a DataFrame with the training columns and dtypes."""
-        names = [f["name"] for f in self.features]
-        frame = pd.DataFrame.from_records(records, columns=names)
-        for feature in self.features:
-            frame[feature["name"]] = self._column(frame[feature["name"]], feature)
-        return frame
-
     @staticmethod
-    def _column(values: pd.Series, feature: dict[str, Any]) -> Any:
-        dtype = feature["dtype"]
+    def _dtype(feature: dict[str, Any]) -> Any:
+        """The pandas dtype the notebook's column had."""
         if feature["kind"] == "category":
             categories = pd.Index(feature["categories"], dtype=feature.get("category_dtype"))
-            kind = pd.CategoricalDtype(categories, ordered=feature.get("ordered", False))
-            return pd.Series(values, dtype=object).astype(kind)
-        if dtype == "object":
-            missing = None if feature.get("null_value") == "none" else np.nan
-            return pd.Series([missing if v is None else v for v in values], dtype=object, index=values.index)
-        return values.astype(dtype)
+            return pd.CategoricalDtype(categories, ordered=feature.get("ordered", False))
+        return feature["dtype"]
+
+    def to_inputs(self, records: list[dict[str, Any]]) -> pd.DataFrame:
+        """Records keyed by column name -> a DataFrame with the training columns and dtypes."""
+        frame = pd.DataFrame.from_records(records, columns=self.columns)
+        for feature in self.features:
+            name = feature["name"]
+            dtype = self.dtypes[name]
+            if dtype == "object":
+                # The notebook's missing strings were NaN (or None); JSON null must become the same.
+                missing = None if feature.get("null_value") == "none" else np.nan
+                values = [missing if v is None else v for v in frame[name]]
+                frame[name] = pd.Series(values, dtype=object, index=frame.index)
+            else:
+                frame[name] = frame[name].astype(dtype)
+        return frame
 
     def predict(self, records: list[dict[str, Any]]) -> tuple[list[Any], list[dict[str, float]] | None]:
         """Predictions (and class probabilities for classifiers) for `records`, in order."""
@@ -107,10 +113,9 @@ class Predictor:
         try:
             predictions = [plain(v) for v in np.asarray(self.model.predict(inputs))]
             probabilities = None
-            if self.has_proba and self.classes is not None:
+            if self.has_proba and self.labels is not None:
                 rows = np.asarray(self.model.predict_proba(inputs))
-                labels = [str(c) for c in self.classes]
-                probabilities = [{c: float(p) for c, p in zip(labels, row)} for row in rows]
+                probabilities = [dict(zip(self.labels, map(float, row))) for row in rows]
         except (ValueError, TypeError, KeyError, IndexError) as err:
             raise PredictionError(f"the model could not score the input: {err}") from err
         return predictions, probabilities
