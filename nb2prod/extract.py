@@ -106,7 +106,11 @@ def _normal(name: str) -> str:
 
 
 def _closure(roots: tuple[str, ...]) -> dict[str, str]:
-    """Installed versions of `roots` and of everything they require here (no extras)."""
+    """Installed versions of `roots` and of everything they require here (no extras).
+
+    kernel_capture._distributions does the same walk inside the kernel, without `packaging`,
+    because it may run in an environment that has neither nb2prod nor packaging.
+    """
     from importlib import metadata
 
     from packaging.requirements import Requirement
