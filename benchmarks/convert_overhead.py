@@ -74,7 +74,7 @@ def main() -> None:
                 )
                 convert_times.append(
                     timed(
-                        [sys.executable, "-m", "nb2prod.cli", "convert", str(notebook), "-o", str(work / f"out{run}")],
+                        [sys.executable, "-m", "nb2prod", "convert", str(notebook), "-o", str(work / f"out{run}")],
                         ROOT,
                     )
                 )

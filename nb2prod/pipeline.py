@@ -11,18 +11,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nb2prod.artifact import build_artifact
-from nb2prod.capture import capture_cell_source, read_capture
+from nb2prod.analysis.lint import Finding, Severity, lint_notebook
+from nb2prod.analysis.preprocess import assemble_preprocess
+from nb2prod.analysis.targets import find_targets
+from nb2prod.build.extract import extract_code
+from nb2prod.build.manifest import build_artifact
+from nb2prod.build.render import RenderInput, render_project
+from nb2prod.build.schema import infer_schema
+from nb2prod.build.write import check_output, keep_failed_run, write_project
 from nb2prod.errors import CellExecutionError, LintError, OptionsError, RequirementNotMet
-from nb2prod.execute import ProgressCallback, RunRequest, run_notebook
-from nb2prod.extract import assemble_preprocess, extract_code
-from nb2prod.lint import Finding, Severity, lint_notebook
-from nb2prod.notebook import NotebookSpec, read_notebook
+from nb2prod.notebook.spec import NotebookSpec, read_notebook
 from nb2prod.options import ConvertOptions, MetricRequirement, slug_name
-from nb2prod.render import RenderInput, render_project
-from nb2prod.schema import infer_schema
-from nb2prod.targets import find_targets
-from nb2prod.write import check_output, keep_failed_run, write_project
+from nb2prod.run.capture import capture_cell_source, read_capture
+from nb2prod.run.execute import ProgressCallback, RunRequest, run_notebook
 
 
 @dataclass(frozen=True)

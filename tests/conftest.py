@@ -52,7 +52,7 @@ def run_cli(*args: str | Path, cwd: Path | None = None, timeout: int = 300) -> s
     """Run `nb2prod ...` in a subprocess (a real exit code and real terminal output)."""
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "nb2prod.cli", *map(str, args)],
+        [sys.executable, "-m", "nb2prod", *map(str, args)],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -25,7 +25,7 @@ def test_serve_answers_the_golden_examples(tmp_path: Path) -> None:
     assert run_cli("convert", notebook, "-o", out).returncode == 0
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "nb2prod.cli", "serve", str(out), "--port", str(port)],
+        [sys.executable, "-m", "nb2prod", "serve", str(out), "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from nb2prod.lint import Severity, lint_notebook
-from nb2prod.notebook import read_notebook
-from nb2prod.targets import find_targets
+from nb2prod.analysis.lint import Severity, lint_notebook
+from nb2prod.analysis.targets import find_targets
+from nb2prod.notebook.spec import read_notebook
 from tests.conftest import code
 
 

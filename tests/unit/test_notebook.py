@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from nb2prod.errors import NotebookReadError, RoleError
-from nb2prod.notebook import Role, read_notebook
+from nb2prod.notebook.spec import Role, read_notebook
 from tests.conftest import code, markdown
 
 

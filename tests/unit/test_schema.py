@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nb2prod.capture import Capture, Column, FeatureSample, ModelInfo
-from nb2prod.render import _field
-from nb2prod.schema import infer_schema
+from nb2prod.build.render import _field
+from nb2prod.build.schema import infer_schema
+from nb2prod.run.capture import Capture, Column, FeatureSample, ModelInfo
 
 
 def capture_with(columns: list[Column], kind: str = "frame") -> Capture:

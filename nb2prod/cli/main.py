@@ -13,11 +13,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from nb2prod import __version__
+from nb2prod._version import __version__
+from nb2prod.analysis.lint import Severity
 from nb2prod.errors import CellExecutionError, LintError, Nb2ProdError
-from nb2prod.execute import CellProgress
-from nb2prod.lint import Severity
 from nb2prod.options import MetricRequirement, build_options
+from nb2prod.run.execute import CellProgress
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 out_console = Console(highlight=False, soft_wrap=True)

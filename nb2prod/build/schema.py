@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from nb2prod.capture import Capture, Column
+from nb2prod.run.capture import Capture, Column
 
 PYTHON_TYPES = {"integer": "int", "number": "float", "boolean": "bool", "string": "str"}
 JSON_TYPES = {"integer": "integer", "number": "number", "boolean": "boolean", "string": "string"}

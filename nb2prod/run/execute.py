@@ -20,7 +20,7 @@ from typing import Any
 import nbformat
 
 from nb2prod.errors import CellExecutionError, KernelError, OptionsError
-from nb2prod.notebook import NotebookSpec, Role
+from nb2prod.notebook.spec import NotebookSpec, Role
 
 SEED_TAG = "nb2prod-seed"
 CAPTURE_TAG = "nb2prod-capture"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nb2prod import analysis
-from nb2prod.notebook import NotebookSpec, Role
+from nb2prod.analysis import names as analysis
+from nb2prod.notebook.spec import NotebookSpec, Role
 
 
 @dataclass(frozen=True)

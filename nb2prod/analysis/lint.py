@@ -7,9 +7,9 @@ import enum
 import itertools
 from dataclasses import dataclass
 
-from nb2prod import analysis
-from nb2prod.extract import PreprocessModule, assemble_preprocess
-from nb2prod.notebook import NotebookSpec, Role
+from nb2prod.analysis import names as analysis
+from nb2prod.analysis.preprocess import PreprocessModule, assemble_preprocess
+from nb2prod.notebook.spec import NotebookSpec, Role
 
 
 class Severity(enum.StrEnum):

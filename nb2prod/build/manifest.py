@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nb2prod import __version__
-from nb2prod.capture import Capture
-from nb2prod.extract import ExtractedCode
-from nb2prod.notebook import NotebookSpec
-from nb2prod.schema import InputSchema
+from nb2prod._version import __version__
+from nb2prod.run.capture import Capture
+from nb2prod.build.extract import ExtractedCode
+from nb2prod.notebook.spec import NotebookSpec
+from nb2prod.build.schema import InputSchema
 
 MODEL_FILE = "model.joblib"
 

@@ -12,11 +12,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from nb2prod import analysis
+from nb2prod.analysis import names as analysis
+from nb2prod.analysis.preprocess import assemble_preprocess
+from nb2prod.analysis.targets import CaptureTargets
 from nb2prod.errors import CaptureError
-from nb2prod.extract import assemble_preprocess
-from nb2prod.notebook import Cell, NotebookSpec, Role
-from nb2prod.targets import CaptureTargets
+from nb2prod.notebook.spec import Cell, NotebookSpec, Role
 
 GOLDEN_ROWS = 20
 
@@ -100,7 +100,7 @@ def capture_cell_source(
         "golden_rows": GOLDEN_ROWS,
         "evaluate": bool(spec.code_cells(Role.EVALUATE)),
     }
-    code = resources.files("nb2prod").joinpath("kernel_capture.py").read_text(encoding="utf-8")
+    code = resources.files("nb2prod.run.kernel").joinpath("capture.py").read_text(encoding="utf-8")
     return (
         "# nb2prod capture step: added by nb2prod after your last cell; not part of your notebook.\n"
         f"{code}\n"

@@ -14,12 +14,12 @@ from typing import Any
 
 import jinja2
 
-from nb2prod import __version__
-from nb2prod.artifact import Artifact, canonical_json
-from nb2prod.capture import Capture
+from nb2prod._version import __version__
+from nb2prod.build.manifest import Artifact, canonical_json
+from nb2prod.run.capture import Capture
 from nb2prod.errors import TemplateError
-from nb2prod.extract import ExtractedCode
-from nb2prod.schema import Feature, InputSchema, python_type_of
+from nb2prod.build.extract import ExtractedCode
+from nb2prod.build.schema import Feature, InputSchema, python_type_of
 
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 1_048_576

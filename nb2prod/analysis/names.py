@@ -12,7 +12,7 @@ import re
 import symtable
 from dataclasses import dataclass
 
-from nb2prod.notebook import Cell
+from nb2prod.notebook.spec import Cell
 
 MAGIC_LINE = re.compile(r"^\s*(%{1,2}\w|!|\w+\s*=\s*!|\w+\s*=\s*%)")
 HELP_LINE = re.compile(r"^[^#'\"]*\w\?{1,2}\s*$")

@@ -1,0 +1,3 @@
+"""The version of nb2prod, importable without loading the pipeline."""
+
+__version__ = "0.1.0"

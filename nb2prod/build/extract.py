@@ -1,0 +1,70 @@
+"""Extract stage: the preprocessing module and the exact pins of everything the service needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nb2prod.analysis.preprocess import PreprocessModule
+
+
+@dataclass(frozen=True)
+class ExtractedCode:
+    """What the extract stage hands to rendering: the module source and its pins."""
+
+    preprocess: PreprocessModule
+    pins: tuple[tuple[str, str], ...]  # (distribution, version), sorted by name
+    test_pins: tuple[tuple[str, str], ...]
+
+
+SERVICE_DISTRIBUTIONS = ("fastapi", "uvicorn", "pydantic")
+# Starlette's TestClient moved from httpx to httpx2; pin whichever this environment has (httpx2 first).
+TEST_CLIENTS = ("httpx2", "httpx")
+
+
+def extract_code(module: PreprocessModule, kernel_distributions: dict[str, str]) -> ExtractedCode:
+    """The preprocessing module and exact pins: the kernel's for model and preprocess code,
+    this environment's for the service's own web stack and test tools."""
+    service = _closure(SERVICE_DISTRIBUTIONS)
+    pins = {**service, **kernel_distributions}
+    client = next((name for name in TEST_CLIENTS if _closure((name,))), "httpx")
+    tests = {k: v for k, v in _closure(("pytest", client)).items() if k not in pins}
+    return ExtractedCode(
+        preprocess=module,
+        pins=tuple(sorted(pins.items())),
+        test_pins=tuple(sorted(tests.items())),
+    )
+
+
+def _normal(name: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _closure(roots: tuple[str, ...]) -> dict[str, str]:
+    """Installed versions of `roots` and of everything they require here (no extras).
+
+    run/kernel/capture.py's _distributions does the same walk inside the kernel, without `packaging`,
+    because it may run in an environment that has neither nb2prod nor packaging.
+    """
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    versions: dict[str, str] = {}
+    queue = list(roots)
+    while queue:
+        name = queue.pop()
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        key = _normal(dist.metadata["Name"])
+        if key in versions:
+            continue
+        versions[key] = dist.version
+        for text in dist.requires or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                queue.append(requirement.name)
+    return versions

@@ -1,0 +1,3 @@
+from nb2prod.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Reading notebooks: cells and their roles, notebook metadata, the parameters cell."""

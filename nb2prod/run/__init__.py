@@ -1,0 +1,1 @@
+"""Running notebooks: the only code that starts kernels, and the capture cell it ships into them."""
