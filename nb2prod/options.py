@@ -103,3 +103,8 @@ def slug_name(stem: str) -> str:
     if not slug or not slug[0].isalpha():
         slug = "model-" + slug if slug else "model"
     return slug
+
+
+def package_name(name: str) -> str:
+    """The generated package's import name for a service name: `iris-model` -> `iris_model`."""
+    return name.replace("-", "_")

@@ -14,14 +14,14 @@ from typing import Any
 from nb2prod.analysis.lint import Finding, Severity, lint_notebook
 from nb2prod.analysis.preprocess import assemble_preprocess
 from nb2prod.analysis.targets import find_targets
+from nb2prod.build.artifact import build_artifact
 from nb2prod.build.extract import extract_code
-from nb2prod.build.manifest import build_artifact
 from nb2prod.build.render import RenderInput, render_project
 from nb2prod.build.schema import infer_schema
 from nb2prod.build.write import check_output, keep_failed_run, write_project
 from nb2prod.errors import CellExecutionError, LintError, OptionsError, RequirementNotMet
 from nb2prod.notebook.spec import NotebookSpec, read_notebook
-from nb2prod.options import ConvertOptions, MetricRequirement, slug_name
+from nb2prod.options import ConvertOptions, MetricRequirement, package_name, slug_name
 from nb2prod.run.capture import capture_cell_source, read_capture
 from nb2prod.run.execute import ProgressCallback, RunRequest, run_notebook
 
@@ -53,14 +53,16 @@ def lint(notebook: Path, *, model: str | None = None) -> tuple[NotebookSpec, lis
 def convert(options: ConvertOptions, progress: ProgressCallback | None = None) -> ConversionResult:
     """Run the notebook and write the service project; raise an Nb2ProdError on any problem."""
     started = time.monotonic()
-    spec, findings = lint(options.notebook, model=options.model)
+    spec = read_notebook(options.notebook)
+    module = assemble_preprocess(spec)
+    findings = lint_notebook(spec, model_var=options.model, module=module)
     _raise_for_errors(spec, findings)
     name = options.name or spec.config.name or slug_name(spec.path.stem)
+    package = package_name(name)
     out = options.output or spec.path.parent / f"{name}-service"
     check_output(out, spec.path, options.force)
     parameters = coerce_parameters(spec, options.parameters)
     targets = find_targets(spec, model=options.model, features=options.features)
-    module = assemble_preprocess(spec)
     with tempfile.TemporaryDirectory(prefix="nb2prod-run-") as work_dir:
         work = Path(work_dir)
         request = RunRequest(
@@ -71,11 +73,10 @@ def convert(options: ConvertOptions, progress: ProgressCallback | None = None) -
             timeout=options.timeout,
             capture_source=capture_cell_source(
                 out_dir=work,
-                package=name.replace("-", "_"),
+                package=package,
                 targets=targets,
                 spec=spec,
-                preprocess_callables=module.callables,
-                import_modules=module.imports,
+                module=module,
             ),
             executed_path=work / "executed.ipynb",
         )
@@ -85,7 +86,7 @@ def convert(options: ConvertOptions, progress: ProgressCallback | None = None) -
             kept = request.executed_path.is_file()
             err.executed_notebook = keep_failed_run(request.executed_path, out) if kept else None
             raise
-        capture = read_capture(work, spec)
+        capture = read_capture(work, spec, module)
         check_requirements(spec, options.requirements, capture.metrics)
         schema = infer_schema(capture)
         code = extract_code(module, capture.distributions)
@@ -93,6 +94,7 @@ def convert(options: ConvertOptions, progress: ProgressCallback | None = None) -
         artifact = build_artifact(
             spec=spec,
             name=name,
+            package=package,
             base_version=options.version or spec.config.version or "0.1.0",
             capture=capture,
             schema=schema,

@@ -30,9 +30,12 @@ class Finding:
     line: int | None = None
 
 
-def lint_notebook(spec: NotebookSpec, *, model_var: str | None = None) -> list[Finding]:
-    """All findings for `spec`, errors first. `model_var` is the `--model` flag if given."""
-    module = assemble_preprocess(spec)
+def lint_notebook(
+    spec: NotebookSpec, *, model_var: str | None = None, module: PreprocessModule | None = None
+) -> list[Finding]:
+    """All findings for `spec`, errors first. `model_var` is the `--model` flag if given; `module`
+    is the assembled preprocess code when the caller already has it."""
+    module = module or assemble_preprocess(spec)
     findings = [Finding(Severity.NOTE, "foreign-tag", note) for note in spec.notes]
     findings += _check_preprocess(spec, module)
     findings += _check_train(spec, model_var)

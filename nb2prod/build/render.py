@@ -15,8 +15,9 @@ from typing import Any
 import jinja2
 
 from nb2prod._version import __version__
-from nb2prod.build.manifest import Artifact, canonical_json
-from nb2prod.run.capture import Capture
+from nb2prod.build.artifact import Artifact
+from nb2prod.manifest import canonical_json
+from nb2prod.run.captured import Capture, Task
 from nb2prod.errors import TemplateError
 from nb2prod.build.extract import ExtractedCode
 from nb2prod.build.schema import Feature, InputSchema, python_type_of
@@ -53,8 +54,8 @@ class RenderInput:
 
 def templates_dir() -> Path:
     """Where the templates are: inside the installed package, else the source checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
+    package_root = Path(__file__).resolve().parents[1]
+    for candidate in (package_root / "templates", package_root.parent / "templates"):
         if (candidate / "src" / "app.py.j2").is_file():
             return candidate
     raise TemplateError(
@@ -104,7 +105,7 @@ def _golden(data: RenderInput) -> dict[str, Any]:
 
 def _context(data: RenderInput) -> dict[str, Any]:
     artifact, capture, schema = data.artifact, data.capture, data.schema
-    classifier = capture.model.is_classifier and capture.model.classes is not None
+    classifier = capture.model.task is Task.CLASSIFICATION
     python_minor = ".".join(capture.python.split(".")[:2])
     base, _, build = artifact.version.partition("+")
     return {
@@ -125,7 +126,8 @@ def _context(data: RenderInput) -> dict[str, Any]:
         "classifier": classifier,
         "prediction_type": _prediction_type(capture),
         "model_class": capture.model.class_path,
-        "task": "classification" if classifier else "regression",
+        "task": capture.model.task.value,
+        "model_file": artifact.model_file,
         "fields": [_field(schema, f) for f in schema.features] if schema.kind == "frame" else [_array_field(schema)],
         "record_doc": _record_doc(schema),
         "features": [_readme_feature(f) for f in schema.features],

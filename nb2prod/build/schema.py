@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from nb2prod.run.capture import Capture, Column
+from nb2prod.run.captured import Capture, Column, FeatureKind
 
 PYTHON_TYPES = {"integer": "int", "number": "float", "boolean": "bool", "string": "str"}
 JSON_TYPES = {"integer": "integer", "number": "number", "boolean": "boolean", "string": "string"}
@@ -57,7 +57,7 @@ class Feature:
 
 @dataclass(frozen=True)
 class InputSchema:
-    kind: str  # frame | array
+    kind: FeatureKind
     features: tuple[Feature, ...]
     array_dtype: str | None
 

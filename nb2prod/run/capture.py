@@ -1,80 +1,42 @@
-"""The capture step: the extra cell that runs in the kernel, and what it reports, as typed data.
+"""The capture step: the extra cell that runs in the kernel, and reading what it reports.
 
-`capture_cell_source` builds the cell; `read_capture` turns `capture.json` into a `Capture` or
-raises a `CaptureError` whose message names the notebook, the cell and the fix.
+`capture_cell_source` builds the cell from the `run.kernel` modules; `read_capture` turns
+`capture.json` into a typed `Capture`, or raises a `CaptureError` that names the notebook, the
+cell and the fix.
 """
 
 from __future__ import annotations
 
+import ast
 import json
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
-from nb2prod.analysis import names as analysis
-from nb2prod.analysis.preprocess import assemble_preprocess
+from nb2prod.analysis.preprocess import PreprocessModule
 from nb2prod.analysis.targets import CaptureTargets
-from nb2prod.errors import CaptureError
-from nb2prod.notebook.spec import Cell, NotebookSpec, Role
+from nb2prod.notebook.spec import NotebookSpec, Role
+from nb2prod.run.captured import Capture, CaptureProblem, load_report
+from nb2prod.run.problems import problem_error
 
 GOLDEN_ROWS = 20
+MODEL_FILE = "model.joblib"
+# The kernel modules in dependency order; their imports of each other are dropped when joined.
+KERNEL_MODULES = ("common", "environment", "sample", "model", "golden", "pickling", "capture")
+KERNEL_PACKAGE = "nb2prod.run.kernel"
 
 
-@dataclass(frozen=True)
-class Column:
-    """One input feature as seen in the training sample."""
-
-    name: str
-    dtype: str
-    kind: str  # integer | number | boolean | string | category
-    nullable: bool
-    minimum: float | int | None = None
-    maximum: float | int | None = None
-    categories: tuple[Any, ...] | None = None
-    ordered: bool = False
-    null_value: str = "nan"  # how the notebook wrote a missing string: "nan" or "none"
-    category_dtype: str | None = None
-
-
-@dataclass(frozen=True)
-class FeatureSample:
-    kind: str  # frame | array
-    variable: str
-    rows: int
-    columns: tuple[Column, ...]
-    array_dtype: str | None = None
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    variable: str
-    class_path: str
-    is_classifier: bool
-    predict_methods: tuple[str, ...]
-    classes: tuple[Any, ...] | None
-
-
-@dataclass(frozen=True)
-class GoldenExample:
-    row: int
-    input: dict[str, Any]
-    prediction: Any
-    probabilities: dict[str, float] | None
-
-
-@dataclass(frozen=True)
-class Capture:
-    """What the kernel handed back: model file, its description, the sample, golden answers."""
-
-    model_file: Path
-    model: ModelInfo
-    features: FeatureSample
-    golden: tuple[GoldenExample, ...]
-    metrics: dict[str, float]
-    distributions: dict[str, str]
-    python: str
-    notes: tuple[str, ...]
+def kernel_source() -> str:
+    """The kernel package as one cell body: its modules joined, without their imports of each other."""
+    parts = []
+    for name in KERNEL_MODULES:
+        text = resources.files(KERNEL_PACKAGE).joinpath(f"{name}.py").read_text(encoding="utf-8")
+        tree = ast.parse(text)
+        lines = text.splitlines(keepends=True)
+        for node in reversed(tree.body):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(KERNEL_PACKAGE):
+                del lines[node.lineno - 1 : node.end_lineno]
+        parts.append(f"# --- {KERNEL_PACKAGE}.{name} ---\n" + "".join(lines))
+    return "\n\n".join(parts)
 
 
 def capture_cell_source(
@@ -83,8 +45,7 @@ def capture_cell_source(
     package: str,
     targets: CaptureTargets,
     spec: NotebookSpec,
-    preprocess_callables: tuple[str, ...],
-    import_modules: tuple[str, ...],
+    module: PreprocessModule,
 ) -> str:
     """Source of the cell appended after the notebook's last cell."""
     config = {
@@ -94,223 +55,23 @@ def capture_cell_source(
         "features": targets.features,
         "model_candidates": list(targets.model_candidates),
         "fit_features": [list(pair) for pair in targets.fit_features],
-        "preprocess_callables": list(preprocess_callables),
-        "has_preprocess": "preprocess" in preprocess_callables,
-        "import_modules": list(import_modules),
+        "preprocess_callables": list(module.callables),
+        "has_preprocess": module.defines_preprocess,
+        "import_modules": list(module.imports),
         "golden_rows": GOLDEN_ROWS,
+        "model_file": MODEL_FILE,
         "evaluate": bool(spec.code_cells(Role.EVALUATE)),
     }
-    code = resources.files("nb2prod.run.kernel").joinpath("capture.py").read_text(encoding="utf-8")
     return (
         "# nb2prod capture step: added by nb2prod after your last cell; not part of your notebook.\n"
-        f"{code}\n"
+        f"{kernel_source()}\n"
         f"_nb2prod_ok = _nb2prod_capture(globals(), json.loads({json.dumps(config)!r}))\n"
     )
 
 
-def read_capture(out_dir: Path, spec: NotebookSpec) -> Capture:
+def read_capture(out_dir: Path, spec: NotebookSpec, module: PreprocessModule) -> Capture:
     """Parse `capture.json`; turn a reported problem into a CaptureError."""
-    raw = json.loads((out_dir / "capture.json").read_text(encoding="utf-8"))
-    if "error" in raw:
-        raise _problem_error(spec, raw["error"])
-    features = raw["features"]
-    columns = tuple(_column(c) for c in features["columns"])
-    model = raw["model"]
-    return Capture(
-        model_file=out_dir / raw["model_file"],
-        model=ModelInfo(
-            variable=model["variable"],
-            class_path=model["class"],
-            is_classifier=model["is_classifier"],
-            predict_methods=tuple(model["predict_methods"]),
-            classes=tuple(model["classes"]) if model["classes"] is not None else None,
-        ),
-        features=FeatureSample(
-            features["kind"], features["variable"], features["rows"], columns, features.get("dtype")
-        ),
-        golden=tuple(GoldenExample(g["row"], g["input"], g["prediction"], g["probabilities"]) for g in raw["golden"]),
-        metrics=raw["metrics"],
-        distributions=raw["distributions"],
-        python=raw["python"],
-        notes=tuple(raw["notes"]),
-    )
-
-
-def _column(raw: dict[str, Any]) -> Column:
-    categories = raw.get("categories")
-    return Column(
-        name=raw["name"],
-        dtype=raw["dtype"],
-        kind=raw["kind"],
-        nullable=raw["nullable"],
-        minimum=raw.get("min"),
-        maximum=raw.get("max"),
-        categories=tuple(categories) if categories is not None else None,
-        ordered=raw.get("ordered", False),
-        null_value=raw.get("null_value", "nan"),
-        category_dtype=raw.get("category_dtype"),
-    )
-
-
-def _assigning_cell(spec: NotebookSpec, name: str) -> Cell | None:
-    """The last cell of the run that binds `name` at top level (where the object was made)."""
-    ran = [c for c in spec.code_cells() if c.role is not Role.SKIP]
-    found = analysis.cells_binding(ran, name)
-    return found[-1] if found else None
-
-
-def _where(spec: NotebookSpec, name: str) -> tuple[str, int | None]:
-    cell = _assigning_cell(spec, name)
-    return (f" (assigned in {cell.label})", cell.index) if cell else ("", None)
-
-
-def _problem_error(spec: NotebookSpec, problem: dict[str, Any]) -> CaptureError:
-    """One message per kind of problem the kernel can report."""
-    kind, details, nb = problem["kind"], problem.get("details", {}), spec.path.name
-    builders = {
-        "missing": _missing,
-        "not_estimator": _not_estimator,
-        "not_fitted": _not_fitted,
-        "ambiguous": _ambiguous,
-        "no_model": _no_model,
-        "no_features": _no_features,
-        "features_type": _features_type,
-        "lambda": _lambda,
-        "not_serializable": _not_serializable,
-        "main_reference": _main_reference,
-        "predict_failed": _predict_failed,
-        "column_type": _column_type,
-        "metrics_type": _metrics_type,
-    }
-    builder = builders.get(kind)
-    if builder is not None:
-        message, hint, cell_index = builder(spec, problem["message"], details)
-    else:
-        message, hint, cell_index = problem["message"], "", None
-    return CaptureError(f"{nb}: {message}", hint=hint, notebook=spec.path, cell_index=cell_index)
-
-
-Built = tuple[str, str, int | None]
-
-
-def _missing(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
-    return (
-        f"{message} after the run (looking for `{details['name']}`).",
-        "Check the name given by --model/--features or notebook metadata `nb2prod`.",
-        None,
-    )
-
-
-def _not_estimator(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
-    where, index = _where(spec, details["name"])
-    return (
-        f"the model `{details['name']}`{where} is a {details['type']}, not a scikit-learn-compatible "
-        "estimator (it has no fit/predict).",
-        "Name the fitted estimator with --model VAR or notebook metadata nb2prod.model.",
-        index,
-    )
-
-
-def _not_fitted(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
-    name = details["names"][0]
-    where, index = _where(spec, name)
-    passed = sorted({f for c in spec.code_cells() for f in analysis.calls_passing(c, name)})
-    extra = f"; it was only passed to {', '.join(passed)}, which fits copies" if passed else ""
-    return (f"the model `{name}`{where} is not fitted{extra}.", f"Call `{name}.fit(X, y)` in a train cell.", index)
-
-
-def _ambiguous(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
-    listed = ", ".join(f"`{n}` ({t})" for n, t in details["candidates"].items())
-    return (
-        f"more than one fitted estimator could be the model: {listed}.",
-        'Choose one with --model VAR, or notebook metadata "nb2prod": {"model": "VAR"}.',
-        None,
-    )
-
-
-def _no_model(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
-    seen = ", ".join(f"`{n}` ({t})" for n, t in details["candidates"].items()) or "none"
-    return (
-        f"no fitted model found: the train cells define no estimator (variables seen: {seen}).",
-        "Fit the model in a cell tagged `train`, or name it with --model VAR.",
-        None,
-    )
-
-
-def _no_features(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
-    return (
-        f"cannot tell which variable holds the model's training input: no `{details['model']}.fit(X, ...)` "
-        "was found in the train cells.",
-        "Name it with --features VAR or notebook metadata nb2prod.features.",
-        None,
-    )
-
-
-def _features_type(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
-    name = details.get("variable", "?")
-    where, index = _where(spec, name)
-    return (
-        f"the features sample `{name}`{where} cannot describe the service input: {message}.",
-        "Use a pandas DataFrame with string column names, or a 2-D numeric NumPy array.",
-        index,
-    )
-
-
-def _lambda(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
-    where, index = _where(spec, details["variable"])
-    return (
-        f"the model `{details['variable']}`{where} holds a lambda, which cannot be serialized.",
-        "Define a named function in a preprocess cell and use it instead of the lambda.",
-        index,
-    )
-
-
-def _not_serializable(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
-    where, index = _where(spec, details["variable"])
-    return (
-        f"the model `{details['variable']}`{where} cannot be serialized: {message}.",
-        "Keep only picklable objects in the model (no open files, connections, lambdas or generators); "
-        "open resources outside the model.",
-        index,
-    )
-
-
-def _main_reference(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
-    names = details["names"]
-    cells = [c for c in (_assigning_cell(spec, n) for n in names) if c is not None]
-    where = f", defined in {cells[0].label}" if cells else ""
-    return (
-        f"the model uses {', '.join(f'`{n}`' for n in names)}{where}, which is not in a preprocess cell; "
-        "the service could not unpickle it.",
-        "Move the class or function into a cell tagged `preprocess`.",
-        cells[0].index if cells else None,
-    )
-
-
-def _predict_failed(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
-    uses = "preprocess(row)" if assemble_preprocess(spec).defines_preprocess else "the row"
-    return (
-        f"the model could not predict row {details.get('row')} of its own input sample ({uses}): {message}.",
-        "The service calls model.predict(preprocess(X)) when preprocess cells define `preprocess`, else "
-        "model.predict(X): fit the model the same way, or name the right sample with --features VAR.",
-        None,
-    )
-
-
-def _column_type(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
-    return (
-        f"the input sample cannot become a JSON schema: {message}.",
-        "Service inputs are numbers, booleans, strings and categories: convert other columns (dates, "
-        "objects) in the notebook before fitting, or inside preprocess(frame) from a string column.",
-        None,
-    )
-
-
-def _metrics_type(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
-    cells = spec.code_cells(Role.EVALUATE)
-    where = f" ({cells[-1].label})" if cells else ""
-    return (
-        f"the evaluate cells' metrics{where} are not usable: {message}.",
-        'Set `metrics = {"name": number, ...}` with finite numbers in a cell tagged `evaluate`.',
-        cells[-1].index if cells else None,
-    )
+    report = load_report(out_dir / "capture.json", spec.path)
+    if isinstance(report, CaptureProblem):
+        raise problem_error(spec, module, report)
+    return Capture(model_file=out_dir / report.model_file, report=report)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from nb2prod.manifest import read_manifest
 from tests.conftest import code, run_cli
 
 pytestmark = pytest.mark.slow
@@ -47,12 +48,16 @@ def test_manifest_records_parameters_data_files_versions_and_schema(make_noteboo
 
     assert manifest["parameters"] == {"data_path": "train.csv", "C": 0.5}
     assert manifest["data_files"] == {
-        "data_path": {"path": "train.csv", "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}
+        "data_path": {"path": "train.csv", "sha256": "sha256:" + hashlib.sha256(data.read_bytes()).hexdigest()}
     }
     assert manifest["python"] == ".".join(map(str, sys.version_info[:3]))
     assert "scikit-learn" in manifest["packages"] and "pandas" in manifest["packages"]
     model_bytes = (tmp_path / "out/src/csv_model/artifacts/model.joblib").read_bytes()
-    assert manifest["artifacts"]["model.joblib"] == hashlib.sha256(model_bytes).hexdigest()
+    assert manifest["artifacts"]["model.joblib"] == "sha256:" + hashlib.sha256(model_bytes).hexdigest()
+    # The typed model reads back what was written, version checked.
+    typed = read_manifest(tmp_path / "out/src/csv_model/artifacts/manifest.json")
+    assert typed.model.task == "classification" and typed.model.file == "model.joblib"
+    assert typed.to_bytes() == (tmp_path / "out/src/csv_model/artifacts/manifest.json").read_bytes()
     assert manifest["model"]["class"] == "sklearn.pipeline.Pipeline"
     assert manifest["model"]["task"] == "classification"
     assert "predict_proba" in manifest["model"]["predict_methods"]

@@ -6,25 +6,44 @@ from pathlib import Path
 
 from nb2prod.build.render import _field
 from nb2prod.build.schema import infer_schema
-from nb2prod.run.capture import Capture, Column, FeatureSample, ModelInfo
+from nb2prod.run.captured import Capture, CaptureReport, Column, FeatureSample, ModelInfo
+
+
+def col(
+    name: str,
+    dtype: str,
+    kind: str,
+    nullable: bool,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    **more: object,
+) -> Column:
+    return Column.model_validate(
+        {"name": name, "dtype": dtype, "kind": kind, "nullable": nullable, "min": minimum, "max": maximum, **more}
+    )
 
 
 def capture_with(columns: list[Column], kind: str = "frame") -> Capture:
-    return Capture(
-        model_file=Path("model.joblib"),
-        model=ModelInfo("m", "sklearn.x.Y", True, ("predict",), (0, 1)),
-        features=FeatureSample(kind, "X", 10, tuple(columns), "float64" if kind == "array" else None),
+    report = CaptureReport(
+        capture_version=2,
+        model=ModelInfo(
+            variable="m", class_path="sklearn.x.Y", is_classifier=True, predict_methods=("predict",), classes=(0, 1)
+        ),
+        features=FeatureSample(
+            kind=kind, variable="X", rows=10, columns=tuple(columns), array_dtype="float64" if kind == "array" else None
+        ),
         golden=(),
         metrics={},
         distributions={},
         python="3.11.7",
-        notes=(),
+        model_file="model.joblib",
     )
+    return Capture(model_file=Path("model.joblib"), report=report)
 
 
 def test_identifiers_for_awkward_column_names() -> None:
     names = ["monthly spend", "od280/od315", "class", "2nd", "model_type", "Monthly Spend", "records", "ümlaut"]
-    schema = infer_schema(capture_with([Column(n, "float64", "number", False) for n in names]))
+    schema = infer_schema(capture_with([col(n, "float64", "number", False) for n in names]))
     idents = [f.identifier for f in schema.features]
     assert idents == [
         "monthly_spend",
@@ -43,9 +62,9 @@ def test_json_schema_required_nullable_and_categories() -> None:
     schema = infer_schema(
         capture_with(
             [
-                Column("age", "int64", "integer", False, 18, 80),
-                Column("city", "object", "string", True, categories=("Oslo", "Rome")),
-                Column("plan", "category", "category", False, categories=("a", "b"), category_dtype="object"),
+                col("age", "int64", "integer", False, 18, 80),
+                col("city", "object", "string", True, categories=("Oslo", "Rome")),
+                col("plan", "category", "category", False, categories=("a", "b"), category_dtype="object"),
             ]
         )
     )
@@ -63,9 +82,9 @@ def test_generated_fields_are_strict_and_refuse_nan() -> None:
     schema = infer_schema(
         capture_with(
             [
-                Column("income", "float64", "number", True),
-                Column("plan", "category", "category", False, categories=("a", "b")),
-                Column("member", "bool", "boolean", False),
+                col("income", "float64", "number", True),
+                col("plan", "category", "category", False, categories=("a", "b")),
+                col("member", "bool", "boolean", False),
             ]
         )
     )
@@ -77,6 +96,6 @@ def test_generated_fields_are_strict_and_refuse_nan() -> None:
 
 
 def test_array_schema_has_fixed_length() -> None:
-    schema = infer_schema(capture_with([Column(f"x{i}", "float64", "number", False) for i in range(4)], "array"))
+    schema = infer_schema(capture_with([col(f"x{i}", "float64", "number", False) for i in range(4)], "array"))
     features = schema.json_schema()["properties"]["features"]
     assert features["minItems"] == features["maxItems"] == 4

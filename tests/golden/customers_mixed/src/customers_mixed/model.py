@@ -40,10 +40,10 @@ def load_verified_model(manifest: dict[str, Any]) -> Any:
     except FileNotFoundError as err:
         raise ArtifactError(f"{MODEL_FILE} is missing from {ARTIFACTS}; reinstall the package.") from err
     expected = manifest["artifacts"][MODEL_FILE]
-    actual = hashlib.sha256(data).hexdigest()
+    actual = "sha256:" + hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise ArtifactError(
-            f"{MODEL_FILE} has sha256 {actual}, but the manifest expects {expected}: "
+            f"{MODEL_FILE} has digest {actual}, but the manifest expects {expected}: "
             "the artifact was changed or corrupted. Reinstall the package or convert the notebook again."
         )
     return joblib.load(io.BytesIO(data))

@@ -1,0 +1,126 @@
+"""Artifact stage: the model file plus `manifest.json`, with hashes and no timestamps.
+
+Two conversions of the same notebook with the same parameters give byte-identical files: the
+manifest is canonical JSON (sorted keys) built only from what the run determined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nb2prod._version import __version__
+from nb2prod.build.extract import ExtractedCode
+from nb2prod.build.schema import InputSchema
+from nb2prod.manifest import (
+    DataFile,
+    InputSchemaRecord,
+    Manifest,
+    ModelRecord,
+    NotebookRecord,
+    OutputRecord,
+    canonical_json,
+    digest,
+)
+from nb2prod.notebook.spec import NotebookSpec
+from nb2prod.run.captured import Capture
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """Files of `src/<package>/artifacts/` and the manifest they are described by."""
+
+    model_file: str
+    model_bytes: bytes
+    manifest: Manifest
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def package(self) -> str:
+        return self.manifest.package
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    def files(self) -> dict[str, bytes]:
+        return {self.model_file: self.model_bytes, "manifest.json": self.manifest.to_bytes()}
+
+
+def data_file_hashes(spec: NotebookSpec, parameters: dict[str, Any]) -> dict[str, DataFile]:
+    """The digest of every file a string parameter points to (relative to the notebook's folder)."""
+    found = {}
+    for name, value in sorted(parameters.items()):
+        if not isinstance(value, str) or not value or len(value) > 4096:
+            continue
+        path = Path(value) if Path(value).is_absolute() else spec.path.parent / value
+        if path.is_file():
+            found[name] = DataFile(path=value, sha256=digest(path.read_bytes()))
+    return found
+
+
+def build_artifact(
+    *,
+    spec: NotebookSpec,
+    name: str,
+    package: str,
+    base_version: str,
+    capture: Capture,
+    schema: InputSchema,
+    code: ExtractedCode,
+    parameters: dict[str, Any],
+    seed: int,
+) -> Artifact:
+    """Assemble the manifest. The version ends in a hash of model, code and schema."""
+    model_bytes = capture.model_file.read_bytes()
+    model_digest = digest(model_bytes)
+    build_sha = hashlib.sha256(canonical_json([model_digest, code.preprocess.source, schema.json_schema()]))
+    version = f"{base_version}+{build_sha.hexdigest()[:12]}"
+    model_file = capture.model_file.name
+    manifest = Manifest(
+        name=name,
+        package=package,
+        version=version,
+        nb2prod_version=__version__,
+        notebook=NotebookRecord(file=spec.path.name, content_hash=spec.content_hash),
+        parameters={key: _jsonable(value) for key, value in sorted(parameters.items())},
+        data_files=data_file_hashes(spec, parameters),
+        seed=seed,
+        python=capture.python,
+        packages=dict(code.pins),
+        artifacts={model_file: model_digest},
+        model=ModelRecord(
+            class_path=capture.model.class_path,
+            variable=capture.model.variable,
+            task=capture.model.task.value,
+            file=model_file,
+            predict_methods=list(capture.model.predict_methods),
+            uses_preprocess_function=code.preprocess.defines_preprocess,
+        ),
+        input_schema=InputSchemaRecord(
+            kind=schema.kind,
+            json_schema=schema.json_schema(),
+            features=schema.feature_stats(),
+            training_rows=capture.features.rows,
+            sample_variable=capture.features.variable,
+        ),
+        output=OutputRecord(classes=list(capture.model.classes) if capture.model.classes is not None else None),
+        metrics=capture.metrics,
+        example=capture.golden[0].input if capture.golden else None,
+    )
+    return Artifact(model_file=model_file, model_bytes=model_bytes, manifest=manifest)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return repr(value)

@@ -1,0 +1,115 @@
+"""`manifest.json`, what a conversion promises about its service, as one versioned pydantic model.
+
+The build stage writes it; `verify` and batch scoring read it with `read_manifest`, which checks
+the version. The generated service reads the same file as plain JSON (it never imports
+nb2prod), so field names here are a contract with the templates. Every digest names its
+algorithm (`"sha256:<hex>"`) and nothing in it depends on the time of the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nb2prod.errors import Nb2ProdError
+
+MANIFEST_VERSION = 1
+
+
+def digest(data: bytes) -> str:
+    """The manifest's way of writing a content hash."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class NotebookRecord(_Part):
+    file: str
+    content_hash: str
+
+
+class DataFile(_Part):
+    path: str
+    sha256: str
+
+
+class ModelRecord(_Part):
+    class_path: str = Field(alias="class")
+    variable: str
+    task: Literal["classification", "regression"]
+    file: str
+    predict_methods: list[str]
+    uses_preprocess_function: bool
+
+
+class InputSchemaRecord(_Part):
+    kind: Literal["frame", "array"]
+    json_schema: dict[str, Any]
+    features: list[dict[str, Any]]
+    training_rows: int
+    sample_variable: str
+
+
+class OutputRecord(_Part):
+    classes: list[Any] | None
+
+
+class Manifest(_Part):
+    """The whole manifest. Unknown fields are refused, so a typo cannot pass silently."""
+
+    manifest_version: int = MANIFEST_VERSION
+    name: str
+    package: str
+    version: str
+    nb2prod_version: str
+    notebook: NotebookRecord
+    parameters: dict[str, Any]
+    data_files: dict[str, DataFile]
+    seed: int
+    python: str
+    packages: dict[str, str]
+    artifacts: dict[str, str]
+    model: ModelRecord
+    input_schema: InputSchemaRecord
+    output: OutputRecord
+    metrics: dict[str, float]
+    example: dict[str, Any] | None
+
+    def to_bytes(self) -> bytes:
+        """Canonical JSON: sorted keys, fixed indent, so equal manifests are equal bytes."""
+        return canonical_json(self.model_dump(mode="json", by_alias=True))
+
+
+def canonical_json(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode()
+
+
+class ManifestError(Nb2ProdError):
+    """A manifest file is missing, of another version, or not a manifest."""
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Read and check `manifest.json`; raise ManifestError naming the file and the problem."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ManifestError(f"{path}: cannot read the manifest: {err}", hint="Convert the notebook again.") from err
+    version = raw.get("manifest_version") if isinstance(raw, dict) else None
+    if version != MANIFEST_VERSION:
+        raise ManifestError(
+            f"{path}: manifest format {version!r}, but this nb2prod reads format {MANIFEST_VERSION}.",
+            hint="Use the nb2prod version that wrote it, or convert the notebook again.",
+        )
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as err:
+        # An unknown field usually explains the rest (a typo, or a newer writer): name it first.
+        first = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ManifestError(f"{path}: {where}: {first['msg']}", hint="Convert the notebook again.") from err

@@ -1,0 +1,167 @@
+"""`capture.json`, the kernel's report to the host, as one versioned pydantic model.
+
+The kernel side (`nb2prod.run.kernel`) writes plain JSON because it cannot import pydantic;
+this module is the one place that reads it. The version is checked on read: a report from
+another capture format is refused rather than half-understood.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nb2prod.errors import CaptureError
+
+# Also in nb2prod.run.kernel.common (the writer); a unit test keeps the two equal.
+CAPTURE_VERSION = 2
+
+FeatureKind = Literal["frame", "array"]
+ColumnKind = Literal["integer", "number", "boolean", "string", "category"]
+
+
+class Task(enum.StrEnum):
+    """What the model predicts. Decided once, here, for the manifest, the README and the templates."""
+
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+
+
+class _Reported(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+class Column(_Reported):
+    """One input feature as seen in the training sample."""
+
+    name: str
+    dtype: str
+    kind: ColumnKind
+    nullable: bool
+    minimum: float | int | None = Field(default=None, alias="min")
+    maximum: float | int | None = Field(default=None, alias="max")
+    categories: tuple[Any, ...] | None = None
+    ordered: bool = False
+    null_value: Literal["nan", "none"] = "nan"  # how the notebook wrote a missing string
+    category_dtype: str | None = None
+
+
+class FeatureSample(_Reported):
+    kind: FeatureKind
+    variable: str
+    rows: int
+    columns: tuple[Column, ...]
+    array_dtype: str | None = Field(default=None, alias="dtype")
+
+
+class ModelInfo(_Reported):
+    variable: str
+    class_path: str = Field(alias="class")
+    is_classifier: bool
+    predict_methods: tuple[str, ...]
+    classes: tuple[Any, ...] | None
+
+    @property
+    def task(self) -> Task:
+        """A classifier is served as one only when it has class labels to answer with."""
+        return Task.CLASSIFICATION if self.is_classifier and self.classes is not None else Task.REGRESSION
+
+
+class GoldenExample(_Reported):
+    row: int
+    input: dict[str, Any]
+    prediction: Any
+    probabilities: dict[str, float] | None
+
+
+class CaptureProblem(_Reported):
+    """A problem the kernel found and reported instead of raising (phrased by `run.problems`)."""
+
+    kind: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaptureReport(_Reported):
+    """Everything the kernel reports on success."""
+
+    capture_version: int
+    model: ModelInfo
+    features: FeatureSample
+    golden: tuple[GoldenExample, ...]
+    metrics: dict[str, float]
+    distributions: dict[str, str]
+    python: str
+    model_file: str
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+class Capture(BaseModel):
+    """A successful capture, with the model file's path resolved on the host."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_file: Path
+    report: CaptureReport
+
+    @property
+    def model(self) -> ModelInfo:
+        return self.report.model
+
+    @property
+    def features(self) -> FeatureSample:
+        return self.report.features
+
+    @property
+    def golden(self) -> tuple[GoldenExample, ...]:
+        return self.report.golden
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.report.metrics
+
+    @property
+    def distributions(self) -> dict[str, str]:
+        return self.report.distributions
+
+    @property
+    def python(self) -> str:
+        return self.report.python
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.report.notes
+
+
+def load_report(path: Path, notebook: Path) -> CaptureReport | CaptureProblem:
+    """Read `capture.json`: the report, or the problem the kernel reported."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = CaptureEnvelope.model_validate_json(text)
+        if raw.error is not None:
+            return raw.error
+        if raw.capture_version != CAPTURE_VERSION:
+            raise CaptureError(
+                f"{notebook.name}: the capture step reported format {raw.capture_version}, "
+                f"but this nb2prod reads format {CAPTURE_VERSION}.",
+                hint="The kernel ran capture code from another nb2prod version; reinstall nb2prod and convert again.",
+                notebook=notebook,
+            )
+        return CaptureReport.model_validate_json(text)
+    except ValidationError as err:
+        raise CaptureError(
+            f"{notebook.name}: the capture step's report is not understood: {err.errors()[0]['msg']} "
+            f"at {'.'.join(str(p) for p in err.errors()[0]['loc'])}.",
+            hint="This is a bug in nb2prod; run with --debug and report it.",
+            notebook=notebook,
+        ) from err
+
+
+class CaptureEnvelope(_Reported):
+    """The two shapes of `capture.json`: a report with a version, or an error."""
+
+    capture_version: int | None = None
+    error: CaptureProblem | None = None

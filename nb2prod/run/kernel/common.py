@@ -1,0 +1,50 @@
+"""What every part of the capture step shares: the problem report and the name lookup.
+
+Runs inside the user's kernel (see the package docstring): standard library only, Python >= 3.9.
+"""
+
+import math
+
+# Also in nb2prod.run.capture (the host's reader); a unit test keeps the two equal.
+CAPTURE_VERSION = 2
+
+
+class _CaptureProblem(Exception):
+    def __init__(self, kind, message, **details):
+        super().__init__(message)
+        self.kind = kind
+        self.details = details
+
+
+def _lookup(namespace, dotted):
+    root, *rest = dotted.split(".")
+    if root not in namespace:
+        raise _CaptureProblem("missing", f"the notebook has no variable `{root}`", name=dotted)
+    value = namespace[root]
+    for attribute in rest:
+        if not hasattr(value, attribute):
+            raise _CaptureProblem("missing", f"`{root}` has no attribute `{attribute}`", name=dotted)
+        value = getattr(value, attribute)
+    return value
+
+
+def _missing(value):
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN, NaT, pd.NA compare unequal to themselves (or raise)
+    except TypeError:
+        return True
+
+
+def _plain(value):
+    """A JSON value for one cell of the sample (None for missing)."""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if not isinstance(value, (bool, int, float, str)):
+        if _missing(value):
+            return None
+        raise _CaptureProblem("column_type", f"value {value!r} of type {type(value).__name__} is not JSON")
+    return value

@@ -1,0 +1,82 @@
+"""Find the served model in the notebook's namespace and describe it.
+
+Runs inside the user's kernel (see the package docstring): standard library only, Python >= 3.9.
+"""
+
+import math
+
+from nb2prod.run.kernel.common import _CaptureProblem, _lookup, _plain
+
+
+def _is_estimator(value):
+    return not isinstance(value, type) and callable(getattr(value, "predict", None)) and hasattr(value, "fit")
+
+
+def _is_fitted(value):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(value)
+    except NotFittedError:
+        return False
+    except TypeError:
+        return True  # not a scikit-learn object; it answers predict, trust it
+    return True
+
+
+def _find_model(namespace, config):
+    name = config["model"]
+    if name:
+        value = _lookup(namespace, name)
+        if not _is_estimator(value):
+            kind = f"{type(value).__module__}.{type(value).__qualname__}"
+            raise _CaptureProblem("not_estimator", f"`{name}` is a {kind}, not an estimator", name=name, type=kind)
+        if not _is_fitted(value):
+            raise _CaptureProblem("not_fitted", f"`{name}` is not fitted", names=[name])
+        return name, value
+    present = [c for c in config["model_candidates"] if c in namespace]
+    estimators = [c for c in present if _is_estimator(namespace[c])]
+    fitted = [c for c in estimators if _is_fitted(namespace[c])]
+    if len(fitted) == 1:
+        return fitted[0], namespace[fitted[0]]
+    if len(fitted) > 1:
+        found = {c: type(namespace[c]).__name__ for c in fitted}
+        raise _CaptureProblem("ambiguous", "more than one fitted estimator", candidates=found)
+    if estimators:
+        raise _CaptureProblem("not_fitted", "no fitted estimator", names=estimators)
+    found = {c: type(namespace[c]).__name__ for c in present}
+    raise _CaptureProblem("no_model", "no estimator in the train cells", candidates=found)
+
+
+def _describe_model(model, variable):
+    import numpy as np
+    from sklearn.base import is_classifier
+
+    methods = ["predict", "predict_proba", "predict_log_proba", "decision_function"]
+    classes = getattr(model, "classes_", None)
+    plain_classes = [_plain(c) for c in np.asarray(classes)] if classes is not None else None
+    return {
+        "variable": variable,
+        "class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "is_classifier": bool(is_classifier(model)) or plain_classes is not None,
+        "predict_methods": [m for m in methods if callable(getattr(model, m, None))],
+        "classes": plain_classes,
+    }
+
+
+def _metrics(namespace, config):
+    if not config["evaluate"]:
+        return {}
+    metrics = namespace.get("metrics")
+    if metrics is None:
+        return {}
+    if not isinstance(metrics, dict):
+        raise _CaptureProblem("metrics_type", f"`metrics` is a {type(metrics).__name__}, not a dict")
+    result = {}
+    for key, value in metrics.items():
+        number = value.item() if hasattr(value, "item") else value
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+            raise _CaptureProblem("metrics_type", f"metrics[{key!r}] is {value!r}, not a finite number", key=str(key))
+        result[str(key)] = number
+    return result

@@ -1,0 +1,101 @@
+"""Find the training input sample and describe its columns for the service's schema.
+
+Runs inside the user's kernel (see the package docstring): standard library only, Python >= 3.9.
+"""
+
+import re
+import sys
+
+from nb2prod.run.kernel.common import _CaptureProblem, _lookup, _missing, _plain
+
+
+def _find_features(namespace, config, model_variable):
+    name = config["features"]
+    if not name:
+        root = model_variable.split(".")[0]
+        fitted_on = [features for receiver, features in config["fit_features"] if receiver == root]
+        if not fitted_on:
+            raise _CaptureProblem("no_features", "cannot tell which variable is the training input", model=root)
+        name = fitted_on[-1]
+    if re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name):
+        return name, _lookup(namespace, name)
+    try:  # an expression the train cell passed to fit, e.g. `X_train.values`
+        return name, eval(name, namespace)  # noqa: S307 - the notebook's own code, in its own kernel
+    except Exception as err:  # noqa: BLE001 - any failure is reported with the expression
+        raise _CaptureProblem(
+            "missing", f"`{name}` could not be evaluated ({type(err).__name__}: {err})", name=name
+        ) from None
+
+
+def _describe_sample(sample, variable):
+    import numpy as np
+
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(sample, pandas.DataFrame):
+        columns = [_describe_column(str(name), sample[name]) for name in sample.columns]
+        if len({c["name"] for c in columns}) != len(columns):
+            raise _CaptureProblem("features_type", "the DataFrame has duplicate column names", variable=variable)
+        if any(not isinstance(name, str) for name in sample.columns):
+            raise _CaptureProblem("features_type", "column names must be strings", variable=variable)
+        return {"kind": "frame", "variable": variable, "rows": len(sample), "columns": columns}
+    if pandas is not None and isinstance(sample, pandas.Series):
+        raise _CaptureProblem("features_type", "it is a pandas Series (one column)", variable=variable)
+    array = np.asarray(sample) if isinstance(sample, (list, tuple)) else sample
+    if not isinstance(array, np.ndarray) or array.ndim != 2 or array.dtype.kind not in "biuf":
+        kind = type(sample).__name__ + (
+            f" of shape {array.shape} and dtype {array.dtype}" if isinstance(array, np.ndarray) else ""
+        )
+        raise _CaptureProblem("features_type", f"it is a {kind}", variable=variable)
+    columns = [_numeric_stats({"name": f"x{i}", "dtype": str(array.dtype)}, array[:, i]) for i in range(array.shape[1])]
+    return {
+        "kind": "array",
+        "variable": variable,
+        "rows": int(array.shape[0]),
+        "dtype": str(array.dtype),
+        "columns": columns,
+    }
+
+
+def _describe_column(name, column):
+    import numpy as np
+
+    dtype = column.dtype
+    info = {"name": name, "dtype": str(dtype), "nullable": bool(column.isna().any())}
+    if str(dtype) == "category":
+        values = list(dtype.categories)
+        info.update(kind="category", categories=[_plain(v) for v in values], ordered=bool(dtype.ordered))
+        info["category_dtype"] = str(dtype.categories.dtype)
+        return info
+    if dtype.kind == "b":
+        info.update(kind="boolean")
+        return info
+    if dtype.kind in "iuf":
+        info["kind"] = "integer" if dtype.kind in "iu" else "number"
+        return _numeric_stats(info, column.to_numpy(dtype="float64", na_value=np.nan))
+    values = [v for v in column.tolist() if not _missing(v)]
+    if dtype.kind == "O" and any(isinstance(v, bool) for v in values) and all(isinstance(v, bool) for v in values):
+        info.update(kind="boolean", null_value=_null_value(column))
+        return info
+    if all(isinstance(v, str) for v in values):
+        unique = sorted(set(values))
+        info.update(kind="string", categories=unique if len(unique) <= 1000 else None, null_value=_null_value(column))
+        return info
+    kinds = sorted({type(v).__name__ for v in values})
+    raise _CaptureProblem("column_type", f"column `{name}` has dtype {dtype} holding {', '.join(kinds)}", column=name)
+
+
+def _numeric_stats(info, values):
+    import numpy as np
+
+    finite = values[~np.isnan(values.astype("float64"))] if values.dtype.kind == "f" else values
+    info.setdefault("kind", "integer" if values.dtype.kind in "iub" else "number")
+    info.setdefault("nullable", bool(len(finite) != len(values)))
+    info["min"] = _plain(finite.min()) if len(finite) else None
+    info["max"] = _plain(finite.max()) if len(finite) else None
+    if info["kind"] == "integer" and info["min"] is not None:
+        info["min"], info["max"] = int(info["min"]), int(info["max"])
+    return info
+
+
+def _null_value(column):
+    return "none" if any(v is None for v in column.tolist()) else "nan"
