@@ -1,0 +1,140 @@
+"""The REST endpoints of the server extension: `/nb2prod/jobs`, `/nb2prod/jobs/{id}`, `/nb2prod/lint`.
+
+Every handler method requires the server's normal authentication (`@web.authenticated`, so an
+anonymous request gets 403, and jupyter_server checks XSRF on cookie-authenticated POSTs).
+Every error body is JSON with `"source": "nb2prod"` (the frontend tells a missing extension's 404
+from ours by it), a message and a hint, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from nb2prod.errors import Nb2ProdError
+from nb2prod.jupyter.job_options import job_request
+from nb2prod.jupyter.jobs import JobManager
+from nb2prod.jupyter.paths import PathError, confine, relative_to_root
+from nb2prod.jupyter.records import error_body, findings_body
+
+AUTH_RESOURCE = "nb2prod"
+
+
+class ApiError(web.HTTPError):
+    """An HTTP error whose JSON body says what went wrong and what to do."""
+
+    def __init__(self, status: int, message: str, hint: str = "", **extra: Any) -> None:
+        super().__init__(status, reason=HTTPStatus(status).phrase)
+        self.body: dict[str, Any] = {"message": message, "hint": hint, **extra}
+
+
+class Nb2ProdHandler(APIHandler):
+    """Shared by the endpoints: the job manager, path confinement and JSON errors."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, jobs: JobManager) -> None:
+        self.jobs = jobs
+
+    @property
+    def root(self) -> Path:
+        return self.jobs.root
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, ApiError):
+            body = error.body
+        elif isinstance(error, web.HTTPError):
+            body = {"message": error.log_message or HTTPStatus(status_code).phrase, "hint": ""}
+        else:
+            body = {
+                "message": f"internal error in the nb2prod server extension ({type(error).__name__}).",
+                "hint": "The Jupyter server's log has the traceback.",
+            }
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"source": "nb2prod", "status": status_code, **body}))
+
+    def reply(self, status: int, body: dict[str, Any]) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"source": "nb2prod", **body}))
+
+    def notebook(self, path: Any) -> Path:
+        """The confined notebook file a request names: 400 for a bad path, 404 for a missing file."""
+        try:
+            notebook = confine(self.root, path, what="path")
+        except PathError as error:
+            raise ApiError(400, str(error), "Give the notebook's path relative to the Jupyter server's root.") from None
+        if not notebook.is_file():
+            raise ApiError(404, f"no notebook at {path!r}.", "Save the notebook, then try again.")
+        return notebook
+
+
+class JobsHandler(Nb2ProdHandler):
+    """`POST /nb2prod/jobs` `{"path": ..., "options": {...}}`: 202 and a new job, or 200 and the running one."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise ApiError(400, "the request body is not JSON.", 'Send {"path": "<notebook>"}.') from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "the request body must be a JSON object.", 'Send {"path": "<notebook>"}.')
+        notebook = self.notebook(body.get("path"))
+        try:
+            request = job_request(self.root, notebook, body.get("options"))
+        except PathError as error:
+            raise ApiError(400, str(error), "Give the output folder relative to the Jupyter server's root.") from None
+        except Nb2ProdError as error:
+            raise ApiError(400, **error_body(error)) from None
+        job, created = self.jobs.submit(relative_to_root(self.root, notebook), notebook, request)
+        self.set_header("Location", self.request.path.rstrip("/") + "/" + job.id)
+        self.reply(202 if created else 200, job.to_json())
+
+
+class JobHandler(Nb2ProdHandler):
+    """`GET /nb2prod/jobs/{id}`: status, progress, log tail, and the result or the error."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise ApiError(404, f"no job {job_id!r} on this server.", "Jobs are forgotten when the server restarts.")
+        self.reply(200, job.to_json())
+
+
+class LintHandler(Nb2ProdHandler):
+    """`GET /nb2prod/lint?path=...[&model=VAR]`: the lint findings, without running anything."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from nb2prod.pipeline import lint
+
+        notebook = self.notebook(self.get_query_argument("path", ""))
+        model = self.get_query_argument("model", None) or None
+        try:
+            _, findings = await asyncio.to_thread(lint, notebook, model=model)
+        except Nb2ProdError as error:
+            raise ApiError(422, **error_body(error)) from None
+        self.reply(200, {"path": relative_to_root(self.root, notebook), **findings_body(findings)})
+
+
+def route_table(jobs: JobManager) -> list[tuple[str, type[Nb2ProdHandler], dict[str, Any]]]:
+    """URL patterns relative to the server's base URL (the extension app prefixes it)."""
+    kwargs = {"jobs": jobs}
+    return [
+        (r"/nb2prod/jobs/?", JobsHandler, kwargs),
+        (r"/nb2prod/jobs/([0-9a-f]{32})/?", JobHandler, kwargs),
+        (r"/nb2prod/lint/?", LintHandler, kwargs),
+    ]
