@@ -56,6 +56,27 @@ class InputSchemaRecord(_Part):
     sample_variable: str
 
 
+class InferenceRecord(_Part):
+    """The inference path the service takes and the proof behind it.
+
+    `compiled`: the ONNX file in `file` gave the notebook's labels, and answers within `tolerance`
+    (largest |compiled - scikit-learn| / max(1, |scikit-learn|) seen: `max_difference`), on
+    `rows_checked` rows; `layout` says how the service feeds it. `sklearn`: `reason` says why not.
+    `label_from_proba`: on the same rows, the label was `classes_[argmax(predict_proba)]`, so the
+    scikit-learn path may answer both from one call.
+    """
+
+    path: Literal["compiled", "sklearn"]
+    reason: str
+    runtime: str | None
+    file: str | None
+    tolerance: float
+    max_difference: float | None
+    rows_checked: int
+    layout: dict[str, Any] | None
+    label_from_proba: bool
+
+
 class OutputRecord(_Part):
     classes: list[Any] | None
 
@@ -76,6 +97,7 @@ class Manifest(_Part):
     packages: dict[str, str]
     artifacts: dict[str, str]
     model: ModelRecord
+    inference: InferenceRecord
     input_schema: InputSchemaRecord
     output: OutputRecord
     metrics: dict[str, float]

@@ -7,7 +7,7 @@ manifest is canonical JSON (sorted keys) built only from what the run determined
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from nb2prod.build.extract import ExtractedCode
 from nb2prod.build.schema import InputSchema
 from nb2prod.manifest import (
     DataFile,
+    InferenceRecord,
     InputSchemaRecord,
     Manifest,
     ModelRecord,
@@ -35,6 +36,7 @@ class Artifact:
     model_file: str
     model_bytes: bytes
     manifest: Manifest
+    compiled: dict[str, bytes] = field(default_factory=dict)  # the ONNX file, on the compiled path
 
     @property
     def name(self) -> str:
@@ -49,7 +51,7 @@ class Artifact:
         return self.manifest.version
 
     def files(self) -> dict[str, bytes]:
-        return {self.model_file: self.model_bytes, "manifest.json": self.manifest.to_bytes()}
+        return {self.model_file: self.model_bytes, **self.compiled, "manifest.json": self.manifest.to_bytes()}
 
 
 def data_file_hashes(spec: NotebookSpec, parameters: dict[str, Any]) -> dict[str, DataFile]:
@@ -79,7 +81,10 @@ def build_artifact(
     """Assemble the manifest. The version ends in a hash of model, code and schema."""
     model_bytes = capture.model_file.read_bytes()
     model_digest = digest(model_bytes)
-    build_sha = hashlib.sha256(canonical_json([model_digest, code.preprocess.source, schema.json_schema()]))
+    compiled = _compiled_files(capture)
+    compiled_digests = {name: digest(data) for name, data in compiled.items()}
+    hashed = [model_digest, code.preprocess.source, schema.json_schema(), *compiled_digests.values()]
+    build_sha = hashlib.sha256(canonical_json(hashed))
     version = f"{base_version}+{build_sha.hexdigest()[:12]}"
     model_file = capture.model_file.name
     manifest = Manifest(
@@ -93,7 +98,7 @@ def build_artifact(
         seed=seed,
         python=capture.python,
         packages=dict(code.pins),
-        artifacts={model_file: model_digest},
+        artifacts={model_file: model_digest, **compiled_digests},
         model=ModelRecord(
             class_path=capture.model.class_path,
             variable=capture.model.variable,
@@ -102,6 +107,7 @@ def build_artifact(
             predict_methods=list(capture.model.predict_methods),
             uses_preprocess_function=code.preprocess.defines_preprocess,
         ),
+        inference=inference_record(capture, code),
         input_schema=InputSchemaRecord(
             kind=schema.kind,
             json_schema=schema.json_schema(),
@@ -113,7 +119,30 @@ def build_artifact(
         metrics=capture.metrics,
         example=capture.golden[0].input if capture.golden else None,
     )
-    return Artifact(model_file=model_file, model_bytes=model_bytes, manifest=manifest)
+    return Artifact(model_file=model_file, model_bytes=model_bytes, manifest=manifest, compiled=compiled)
+
+
+def _compiled_files(capture: Capture) -> dict[str, bytes]:
+    onnx_file = capture.onnx_file
+    return {onnx_file.name: onnx_file.read_bytes()} if onnx_file is not None else {}
+
+
+def inference_record(capture: Capture, code: ExtractedCode) -> InferenceRecord:
+    """The manifest's inference record: the kernel's proof, and the runtime the service pins."""
+    report = capture.inference
+    compiled = report.path == "compiled"
+    runtime = dict(code.pins).get("onnxruntime") if compiled else None
+    return InferenceRecord(
+        path=report.path,
+        reason=report.reason,
+        runtime=f"onnxruntime=={runtime}" if runtime else None,
+        file=report.file if compiled else None,
+        tolerance=report.tolerance,
+        max_difference=report.max_difference,
+        rows_checked=report.rows_checked,
+        layout=report.layout.model_dump(mode="json", exclude_none=True) if compiled and report.layout else None,
+        label_from_proba=report.label_from_proba,
+    )
 
 
 def _jsonable(value: Any) -> Any:

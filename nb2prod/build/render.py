@@ -16,11 +16,12 @@ import jinja2
 
 from nb2prod._version import __version__
 from nb2prod.build.artifact import Artifact
-from nb2prod.manifest import canonical_json
-from nb2prod.run.captured import Capture, Task
-from nb2prod.errors import TemplateError
 from nb2prod.build.extract import ExtractedCode
 from nb2prod.build.schema import Feature, InputSchema, python_type_of
+from nb2prod.errors import TemplateError
+from nb2prod.manifest import canonical_json
+from nb2prod.run.capture import TOLERANCE
+from nb2prod.run.captured import Capture, Task
 
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 1_048_576
@@ -95,7 +96,7 @@ def render_project(data: RenderInput) -> dict[str, bytes]:
 def _golden(data: RenderInput) -> dict[str, Any]:
     return {
         "model_version": data.artifact.version,
-        "tolerance": 1e-9,
+        "tolerance": TOLERANCE,
         "examples": [
             {"row": g.row, "input": g.input, "prediction": g.prediction, "probabilities": g.probabilities}
             for g in data.capture.golden
@@ -128,6 +129,10 @@ def _context(data: RenderInput) -> dict[str, Any]:
         "model_class": capture.model.class_path,
         "task": capture.model.task.value,
         "model_file": artifact.model_file,
+        "compiled": artifact.manifest.inference.path == "compiled",
+        "onnx_file": artifact.manifest.inference.file,
+        "onnx_layout": artifact.manifest.inference.layout,
+        "label_from_proba": artifact.manifest.inference.label_from_proba,
         "fields": [_field(schema, f) for f in schema.features] if schema.kind == "frame" else [_array_field(schema)],
         "record_doc": _record_doc(schema),
         "features": [_readme_feature(f) for f in schema.features],

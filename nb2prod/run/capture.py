@@ -20,8 +20,23 @@ from nb2prod.run.problems import problem_error
 
 GOLDEN_ROWS = 20
 MODEL_FILE = "model.joblib"
+ONNX_FILE = "model.onnx"
+# Largest |compiled - scikit-learn| / max(1, |scikit-learn|) accepted; the golden tests use it too.
+TOLERANCE = 1e-9
+# Training rows the compiled model must reproduce in one batch (besides every golden row).
+PROOF_ROWS = 4000
 # The kernel modules in dependency order; their imports of each other are dropped when joined.
-KERNEL_MODULES = ("common", "environment", "sample", "model", "golden", "pickling", "capture")
+KERNEL_MODULES = (
+    "common",
+    "environment",
+    "sample",
+    "model",
+    "golden",
+    "pickling",
+    "onnx_exact",
+    "compiled",
+    "capture",
+)
 KERNEL_PACKAGE = "nb2prod.run.kernel"
 
 
@@ -60,6 +75,9 @@ def capture_cell_source(
         "import_modules": list(module.imports),
         "golden_rows": GOLDEN_ROWS,
         "model_file": MODEL_FILE,
+        "onnx_file": ONNX_FILE,
+        "tolerance": TOLERANCE,
+        "proof_rows": PROOF_ROWS,
         "evaluate": bool(spec.code_cells(Role.EVALUATE)),
     }
     return (

@@ -46,6 +46,9 @@ class Column(_Reported):
     ordered: bool = False
     null_value: Literal["nan", "none"] = "nan"  # how the notebook wrote a missing string
     category_dtype: str | None = None
+    # A text column's values are reported only when few; otherwise it is free text, counted.
+    free_text: bool = False
+    distinct_count: int | None = None
 
 
 class FeatureSample(_Reported):
@@ -76,6 +79,43 @@ class GoldenExample(_Reported):
     probabilities: dict[str, float] | None
 
 
+class InputColumn(_Reported):
+    """One model input column fed to the compiled model as its own [N, 1] tensor."""
+
+    name: str
+    type: Literal["double", "string"]
+    input: str  # the ONNX input's name (skl2onnx may rename, e.g. a space becomes `_`)
+
+
+class InputLayout(_Reported):
+    """How the service feeds the compiled model: one [N, F] matrix, or one tensor per column."""
+
+    kind: Literal["matrix", "columns"]
+    dtype: Literal["float64", "float32"]
+    input: str | None = None
+    columns: tuple[InputColumn, ...] | None = None
+
+
+class InferenceReport(_Reported):
+    """Which inference path the service takes, why, and the proof behind it."""
+
+    path: Literal["compiled", "sklearn"]
+    reason: str
+    tolerance: float
+    max_difference: float | None
+    rows_checked: int
+    file: str | None = None
+    layout: InputLayout | None = None
+    # `classes_[argmax(predict_proba)] == predict` on every checked row: the scikit-learn path
+    # may then answer both from one predict_proba call.
+    label_from_proba: bool = False
+
+
+NOT_REPORTED = InferenceReport(
+    path="sklearn", reason="the capture step did not report one", tolerance=0.0, max_difference=None, rows_checked=0
+)
+
+
 class CaptureProblem(_Reported):
     """A problem the kernel found and reported instead of raising (phrased by `run.problems`)."""
 
@@ -91,6 +131,7 @@ class CaptureReport(_Reported):
     model: ModelInfo
     features: FeatureSample
     golden: tuple[GoldenExample, ...]
+    inference: InferenceReport = NOT_REPORTED
     metrics: dict[str, float]
     distributions: dict[str, str]
     python: str
@@ -122,6 +163,16 @@ class Capture(BaseModel):
     @property
     def metrics(self) -> dict[str, float]:
         return self.report.metrics
+
+    @property
+    def inference(self) -> InferenceReport:
+        return self.report.inference
+
+    @property
+    def onnx_file(self) -> Path | None:
+        """The compiled model's file, when the compiled path was chosen."""
+        name = self.report.inference.file
+        return self.model_file.with_name(name) if name and self.report.inference.path == "compiled" else None
 
     @property
     def distributions(self) -> dict[str, str]:

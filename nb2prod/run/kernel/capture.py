@@ -14,6 +14,7 @@ import os
 import sys
 
 from nb2prod.run.kernel.common import CAPTURE_VERSION, _CaptureProblem
+from nb2prod.run.kernel.compiled import _compile_model, _inference_note
 from nb2prod.run.kernel.environment import _distributions
 from nb2prod.run.kernel.golden import _golden_examples
 from nb2prod.run.kernel.model import _describe_model, _find_model, _metrics
@@ -43,6 +44,8 @@ def _capture(namespace, config):
     preprocess = namespace.get("preprocess") if config["has_preprocess"] else None
     schema = _describe_sample(sample, features_variable)
     golden = _golden_examples(model, sample, preprocess, config["golden_rows"])
+    inference = _compile_model(model, sample, preprocess, golden, config)
+    notes.append(_inference_note(inference))
     _rebind_preprocess_definitions(namespace, config["package"], config["preprocess_callables"])
     modules = _check_picklable(model, variable)
     model_path = os.path.join(config["out_dir"], config["model_file"])
@@ -50,11 +53,14 @@ def _capture(namespace, config):
     modules |= set(config["import_modules"]) | {"numpy", "joblib", "sklearn"}
     if schema["kind"] == "frame":
         modules.add("pandas")
+    if inference["path"] == "compiled":
+        modules.add("onnxruntime")  # the version that gave the proof is the one the service pins
     return {
         "capture_version": CAPTURE_VERSION,
         "model": _describe_model(model, variable),
         "features": schema,
         "golden": golden,
+        "inference": inference,
         "metrics": _metrics(namespace, config),
         "distributions": _distributions(modules, config["package"]),
         "python": ".".join(str(part) for part in sys.version_info[:3]),
