@@ -65,6 +65,7 @@ class ConvertOptions(BaseModel):
     kernel: str | None = None
     timeout: int = Field(default=600, gt=0, description="seconds one cell may run")
     force: bool = False
+    discard_changes: bool = Field(default=False, description="with force: also delete files the user added")
     version: str | None = None
 
     @field_validator("name")

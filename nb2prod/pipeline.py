@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nb2prod.analysis.lint import Finding, Severity, lint_notebook
 from nb2prod.analysis.preprocess import assemble_preprocess
+from nb2prod.analysis.roles import RolePlan, RoleProposal
+from nb2prod.analysis.roles import propose_roles as plan_roles
 from nb2prod.analysis.targets import find_targets
 from nb2prod.build.artifact import build_artifact
 from nb2prod.build.extract import extract_code
@@ -20,10 +23,11 @@ from nb2prod.build.render import RenderInput, render_project
 from nb2prod.build.schema import infer_schema
 from nb2prod.build.write import check_output, keep_failed_run, write_project
 from nb2prod.errors import CellExecutionError, LintError, OptionsError, RequirementNotMet
-from nb2prod.notebook.spec import NotebookSpec, read_notebook
+from nb2prod.notebook.spec import NotebookSpec, Role, read_notebook
 from nb2prod.options import ConvertOptions, MetricRequirement, package_name, slug_name
 from nb2prod.run.capture import capture_cell_source, read_capture
-from nb2prod.run.execute import ProgressCallback, RunRequest, run_notebook
+from nb2prod.run.captured import Capture
+from nb2prod.run.execute import ProgressCallback, RunRequest, choose_kernel, run_notebook
 
 
 @dataclass(frozen=True)
@@ -44,31 +48,84 @@ class ConversionResult:
     notes: tuple[str, ...]
 
 
-def lint(notebook: Path, *, model: str | None = None) -> tuple[NotebookSpec, list[Finding]]:
+def lint(
+    notebook: Path, *, model: str | None = None, features: str | None = None
+) -> tuple[NotebookSpec, list[Finding]]:
     """Read and lint a notebook without running it."""
     spec = read_notebook(notebook)
-    return spec, lint_notebook(spec, model_var=model)
+    return spec, lint_notebook(spec, model_var=model, features_var=features)
 
 
-def convert(options: ConvertOptions, progress: ProgressCallback | None = None) -> ConversionResult:
-    """Run the notebook and write the service project; raise an Nb2ProdError on any problem."""
+def propose_roles(spec: NotebookSpec | Path, model: str | None = None) -> list[RoleProposal]:
+    """A proposed role per code cell (`cell_index`, `role`, `roles`, `reason`), from a def-use
+    analysis of the notebook without running it. Raises ModelChoiceError when several models are
+    fitted and `model` (or notebook metadata `nb2prod.model`) does not say which one is served."""
+    return list(plan_roles(_spec(spec), model).proposals)
+
+
+@dataclass(frozen=True)
+class TagResult:
+    """What `nb2prod tag` proposed, and where it wrote the tags (if it was asked to)."""
+
+    spec: NotebookSpec
+    plan: RolePlan
+    written: Path | None
+    changed: int
+
+
+def tag(notebook: Path, *, model: str | None = None, write: bool = False, copy: Path | None = None) -> TagResult:
+    """Propose roles for `notebook`; with `write`, store them as its cell tags; with `copy`, write
+    a tagged copy there (never over an existing file)."""
+    from nb2prod.notebook.tagging import write_roles
+
+    if write and copy is not None:
+        raise OptionsError("--write and -o both given.", hint="Tag the notebook itself (--write) or a copy (-o COPY).")
+    spec = read_notebook(notebook)
+    plan = plan_roles(spec, model)
+    if not write and copy is None:
+        return TagResult(spec, plan, None, 0)
+    roles = {p.cell_index: p.roles for p in plan.proposals if not p.fixed}
+    written, changed = write_roles(spec.path, roles, destination=copy)
+    return TagResult(spec, plan, written, changed)
+
+
+def _spec(spec: NotebookSpec | Path) -> NotebookSpec:
+    return spec if isinstance(spec, NotebookSpec) else read_notebook(Path(spec))
+
+
+Warn = Callable[[str], None]
+
+
+def convert(
+    options: ConvertOptions, progress: ProgressCallback | None = None, warn: Warn | None = None
+) -> ConversionResult:
+    """Run the notebook and write the service project; raise an Nb2ProdError on any problem.
+
+    `progress` hears of each cell as it starts; `warn` hears warnings as soon as they are known
+    (before the run, when they may explain a failure). The result lists them all again.
+    """
     started = time.monotonic()
     spec = read_notebook(options.notebook)
     module = assemble_preprocess(spec)
-    findings = lint_notebook(spec, model_var=options.model, module=module)
+    findings = lint_notebook(spec, model_var=options.model, module=module, features_var=options.features)
     _raise_for_errors(spec, findings)
     name = options.name or spec.config.name or slug_name(spec.path.stem)
     package = package_name(name)
     out = options.output or spec.path.parent / f"{name}-service"
-    check_output(out, spec.path, options.force)
+    check_output(out, spec.path, options.force, options.discard_changes)
     parameters = coerce_parameters(spec, options.parameters)
     targets = find_targets(spec, model=options.model, features=options.features)
+    kernel, kernel_warnings = choose_kernel(spec, options.kernel)
+    early = tuple(kernel_warnings) + tuple(f.message for f in findings if f.severity is Severity.WARNING)
+    if warn is not None:
+        for message in early:
+            warn(message)
     with tempfile.TemporaryDirectory(prefix="nb2prod-run-") as work_dir:
         work = Path(work_dir)
         request = RunRequest(
             spec=spec,
             parameters=parameters,
-            kernel=options.kernel,
+            kernel=kernel,
             seed=options.seed,
             timeout=options.timeout,
             capture_source=capture_cell_source(
@@ -105,7 +162,7 @@ def convert(options: ConvertOptions, progress: ProgressCallback | None = None) -
         files = render_project(
             RenderInput(artifact, capture, schema, code, spec.path.name, request.executed_path.read_bytes())
         )
-        written = write_project(out, files, spec.path, options.force)
+        written = write_project(out, files, spec.path, options.force, options.discard_changes)
     return ConversionResult(
         output=written,
         name=name,
@@ -117,8 +174,20 @@ def convert(options: ConvertOptions, progress: ProgressCallback | None = None) -
         golden_examples=len(capture.golden),
         kernel=run.kernel_name,
         elapsed=time.monotonic() - started,
-        warnings=run.warnings + tuple(f.message for f in findings if f.severity is Severity.WARNING),
-        notes=capture.notes + tuple(f.message for f in findings if f.severity is Severity.NOTE),
+        warnings=early + capture.report.warnings,
+        notes=capture.notes
+        + tuple(f.message for f in findings if f.severity is Severity.NOTE)
+        + _metric_notes(spec, capture),
+    )
+
+
+def _metric_notes(spec: NotebookSpec, capture: Capture) -> tuple[str, ...]:
+    evaluate = spec.code_cells(Role.EVALUATE)
+    if not evaluate or capture.metrics:
+        return ()
+    return (
+        f"{spec.path.name}: the evaluate cells ({', '.join(c.label for c in evaluate)}) set no `metrics` dict "
+        "of numbers, so the manifest records no metrics.",
     )
 
 

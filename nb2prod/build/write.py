@@ -3,10 +3,14 @@
 Files are written into a staging folder beside OUT and moved into place at the end, so a failed
 conversion never leaves a half-written OUT. An existing non-empty OUT is replaced only with
 `--force`, and only when it is an earlier nb2prod output (never a folder of the user's own).
+The marker file lists every file nb2prod wrote with its digest, so a file the user added or
+edited since is named and kept, unless they also pass `--discard-changes`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -17,7 +21,7 @@ from nb2prod.errors import OutputExistsError
 MARKER = ".nb2prod-output"
 
 
-def check_output(out: Path, notebook: Path, force: bool) -> None:
+def check_output(out: Path, notebook: Path, force: bool, discard_changes: bool = False) -> None:
     """Refuse, before any work, an OUT we must not write to."""
     out, notebook = out.resolve(), notebook.resolve()
     if out.exists() and not out.is_dir():
@@ -38,18 +42,58 @@ def check_output(out: Path, notebook: Path, force: bool) -> None:
                 f"output folder {out} was not written by nb2prod; --force only replaces earlier nb2prod output.",
                 hint="Choose another folder with -o OUT, or empty this one yourself.",
             )
+        changed = user_changes(out)
+        if changed and not discard_changes:
+            listed = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+            raise OutputExistsError(
+                f"output folder {out} holds files that nb2prod did not write, or that changed since: {listed}.",
+                hint="Move them out of the folder first, or pass --force --discard-changes to delete them.",
+            )
 
 
-def write_project(out: Path, files: dict[str, bytes], notebook: Path, force: bool) -> Path:
+def user_changes(out: Path) -> list[str]:
+    """Files under `out` that the marker does not list with their current digest (added or edited)."""
+    written = _written_files(out)
+    changed = []
+    for path in sorted(p for p in out.rglob("*") if p.is_file() or p.is_symlink()):
+        relative = path.relative_to(out).as_posix()
+        if relative == MARKER:
+            continue
+        if path.is_symlink() or written.get(relative) != _digest(path.read_bytes()):
+            changed.append(relative)
+    return changed
+
+
+def _written_files(out: Path) -> dict[str, str]:
+    try:
+        listing = json.loads((out / MARKER).read_text(encoding="utf-8"))
+        return dict(listing["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}  # a marker from an older nb2prod lists nothing: every file counts as the user's
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _marker(files: dict[str, bytes]) -> bytes:
+    listing = {
+        "written_by": "nb2prod; `nb2prod convert --force` may replace this folder, keeping files not listed here",
+        "files": {name: _digest(content) for name, content in sorted(files.items())},
+    }
+    return (json.dumps(listing, indent=1, sort_keys=True) + "\n").encode()
+
+
+def write_project(
+    out: Path, files: dict[str, bytes], notebook: Path, force: bool, discard_changes: bool = False
+) -> Path:
     """Write `files` to `out` atomically (staging folder + rename)."""
     out = out.resolve()
-    check_output(out, notebook, force)
+    check_output(out, notebook, force, discard_changes)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        for relative, content in sorted(
-            {**files, MARKER: b"written by nb2prod; --force may replace this folder\n"}.items()
-        ):
+        for relative, content in sorted({**files, MARKER: _marker(files)}.items()):
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -84,11 +85,18 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM unwinds like Ctrl-C, so every `finally` runs: the kernel is shut down and the
+    # temporary run folder removed.
+    raise KeyboardInterrupt
+
+
 def _run(debug: bool, action: Any) -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         action()
     except KeyboardInterrupt:
-        err_console.print("interrupted")
+        err_console.print("interrupted: the kernel was shut down and nothing was written")
         sys.exit(130)
     except Exception as error:  # noqa: BLE001 - the one place errors become messages
         sys.exit(report_error(error, debug))
@@ -128,6 +136,9 @@ def main() -> None:
 @click.option("--timeout", type=int, default=600, show_default=True, help="Seconds one cell may run.")
 @click.option("--version", "version", help="Base version of the service [default: metadata nb2prod.version or 0.1.0].")
 @click.option("--force", is_flag=True, help="Replace an existing output folder written by nb2prod.")
+@click.option(
+    "--discard-changes", is_flag=True, help="With --force: also delete files added to or edited in that folder."
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def convert(
     notebook: Path,
@@ -142,6 +153,7 @@ def convert(
     timeout: int,
     version: str | None,
     force: bool,
+    discard_changes: bool,
     debug: bool,
 ) -> None:
     """Run NOTEBOOK deterministically and write a prediction service project."""
@@ -161,11 +173,19 @@ def convert(
             timeout=timeout,
             version=version,
             force=force,
+            discard_changes=discard_changes,
         )
+        shown: set[str] = set()
+
+        def warn(message: str) -> None:
+            shown.add(message)
+            err_console.print(f"[yellow]warning:[/] {escape(message)}")
+
         with ProgressPrinter() as printer:
-            result = run_conversion(options, progress=printer)
+            result = run_conversion(options, progress=printer, warn=warn)
         for warning in result.warnings:
-            err_console.print(f"[yellow]warning:[/] {escape(warning)}")
+            if warning not in shown:
+                warn(warning)
         for note in result.notes:
             err_console.print(f"note: {escape(note)}")
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items()) or "none"
@@ -189,13 +209,14 @@ def convert(
 @main.command()
 @click.argument("notebook", type=click.Path(path_type=Path))
 @click.option("--model", help="Variable holding the fitted model.")
+@click.option("--features", help="Variable holding the training input sample.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def lint(notebook: Path, model: str | None, debug: bool) -> None:
+def lint(notebook: Path, model: str | None, features: str | None, debug: bool) -> None:
     """Check NOTEBOOK's roles, preprocess code and cell order without running it."""
     from nb2prod.pipeline import lint as run_lint
 
     def action() -> None:
-        _, findings = run_lint(notebook, model=model)
+        _, findings = run_lint(notebook, model=model, features=features)
         colors = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.NOTE: "blue"}
         for finding in findings:
             color = colors[finding.severity]
@@ -206,6 +227,38 @@ def lint(notebook: Path, model: str | None, debug: bool) -> None:
         if errors:
             raise LintError(f"{len(errors)} error(s) in {notebook}", findings=list(errors), notebook=notebook)
         out_console.print(f"[green]ok[/] {escape(str(notebook))}: no errors")
+
+    _run(debug, action)
+
+
+@main.command()
+@click.argument("notebook", type=click.Path(path_type=Path))
+@click.option("--model", help="Variable holding the model to serve (needed when several models are fitted).")
+@click.option("--write", is_flag=True, help="Store the proposed roles as cell tags in NOTEBOOK (cell metadata only).")
+@click.option("-o", "--output", "copy", type=click.Path(path_type=Path), help="Write a tagged copy to a new file.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def tag(notebook: Path, model: str | None, write: bool, copy: Path | None, debug: bool) -> None:
+    """Propose a role for each code cell of NOTEBOOK from what its code does, without running it."""
+    from nb2prod.pipeline import tag as run_tag
+
+    def action() -> None:
+        result = run_tag(notebook, model=model, write=write, copy=copy)
+        for proposal in result.plan.proposals:
+            label = result.spec.cells[proposal.cell_index].label
+            roles = ", ".join(proposal.roles) or "(untagged)"
+            out_console.print(f"{escape(label)}  [bold]{roles}[/]: {escape(proposal.reason)}")
+        for warning in result.plan.warnings:
+            err_console.print(f"[yellow]warning:[/] {escape(warning)}")
+        model_flag = f" --model {result.plan.model}" if result.plan.convert_needs_model else ""
+        if result.written is None:
+            out_console.print(
+                escape(f"served model: `{result.plan.model}`. To store these roles as cell tags: ")
+                + escape(f"nb2prod tag {shlex.quote(str(notebook))}{model_flag} --write (or -o COPY)")
+            )
+            return
+        written = escape(_shown(result.written))
+        out_console.print(f"[green]tagged[/] {written}: {result.changed} cell(s) changed, cell metadata only")
+        out_console.print(escape(f"  next: nb2prod convert {shlex.quote(_shown(result.written))}{model_flag}"))
 
     _run(debug, action)
 

@@ -33,6 +33,18 @@ class Role(enum.StrEnum):
     SKIP = "skip"
 
 
+# A cell may carry several of these (e.g. a cell that fits and scores); the others stand alone:
+# skip cells do not run, the parameters cell is where papermill injects, and preprocess code is
+# shipped, so it must not carry training code.
+RUN_ONLY_ROLES = frozenset({Role.LOAD, Role.TRAIN, Role.EVALUATE})
+ROLE_ORDER = tuple(Role)
+
+
+def sorted_roles(roles: set[Role] | frozenset[Role] | tuple[Role, ...]) -> tuple[Role, ...]:
+    """Roles in pipeline order (parameters, load, preprocess, train, evaluate, skip)."""
+    return tuple(r for r in ROLE_ORDER if r in roles)
+
+
 ROLE_LINE = re.compile(r"^\s*#\|\s*nb2prod\s*:\s*(?P<role>[\w-]+)\s*$")
 # Tags other tools put on cells. They do not change what nb2prod does; we say so once.
 FOREIGN_TAG_PATTERNS = {
@@ -45,14 +57,23 @@ FOREIGN_TAG_PATTERNS = {
 
 @dataclass(frozen=True)
 class Cell:
-    """One cell of the source notebook, with its role. `index` counts all cells from 0."""
+    """One cell of the source notebook, with its roles. `index` counts all cells from 0."""
 
     index: int
     cell_type: str
     source: str
-    role: Role | None
+    roles: tuple[Role, ...] = ()  # in pipeline order; several only for load/train/evaluate
     tags: tuple[str, ...] = ()
     execution_count: int | None = None
+
+    @property
+    def role(self) -> Role | None:
+        """The cell's first role in pipeline order (its only one unless run-only roles combine)."""
+        return self.roles[0] if self.roles else None
+
+    def has(self, *roles: Role | None) -> bool:
+        """True if the cell carries any of `roles` (`None` matches an untagged cell)."""
+        return any(r in self.roles if r is not None else not self.roles for r in roles)
 
     @property
     def number(self) -> int:
@@ -86,12 +107,18 @@ class Parameter:
 
 @dataclass(frozen=True)
 class NotebookConfig:
-    """`metadata.nb2prod` of the notebook: which variables to capture, and names."""
+    """`metadata.nb2prod` of the notebook: which variables to capture, and names.
+
+    `labels` names the classes of a model whose classes are `0`/`1` or `False`/`True`, keyed by
+    the class as text: `{"0": "stay", "1": "churn"}`.
+    """
 
     model: str | None = None
     features: str | None = None
+    metrics: str | None = None
     name: str | None = None
     version: str | None = None
+    labels: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +136,12 @@ class NotebookSpec:
     def code_cells(self, *roles: Role | None) -> list[Cell]:
         """Code cells with any of `roles` (all code cells when none are given)."""
         cells = [c for c in self.cells if c.cell_type == "code"]
-        return [c for c in cells if c.role in roles] if roles else cells
+        return [c for c in cells if c.has(*roles)] if roles else cells
+
+    @property
+    def has_roles(self) -> bool:
+        """False for a notebook nobody has tagged yet (`nb2prod tag` proposes roles)."""
+        return any(c.roles for c in self.code_cells())
 
     @property
     def parameters_cell(self) -> Cell | None:
@@ -147,6 +179,7 @@ def _load(path: Path) -> nbformat.NotebookNode:
         raise NotebookReadError(f"{path}: no such notebook.", hint="Check the path.", notebook=path)
     if path.is_dir():
         raise NotebookReadError(f"{path} is a folder, not a notebook.", hint="Pass a .ipynb file.", notebook=path)
+    _check_notebook_shape(path)
     try:
         node = nbformat.read(str(path), as_version=4)
     except (json.JSONDecodeError, UnicodeDecodeError, NotJSONError) as err:
@@ -172,34 +205,65 @@ def _load(path: Path) -> nbformat.NotebookNode:
     return node
 
 
+def _check_notebook_shape(path: Path) -> None:
+    """Valid JSON that is not a notebook gets a message naming what was found, not nbformat's internals."""
+    try:
+        document = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError):
+        return  # not JSON at all: nbformat's reader says so below
+    if isinstance(document, dict) and isinstance(document.get("nbformat"), int):
+        return  # a notebook of some version: nbformat upgrades or validates it below
+    if isinstance(document, dict):
+        keys = ", ".join(sorted(map(str, document))[:6]) or "no keys"
+        found = f"a JSON object with {keys}"
+    else:
+        kinds = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+        found = f"a JSON {kinds.get(type(document), 'null')}"
+    raise NotebookReadError(
+        f"{path.name} is not a Jupyter notebook (nbformat 4): it holds {found}.",
+        hint="Pass a .ipynb file saved by Jupyter (File > Save), or open old notebooks in JupyterLab and save them.",
+        notebook=path,
+    )
+
+
 def _read_cell(path: Path, index: int, raw: Mapping[str, object], notes: list[str]) -> Cell:
     source = str(raw.get("source", ""))
     metadata: Mapping[str, Any] = raw.get("metadata") or {}  # type: ignore[assignment]
     tags = tuple(str(t) for t in (metadata.get("tags") or []))
-    cell = Cell(index=index, cell_type=str(raw.get("cell_type")), source=source, role=None, tags=tags)
+    cell = Cell(index=index, cell_type=str(raw.get("cell_type")), source=source, tags=tags)
     if cell.cell_type != "code":
         return cell
-    roles = {_role_from_tag(path, cell, tag, notes) for tag in tags} - {None}
-    line_role = _role_from_line(path, cell)
-    if line_role is not None:
-        roles.add(line_role)
-    if len(roles) > 1:
-        names = ", ".join(sorted(r.value for r in roles if r is not None))
-        raise RoleError(
-            f"{path.name}, {cell.label}: the cell has more than one role ({names}).",
-            hint="Give each cell one role; split the cell if it does two jobs.",
-            notebook=path,
-            cell_index=index,
-        )
-    role = roles.pop() if roles else None
+    found = {_role_from_tag(path, cell, tag, notes) for tag in tags}
+    found.add(_role_from_line(path, cell))
+    roles = sorted_roles({r for r in found if r is not None})
+    _check_combination(path, cell, roles)
     execution_count = raw.get("execution_count")
     return Cell(
         index=index,
         cell_type="code",
         source=source,
-        role=role,
+        roles=roles,
         tags=tags,
         execution_count=execution_count if isinstance(execution_count, int) else None,
+    )
+
+
+def _check_combination(path: Path, cell: Cell, roles: tuple[Role, ...]) -> None:
+    """Run-only roles combine; `skip`, `parameters` and `preprocess` each stand alone."""
+    alone = [r for r in roles if r not in RUN_ONLY_ROLES]
+    if len(roles) < 2 or not alone:
+        return
+    names = " and ".join(f"`{r.value}`" for r in roles)
+    why = {
+        Role.PREPROCESS: "preprocess code is shipped in the service, so it must not carry other code",
+        Role.PARAMETERS: "papermill injects parameter overrides right after the parameters cell",
+        Role.SKIP: "a skip cell does not run at all",
+    }[alone[0]]
+    raise RoleError(
+        f"{path.name}, {cell.label}: the cell has the roles {names}, but `{alone[0].value}` stands alone: {why}.",
+        hint="Split the cell, or keep one role. Only `load`, `train` and `evaluate` combine.",
+        notebook=path,
+        cell_index=cell.index,
     )
 
 
@@ -234,7 +298,8 @@ def _role_from_line(path: Path, cell: Cell) -> Role | None:
 
 
 def _read_config(path: Path, raw: Mapping[str, object]) -> NotebookConfig:
-    known = {"model", "features", "name", "version"}
+    text_fields = {"model", "features", "metrics", "name", "version"}
+    known = text_fields | {"labels"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise NotebookReadError(
@@ -243,7 +308,7 @@ def _read_config(path: Path, raw: Mapping[str, object]) -> NotebookConfig:
             notebook=path,
         )
     values: dict[str, str | None] = {}
-    for key in known:
+    for key in text_fields:
         value = raw.get(key)
         if value is not None and not isinstance(value, str):
             raise NotebookReadError(
@@ -252,7 +317,31 @@ def _read_config(path: Path, raw: Mapping[str, object]) -> NotebookConfig:
                 notebook=path,
             )
         values[key] = value
-    return NotebookConfig(**values)
+    return NotebookConfig(**values, labels=_read_labels(path, raw.get("labels")))
+
+
+def _read_labels(path: Path, raw: object) -> dict[str, str] | None:
+    """`nb2prod.labels`: `{"<class as text>": "<label>", ...}`, e.g. `{"0": "stay", "1": "churn"}`."""
+    if raw is None:
+        return None
+    if (
+        not isinstance(raw, Mapping)
+        or not raw
+        or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in raw.items())
+    ):
+        raise NotebookReadError(
+            f"{path.name}: notebook metadata `nb2prod.labels` must map each class, as text, to a label.",
+            hint='For example: "nb2prod": {"labels": {"0": "stay", "1": "churn"}}.',
+            notebook=path,
+        )
+    labels = [str(v) for v in raw.values()]
+    if len(set(labels)) != len(labels):
+        raise NotebookReadError(
+            f"{path.name}: notebook metadata `nb2prod.labels` gives two classes the same label.",
+            hint="Give each class its own label.",
+            notebook=path,
+        )
+    return {str(k): str(v) for k, v in raw.items()}
 
 
 def _read_parameters(cell: Cell) -> list[Parameter]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import os
 import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import nbformat
 
@@ -47,7 +48,7 @@ class RunRequest:
 
     spec: NotebookSpec
     parameters: dict[str, Any]
-    kernel: str | None
+    kernel: str  # chosen by `choose_kernel`
     seed: int
     timeout: int
     capture_source: str
@@ -59,7 +60,6 @@ class ExecutedRun:
     executed_path: Path
     kernel_name: str
     elapsed: float
-    warnings: tuple[str, ...]
 
 
 def choose_kernel(spec: NotebookSpec, requested: str | None) -> tuple[str, list[str]]:
@@ -89,6 +89,10 @@ def build_run_notebook(spec: NotebookSpec, seed: int, capture_source: str) -> nb
         if cell.role is Role.SKIP:
             continue
         raw.metadata["nb2prod"] = {"source_index": cell.index}
+        if raw.cell_type == "code":
+            # The audit copy is the run's, not the editor's: no stale outputs from the saved notebook.
+            raw.outputs = []
+            raw.execution_count = None
         run.cells.append(raw)
     run.cells.insert(0, _injected_cell(_seed_source(seed), SEED_TAG))
     run.cells.append(_injected_cell(capture_source, CAPTURE_TAG))
@@ -114,55 +118,104 @@ def _seed_source(seed: int) -> str:
 
 
 def run_notebook(request: RunRequest, progress: ProgressCallback | None = None) -> ExecutedRun:
-    """Run the notebook to `request.executed_path`; raise CellExecutionError at a failing cell."""
+    """Run the notebook to `request.executed_path`; raise CellExecutionError at a failing cell.
+
+    The kernel's own stderr and papermill's and nbclient's log lines go to `kernel.log` beside the
+    executed notebook, never to the user's terminal. The kernel is always shut down and its
+    connection file removed, also when the run is interrupted (SIGINT, SIGTERM).
+    """
     import papermill
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
-    kernel, warnings = choose_kernel(request.spec, request.kernel)
+    kernel = request.kernel
     run_nb = build_run_notebook(request.spec, request.seed, request.capture_source)
-    _register_engine()
-    tracker = _ProgressTracker(progress)
+    # papermill adds one code cell when it injects parameters.
+    total = sum(c.cell_type == "code" for c in run_nb.cells) + (1 if request.parameters else 0)
+    tracker = _ProgressTracker(progress, total)
+    log_path = request.executed_path.with_name("kernel.log")
     started = time.monotonic()
-    try:
-        with _hash_seed():
+    with log_path.open("ab") as log, _quiet_loggers(log_path), _hash_seed(), _kernels_reaped() as managers:
+        try:
             papermill.execute_notebook(
                 run_nb,
                 str(request.executed_path),
                 parameters=request.parameters or None,
-                engine_name="nb2prod",
                 kernel_name=kernel,
                 progress_bar=False,
                 cwd=str(request.spec.path.parent.resolve()),
                 execution_timeout=request.timeout,
-                nb2prod_progress=tracker,
+                on_cell_start=tracker.cell_started,
+                kernel_manager_class=_kernel_manager_class(log, managers),
                 # ipykernel's start-up chatter (TCP transport warning) is noise on our terminal.
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
-    except PapermillExecutionError as err:
-        # The failing cell is the last one started (papermill's own index counts its banner cells).
-        raise _cell_error(request, tracker.current_cell, err.ename, err.evalue, _traceback(err)) from err
-    except CellTimeoutError as err:
-        raise _cell_error(
-            request,
-            tracker.current_cell,
-            "TimeoutError",
-            f"the cell ran longer than {request.timeout} s (--timeout)",
-            "",
-        ) from err
-    except DeadKernelError as err:
-        raise KernelError(
-            f"{request.spec.path.name}: the kernel died while running {tracker.current_label(request.spec)}.",
-            hint="The cell may use too much memory or crash the interpreter; run it in JupyterLab to see.",
-            notebook=request.spec.path,
-        ) from err
-    except RuntimeError as err:
-        raise KernelError(
-            f"{request.spec.path.name}: the kernel `{kernel}` could not start: {err}",
-            hint="Check the kernel with `jupyter kernelspec list`, or pass --kernel.",
-            notebook=request.spec.path,
-        ) from err
-    return ExecutedRun(request.executed_path, kernel, time.monotonic() - started, tuple(warnings))
+        except PapermillExecutionError as err:
+            # The failing cell is the last one started (papermill's own index counts its banner cells).
+            raise _cell_error(request, tracker.current_cell, err.ename, err.evalue, _traceback(err)) from err
+        except CellTimeoutError as err:
+            evalue = f"the cell ran longer than {request.timeout} s (--timeout)"
+            raise _cell_error(request, tracker.current_cell, "TimeoutError", evalue, "") from err
+        except DeadKernelError as err:
+            evalue = "the kernel died (the cell may exit the interpreter, crash it, or use too much memory)"
+            raise _cell_error(request, tracker.current_cell, "DeadKernelError", evalue, "") from err
+        except RuntimeError as err:
+            raise KernelError(
+                f"{request.spec.path.name}: the kernel `{kernel}` could not start: {err}",
+                hint="Check the kernel with `jupyter kernelspec list`, or pass --kernel.",
+                notebook=request.spec.path,
+            ) from err
+    return ExecutedRun(request.executed_path, kernel, time.monotonic() - started)
+
+
+def _kernel_manager_class(log: IO[bytes], managers: list[Any]) -> type:
+    """A kernel manager that sends the kernel's stderr to our log and remembers itself for reaping."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):  # type: ignore[misc]
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            managers.append(self)
+            kw.setdefault("stdout", log)
+            kw.setdefault("stderr", log)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return LoggedKernelManager
+
+
+@contextlib.contextmanager
+def _kernels_reaped() -> Iterator[list[Any]]:
+    """Whatever ends the run (an error, SIGINT, SIGTERM), no kernel process or connection file stays."""
+    managers: list[Any] = []
+    try:
+        yield managers
+    finally:
+        for manager in managers:
+            process = getattr(getattr(manager, "provisioner", None), "process", None)
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+            connection_file = getattr(manager, "connection_file", "")
+            if connection_file and os.path.exists(connection_file):
+                os.remove(connection_file)
+
+
+@contextlib.contextmanager
+def _quiet_loggers(log_path: Path) -> Iterator[None]:
+    """papermill's and nbclient's log lines (timeouts, kernel restarts) go to the run's log file."""
+    names = ("papermill", "traitlets", "nbclient", "NotebookApp")
+    handler = logging.FileHandler(log_path, encoding="utf-8")
+    saved = []
+    for name in names:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.handlers[:], logger.propagate))
+        logger.handlers = [handler]
+        logger.propagate = False
+    try:
+        yield
+    finally:
+        for logger, handlers, propagate in saved:
+            logger.handlers, logger.propagate = handlers, propagate
+        handler.close()
 
 
 ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -210,19 +263,22 @@ def _hash_seed() -> Iterator[None]:
 
 
 class _ProgressTracker:
-    """Turns papermill's cell_start calls into CellProgress: code cell i of n, as run."""
+    """Turns nbclient's `on_cell_start` hook into CellProgress: code cell i of n, as run."""
 
-    def __init__(self, callback: ProgressCallback | None) -> None:
+    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
         self.callback = callback
+        self.total = total
         self.started = time.monotonic()
         self.current_cell: Any = None
+        self.position = 0
 
-    def cell_started(self, cell: Any, run_cells: list[Any]) -> None:
+    def cell_started(self, cell: Any, cell_index: int, **_: Any) -> None:
         self.current_cell = cell
-        if self.callback is None or cell.cell_type != "code":
+        if cell.cell_type != "code":
             return
-        code_cells = [c for c in run_cells if c.cell_type == "code"]
-        position = next((i for i, c in enumerate(code_cells) if c is cell), 0)
+        self.position += 1
+        if self.callback is None:
+            return
         tags = cell.metadata.get("tags", [])
         first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
         if SEED_TAG in tags:
@@ -233,42 +289,10 @@ class _ProgressTracker:
             first = "(papermill: injected parameters)"
         self.callback(
             CellProgress(
-                position + 1,
-                len(code_cells),
+                self.position,
+                max(self.total, self.position),
                 time.monotonic() - self.started,
                 first,
                 cell.metadata.get("nb2prod", {}).get("source_index"),
             )
         )
-
-    def current_label(self, spec: NotebookSpec) -> str:
-        cell = self.current_cell
-        index = cell.metadata.get("nb2prod", {}).get("source_index") if cell is not None else None
-        return spec.cells[index].label if index is not None else "an nb2prod step"
-
-
-_ENGINE_REGISTERED = False
-
-
-def _register_engine() -> None:
-    """Register papermill's nbclient engine under our name, with a progress hook."""
-    global _ENGINE_REGISTERED
-    if _ENGINE_REGISTERED:
-        return
-    from papermill.engines import NBClientEngine, papermill_engines
-
-    class ProgressEngine(NBClientEngine):  # type: ignore[misc]
-        @classmethod
-        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
-            tracker: _ProgressTracker = kwargs.pop("nb2prod_progress")
-            original = nb_man.cell_start
-
-            def cell_start(cell: Any, cell_index: int | None = None, **more: Any) -> Any:
-                tracker.cell_started(cell, nb_man.nb.cells)
-                return original(cell, cell_index, **more)
-
-            nb_man.cell_start = cell_start
-            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
-
-    papermill_engines.register("nb2prod", ProgressEngine)
-    _ENGINE_REGISTERED = True

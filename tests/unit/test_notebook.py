@@ -98,3 +98,20 @@ def test_json_that_is_not_a_notebook(tmp_path: Path) -> None:
     path.write_text('{"cells": "nope"}')
     with pytest.raises(NotebookReadError, match=r"data\.ipynb"):
         read_notebook(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "found"),
+    [
+        ("[1, 2]", "it holds a JSON array"),
+        ('{"name": "x", "rows": []}', "it holds a JSON object with name, rows"),
+        ('"text"', "it holds a JSON string"),
+    ],
+)
+def test_valid_json_that_is_not_a_notebook_says_what_it_found(tmp_path: Path, content: str, found: str) -> None:
+    path = tmp_path / "data.ipynb"
+    path.write_text(content)
+    with pytest.raises(NotebookReadError) as info:
+        read_notebook(path)
+    assert "data.ipynb is not a Jupyter notebook (nbformat 4)" in info.value.message
+    assert found in info.value.message

@@ -97,3 +97,28 @@ def test_failed_runs_never_overwrite_each_other(tmp_path: Path) -> None:
     kept = [keep_failed_run(first, tmp_path / "out"), keep_failed_run(second, tmp_path / "out")]
     assert [p.name for p in kept] == ["out.failed.ipynb", "out.failed-2.ipynb"]
     assert [p.read_text() for p in kept] == ["1", "2"]
+
+
+def test_force_refuses_to_delete_files_the_user_added_or_edited(tmp_path: Path) -> None:
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text("{}")
+    out = tmp_path / "out"
+    write_project(out, {"README.md": b"generated", "src/app.py": b"app"}, notebook, force=False)
+    (out / "notes.txt").write_text("my notes")
+    (out / "src" / "app.py").write_text("edited by me")
+    with pytest.raises(OutputExistsError) as info:
+        write_project(out, {"README.md": b"new"}, notebook, force=True)
+    assert "notes.txt" in info.value.message and "src/app.py" in info.value.message
+    assert "--discard-changes" in info.value.hint
+    assert (out / "notes.txt").read_text() == "my notes"  # kept, untouched
+    write_project(out, {"README.md": b"new"}, notebook, force=True, discard_changes=True)
+    assert not (out / "notes.txt").exists() and (out / "README.md").read_bytes() == b"new"
+
+
+def test_force_replaces_untouched_output_without_asking(tmp_path: Path) -> None:
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text("{}")
+    out = tmp_path / "out"
+    write_project(out, {"a/b.txt": b"1"}, notebook, force=False)
+    write_project(out, {"a/b.txt": b"2"}, notebook, force=True)
+    assert (out / "a/b.txt").read_bytes() == b"2"
