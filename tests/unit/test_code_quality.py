@@ -1,4 +1,4 @@
-"""Our own code stays lint-clean, formatted and type-checked (ruff, mypy), as STYLE.md asks."""
+"""Our own code stays lint-clean, formatted and type-checked (ruff, mypy)."""
 
 from __future__ import annotations
 
