@@ -49,6 +49,22 @@ class RoleError(Nb2ProdError):
     """Cell roles are contradictory or unknown."""
 
 
+class ModelChoiceError(Nb2ProdError):
+    """The served model cannot be chosen without the user: several candidates, or none."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        candidates: tuple[str, ...],
+        hint: str = "",
+        notebook: Path | None = None,
+        cell_index: int | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, notebook=notebook, cell_index=cell_index)
+        self.candidates = candidates
+
+
 class OptionsError(Nb2ProdError):
     """A command-line flag, parameter or notebook metadata value is invalid."""
 

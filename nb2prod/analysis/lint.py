@@ -1,53 +1,68 @@
-"""Lint stage: problems we can see without a kernel (roles, free names, magics, hidden state)."""
+"""Lint stage: problems we can see without a kernel (roles, free names, magics, hidden state,
+names only skipped cells define, and a model or input sample that cannot be found)."""
 
 from __future__ import annotations
 
 import ast
-import enum
 import itertools
-from dataclasses import dataclass
 
 from nb2prod.analysis import names as analysis
+from nb2prod.analysis.findings import Finding, Severity
+from nb2prod.analysis.flow import KERNEL_NAMES, cell_facts
 from nb2prod.analysis.preprocess import PreprocessModule, assemble_preprocess
-from nb2prod.notebook.spec import NotebookSpec, Role
+from nb2prod.analysis.targets import check_targets
+from nb2prod.notebook.spec import Cell, NotebookSpec, Role
 
-
-class Severity(enum.StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
-    NOTE = "note"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem, located at a cell (and line within it when known)."""
-
-    severity: Severity
-    code: str
-    message: str
-    hint: str = ""
-    cell_index: int | None = None
-    line: int | None = None
+__all__ = ["Finding", "Severity", "lint_notebook"]
 
 
 def lint_notebook(
-    spec: NotebookSpec, *, model_var: str | None = None, module: PreprocessModule | None = None
+    spec: NotebookSpec,
+    *,
+    model_var: str | None = None,
+    module: PreprocessModule | None = None,
+    features_var: str | None = None,
 ) -> list[Finding]:
-    """All findings for `spec`, errors first. `model_var` is the `--model` flag if given; `module`
-    is the assembled preprocess code when the caller already has it."""
-    module = module or assemble_preprocess(spec)
+    """All findings for `spec`, errors first. `model_var`/`features_var` are the `--model` and
+    `--features` flags if given; `module` is the assembled preprocess code when the caller has it."""
     findings = [Finding(Severity.NOTE, "foreign-tag", note) for note in spec.notes]
+    if not spec.has_roles:
+        return [_no_roles(spec), *findings]
+    module = module or assemble_preprocess(spec)
     findings += _check_preprocess(spec, module)
     findings += _check_train(spec, model_var)
+    findings += check_targets(spec, model_var=model_var, features_var=features_var)
+    findings += _check_skipped_definitions(spec)
     findings += _check_hidden_state(spec)
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.NOTE: 2}
     return sorted(findings, key=lambda f: order[f.severity])
 
 
+def _no_roles(spec: NotebookSpec) -> Finding:
+    return Finding(
+        Severity.ERROR,
+        "no-roles",
+        f"{spec.path.name}: no cell has an nb2prod role, so there is no model to convert yet.",
+        f"Run `nb2prod tag {spec.path.name}` to see proposed roles, then `nb2prod tag {spec.path.name} --write` "
+        "to store them as cell tags.",
+    )
+
+
 def _check_preprocess(spec: NotebookSpec, module: PreprocessModule) -> list[Finding]:
-    findings = []
+    findings = [
+        Finding(
+            Severity.NOTE,
+            "display-magic",
+            f"{spec.path.name}, {use.cell.label}, line {use.line_number}: `{use.line}` only changes how the "
+            "notebook shows output; it runs in the notebook but is left out of the service's preprocessing module.",
+            "",
+            use.cell.index,
+            use.line_number,
+        )
+        for use in module.dropped
+    ]
     for cell in module.cells:
-        for use in analysis.find_magics(cell):
+        for use in (u for u in analysis.find_magics(cell) if not u.display_only):
             findings.append(
                 Finding(
                     Severity.ERROR,
@@ -59,13 +74,13 @@ def _check_preprocess(spec: NotebookSpec, module: PreprocessModule) -> list[Find
                     use.line_number,
                 )
             )
-    if findings:
+    if any(f.severity is Severity.ERROR for f in findings):
         return findings
     try:
         ast.parse(module.source)
     except SyntaxError as err:
         cell, line = module.locate(err.lineno or 1)
-        return [
+        return findings + [
             Finding(
                 Severity.ERROR,
                 "syntax",
@@ -75,17 +90,20 @@ def _check_preprocess(spec: NotebookSpec, module: PreprocessModule) -> list[Find
                 line,
             )
         ]
-    return [_free_name_finding(spec, module, name) for name in analysis.free_names(module.source)]
+    return findings + [_free_name_finding(spec, module, name) for name in analysis.free_names(module.source)]
 
 
 def _free_name_finding(spec: NotebookSpec, module: PreprocessModule, name: str) -> Finding:
     use_line = analysis.first_use_line(module.source, name) or 1
     cell, line = module.locate(use_line)
-    others = [c for c in spec.code_cells() if c.role is not Role.PREPROCESS]
-    definers = analysis.cells_binding(others, name)
-    if definers:
-        where = f"it is defined in {definers[0].label}, which is not a preprocess cell"
-        hint = f"Tag {definers[0].label.split(' (')[0]} `preprocess`, or define `{name}` inside a preprocess cell."
+    others = [c for c in spec.code_cells() if not c.has(Role.PREPROCESS)]
+    # the definition in effect where the preprocess cell runs; else the first one below it
+    definer = analysis.defining_cell(others, name, before=cell.index) or next(
+        iter(analysis.cells_binding(others, name)), None
+    )
+    if definer is not None:
+        where = f"it is defined in {definer.label}, which is not a preprocess cell"
+        hint = f"Tag cell {definer.number} `preprocess`, or define `{name}` inside a preprocess cell."
     else:
         where = "no cell of the notebook defines it"
         hint = f"Import or define `{name}` in a preprocess cell."
@@ -112,6 +130,41 @@ def _check_train(spec: NotebookSpec, model_var: str | None) -> list[Finding]:
             '(or notebook metadata "nb2prod": {"model": "VAR"}).',
         )
     ]
+
+
+def _check_skipped_definitions(spec: NotebookSpec) -> list[Finding]:
+    """Names a cell that runs needs, which only `skip` cells (removed before the run) bind."""
+    findings: list[Finding] = []
+    bound: set[str] = set(KERNEL_NAMES)
+    skipped: dict[str, Cell] = {}
+    for cell in spec.code_cells():
+        facts = cell_facts(cell)
+        if cell.has(Role.SKIP):
+            skipped.update((name, cell) for name in facts.binds if name not in skipped)
+            continue
+        if facts.star_import:
+            return findings  # `from x import *` may bind anything
+        for name in facts.immediate_uses:
+            if name not in bound and name in skipped:
+                findings.append(_skipped_definition(spec, cell, name, skipped[name]))
+                bound.add(name)  # one finding per name
+        bound |= facts.binds
+    return findings
+
+
+def _skipped_definition(spec: NotebookSpec, cell: Cell, name: str, definer: Cell) -> Finding:
+    line = analysis.first_use_line(analysis.to_python(cell), name)
+    return Finding(
+        Severity.ERROR,
+        "skipped-definition",
+        f"{spec.path.name}, {cell.label}{f', line {line}' if line else ''}: uses `{name}`, which only "
+        f"{definer.label} defines, and that cell is tagged `skip`: the run removes it, so this cell would fail "
+        "with NameError.",
+        f"Remove the `skip` tag from cell {definer.number}, define `{name}` in a cell that runs, "
+        f"or skip cell {cell.number} too.",
+        cell.index,
+        line,
+    )
 
 
 def _check_hidden_state(spec: NotebookSpec) -> list[Finding]:

@@ -11,11 +11,17 @@ import builtins
 import re
 import symtable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from nb2prod.notebook.spec import Cell
 
 MAGIC_LINE = re.compile(r"^\s*(%{1,2}\w|!|\w+\s*=\s*!|\w+\s*=\s*%)")
 HELP_LINE = re.compile(r"^[^#'\"]*\w\?{1,2}\s*$")
+# Magics that only change how output is shown in the notebook; dropped from shipped code.
+DISPLAY_MAGIC = re.compile(r"^\s*%(matplotlib|config|autoreload)\b|^\s*%load_ext\s+autoreload\s*$")
+# Magics that run their Python body unchanged (timing, output capture): analysed as that body.
+TIMING_CELL_MAGIC = re.compile(r"^\s*%%(time|timeit|capture)\b[^\n]*\n")
+TIMING_LINE_MAGIC = re.compile(r"^(?P<indent>\s*)%(time|timeit)\s+(?:-\S+\s+)*(?P<code>\S.*)$", re.MULTILINE)
 NOTEBOOK_BUILTINS = frozenset(dir(builtins)) | {"__name__", "__doc__", "__builtins__", "__spec__"}
 
 
@@ -27,14 +33,22 @@ class MagicUse:
     line_number: int
     line: str
 
+    @property
+    def display_only(self) -> bool:
+        """`%matplotlib`, `%config`, `%load_ext autoreload`, `%autoreload`: safe to drop."""
+        return bool(DISPLAY_MAGIC.match(self.line))
+
 
 @dataclass(frozen=True)
 class FitCall:
-    """`<receiver>.fit(<features>, ...)` found in a cell."""
+    """`<receiver>.fit(<features>, ...)` found in a cell; `line` is 1-based within the cell."""
 
     cell: Cell
     receiver: str
     features: str | None
+    method: str = "fit"
+    has_target: bool = False  # a `y` was passed: a supervised estimator, not a transformer
+    line: int = 0
 
 
 def find_magics(cell: Cell) -> list[MagicUse]:
@@ -47,24 +61,47 @@ def find_magics(cell: Cell) -> list[MagicUse]:
 
 
 def to_python(cell: Cell) -> str:
-    """The cell's source as plain Python (IPython syntax translated)."""
+    """The cell's source as plain Python (IPython syntax translated).
+
+    `%%time`/`%%timeit`/`%%capture` cells and `%time stmt` lines run their Python unchanged, so
+    they are analysed as that Python; a fit hidden in a magic's string would be invisible.
+    """
+    return _python_source(cell.source)
+
+
+@lru_cache(maxsize=4096)
+def _python_source(source: str) -> str:
     from IPython.core.inputtransformer2 import TransformerManager
 
-    return str(TransformerManager().transform_cell(cell.source))
+    match = TIMING_CELL_MAGIC.match(source)
+    if match:
+        source = "\n" + source[match.end() :]  # keep line numbers
+    source = TIMING_LINE_MAGIC.sub(lambda m: m["indent"] + m["code"], source)
+    return str(TransformerManager().transform_cell(source))
 
 
 def parse_cell(cell: Cell) -> ast.Module | None:
     """Parse a cell (IPython syntax allowed); None when it is not valid Python at all."""
+    return _parse(cell.source)
+
+
+@lru_cache(maxsize=4096)
+def _parse(source: str) -> ast.Module | None:
     try:
-        return ast.parse(to_python(cell))
+        return ast.parse(_python_source(source))
     except SyntaxError:
         return None
 
 
 def top_level_names(tree: ast.Module) -> set[str]:
     """Names a module-level block binds: assignments, imports, defs, classes, loop targets."""
-    table = symtable.symtable(ast.unparse(tree), "<cell>", "exec")
-    return {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
+    return set(_top_level_names(ast.unparse(tree)))
+
+
+@lru_cache(maxsize=4096)
+def _top_level_names(source: str) -> frozenset[str]:
+    table = symtable.symtable(source, "<cell>", "exec")
+    return frozenset(s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported())
 
 
 def cells_binding(cells: list[Cell], name: str) -> list[Cell]:
@@ -76,6 +113,14 @@ def cells_binding(cells: list[Cell], name: str) -> list[Cell]:
         if tree is not None and root in top_level_names(tree):
             found.append(cell)
     return found
+
+
+def defining_cell(cells: list[Cell], name: str, *, before: int | None = None) -> Cell | None:
+    """The cell whose binding of `name` is in effect at cell index `before` (or at the end):
+    the last binder above that point. A class or function is attributed to the cell whose
+    `class`/`def` statement made it, not to an earlier cell that bound the same name."""
+    binders = [c for c in cells_binding(cells, name) if before is None or c.index < before]
+    return binders[-1] if binders else None
 
 
 def defined_callables(tree: ast.Module) -> list[str]:
@@ -145,8 +190,11 @@ def fit_calls(cell: Cell) -> list[FitCall]:
         receiver = node.func.value
         name = receiver.id if isinstance(receiver, ast.Name) else chained.get(id(node))
         if name is not None:
-            found.append(FitCall(cell, name, _features_argument(node)))
-    return found
+            has_target = len(node.args) > 1 or any(k.arg == "y" for k in node.keywords)
+            found.append(
+                FitCall(cell, name, _features_argument(node), node.func.attr, has_target, getattr(node, "lineno", 0))
+            )
+    return sorted(found, key=lambda call: call.line)
 
 
 def _is_fit_call(node: ast.AST, methods: set[str] | frozenset[str]) -> bool:

@@ -23,6 +23,7 @@ class PreprocessModule:
     line_cells: tuple[tuple[int, Cell, int], ...]  # (module line, cell, line within cell)
     callables: tuple[str, ...]  # classes and functions defined, to rebind for pickling
     imports: tuple[str, ...]  # top-level packages imported
+    dropped: tuple[analysis.MagicUse, ...] = ()  # display-only magics left out of the source
 
     @property
     def defines_preprocess(self) -> bool:
@@ -38,6 +39,8 @@ class PreprocessModule:
         return cell, cell_start + (module_line - module_start)
 
 
+DROPPED = "# {line}  (display-only magic: dropped by nb2prod)"
+
 HEADER = (
     '"""Preprocessing code extracted by nb2prod from {notebook}.\n\n'
     'Each block below is one `preprocess` cell of the notebook, verbatim, in cell order.\n"""\n'
@@ -50,11 +53,12 @@ def assemble_preprocess(spec: NotebookSpec) -> PreprocessModule:
     parts = [HEADER.format(notebook=spec.path.name)]
     line_cells: list[tuple[int, Cell, int]] = []
     line = parts[0].count("\n") + 1
+    dropped: list[analysis.MagicUse] = []
     for cell in cells:
         banner = f"\n# --- cell {cell.number} ---\n"
         line += banner.count("\n")
         line_cells.append((line, cell, 1))
-        body = cell.source.rstrip("\n") + "\n"
+        body = _without_display_magics(cell, dropped).rstrip("\n") + "\n"
         parts.append(banner + body)
         line += body.count("\n")
     source = "".join(parts)
@@ -68,5 +72,15 @@ def assemble_preprocess(spec: NotebookSpec) -> PreprocessModule:
         callables = analysis.defined_callables(tree)
         imports = analysis.imported_modules(tree)
     if not line_cells:
-        line_cells.append((line, Cell(index=-1, cell_type="code", source="", role=None), 1))
-    return PreprocessModule(source, cells, tuple(line_cells), tuple(callables), tuple(sorted(imports)))
+        line_cells.append((line, Cell(index=-1, cell_type="code", source=""), 1))
+    return PreprocessModule(source, cells, tuple(line_cells), tuple(callables), tuple(sorted(imports)), tuple(dropped))
+
+
+def _without_display_magics(cell: Cell, dropped: list[analysis.MagicUse]) -> str:
+    """The cell's source with display-only magics commented out (line numbers kept)."""
+    lines = cell.source.splitlines()
+    for use in analysis.find_magics(cell):
+        if use.display_only:
+            lines[use.line_number - 1] = DROPPED.format(line=use.line)
+            dropped.append(use)
+    return "\n".join(lines)

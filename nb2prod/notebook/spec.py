@@ -23,7 +23,7 @@ from nb2prod.errors import NotebookReadError, RoleError
 
 
 class Role(enum.StrEnum):
-    """What a cell does in the conversion (PRODUCT.md, "Cell roles")."""
+    """What a cell does in the conversion (README, "Tagging cells")."""
 
     PARAMETERS = "parameters"
     LOAD = "load"

@@ -1,0 +1,337 @@
+"""Propose a role for every code cell from what its code does (`nb2prod tag`), without a kernel.
+
+Start from the served model's last fit and keep the cells that the model, its fit input and its
+metrics depend on (reaching definitions between cells, see `flow`). Everything else only
+displays, plots or explores and is proposed as `skip`, and so is everything after the last cell
+that is needed. Among the kept cells: reading data is `load`, fitting the served model `train`,
+scoring it `evaluate`, and the definitions the pickled model refers to (with the imports and
+constants they need) `preprocess`. Cells tagged `skip`, the parameters cell and roles written as
+`#| nb2prod:` lines are the user's choice and are kept.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from nb2prod.analysis import names as analysis
+from nb2prod.analysis.flow import CellFacts, cell_facts, reads_data
+from nb2prod.analysis.reasons import describe_unneeded, listed
+from nb2prod.analysis.served import ServedModel, find_served_model
+from nb2prod.analysis.shipped import ShippedCode, ShippedCodeFinder, unshippable_line
+from nb2prod.analysis.targets import model_candidates
+from nb2prod.notebook.spec import ROLE_LINE, NotebookSpec, Role
+
+METRIC_CALL = re.compile(
+    r"(^|\.)(\w+_score|\w+_error|\w+_loss|score|classification_report|confusion_matrix|cross_validate)$"
+)
+STATE_CALL = re.compile(r"(^|\.)(seed|set_seed|manual_seed|set_random_seed|set_config|chdir)$|^sys\.path\.")
+STATE_MAGIC = re.compile(r"^\s*%(cd|run|env|set_env|load_ext)\b")
+
+
+@dataclass(frozen=True)
+class RoleProposal:
+    """The proposed role of one code cell. `roles` holds all of them (a cell that fits and scores
+    gets `train` and `evaluate`); `role` is the first, or None for a cell that runs untagged.
+    `fixed` marks a role the user set (a `skip` tag, the parameters tag, a `#| nb2prod:` line)."""
+
+    cell_index: int
+    role: str | None
+    reason: str
+    roles: tuple[str, ...] = ()
+    fixed: bool = False
+
+
+@dataclass(frozen=True)
+class RolePlan:
+    """The proposal for a whole notebook, and what the user should know about it."""
+
+    proposals: tuple[RoleProposal, ...]
+    model: str
+    convert_needs_model: bool  # the proposed train cells also fit other estimators
+    warnings: tuple[str, ...]
+
+
+def propose_roles(spec: NotebookSpec, model: str | None = None) -> RolePlan:
+    """A role per code cell, from the def-use analysis of the cells (see the module docstring)."""
+    facts = [cell_facts(c) for c in spec.code_cells()]
+    running = [f for f in facts if not f.cell.has(Role.SKIP)]
+    served = find_served_model(spec, running, model)
+    evaluate = _evaluate_cells(spec, running, served)
+    fixed = {f.cell.index: _fixed_roles(f) for f in facts if _fixed_roles(f) is not None}
+    roots = [served.fit, *(f for f in running if f.cell.index in evaluate or f.cell.index in fixed)]
+    roots += _state_cells(running, served)
+    needed = _needed(running, roots)
+    shipped = ShippedCodeFinder(running).find(served.root, served.start, served.calls_preprocess)
+    last = max(needed)
+    context = _Context(spec, served, evaluate, needed, shipped, _input_cells(running, served), last)
+    proposals = [_propose(context, f, fixed.get(f.cell.index)) for f in facts]
+    proposals = _choose_parameters(running, proposals, needed, served)
+    return RolePlan(
+        proposals=tuple(proposals),
+        model=served.variable,
+        convert_needs_model=_convert_needs_model(spec, facts, proposals, served),
+        warnings=tuple(_warnings(context, running, facts)),
+    )
+
+
+@dataclass(frozen=True)
+class _Context:
+    spec: NotebookSpec
+    served: ServedModel
+    evaluate: dict[int, str]  # cell index -> what it computes
+    needed: dict[int, tuple[int, str] | None]  # cell index -> (a cell that needs it, the name)
+    shipped: ShippedCode
+    input_cells: set[int]
+    last_needed: int
+
+
+def _fixed_roles(facts: CellFacts) -> tuple[tuple[Role, ...], str] | None:
+    cell = facts.cell
+    lines = cell.source.splitlines()
+    if lines and ROLE_LINE.match(lines[0]):
+        return cell.roles, "its role is set by its `#| nb2prod:` line; kept"
+    if cell.has(Role.SKIP):
+        return (Role.SKIP,), "tagged `skip` already; kept"
+    if cell.has(Role.PARAMETERS):
+        return (Role.PARAMETERS,), "tagged `parameters` already; kept"
+    return None
+
+
+def _evaluate_cells(spec: NotebookSpec, running: Sequence[CellFacts], served: ServedModel) -> dict[int, str]:
+    """Cells that score the served model: they read it (or what it predicted) and call a metric,
+    or set the `metrics` dict (notebook metadata `nb2prod.metrics` may name another variable)."""
+    metrics_name = spec.config.metrics or "metrics"
+    derived = {served.root}
+    found: dict[int, str] = {}
+    for facts in running:
+        index = facts.cell.index
+        if index < served.birth.cell.index:
+            continue
+        if index > served.fit.cell.index and served.root in _assigned(facts):
+            break  # from here on the name holds another model
+        if derived & set(facts.uses) or index in (served.birth.cell.index, served.fit.cell.index):
+            metric = next((c.split(".")[-1] for c in facts.calls if METRIC_CALL.search(c)), None)
+            parts = [f"computes `{metric}` for the served model"] if metric else []
+            if _sets_dict(facts, metrics_name):
+                parts.append(f"sets the `{metrics_name}` dict")
+            if parts:
+                found[index] = " and ".join(parts)
+            derived |= facts.binds
+        else:
+            derived -= facts.binds
+    return found
+
+
+def _assigned(facts: CellFacts) -> set[str]:
+    tree = analysis.parse_cell(facts.cell)
+    return analysis.top_level_names(tree) if tree is not None else set()
+
+
+def _sets_dict(facts: CellFacts, name: str) -> bool:
+    for statement in facts.statements:
+        node = statement.node
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            value = node.value
+            if isinstance(value, (ast.Dict, ast.DictComp)):
+                return True
+            if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "dict":
+                return True
+    return False
+
+
+def _state_cells(running: Sequence[CellFacts], served: ServedModel) -> list[CellFacts]:
+    """Cells above the fit that change global state the run depends on (seeds, config, paths)."""
+    imported = {n for f in running for n in _imported_names(f)}
+    found = []
+    for facts in running:
+        if facts.cell.index >= served.fit.cell.index:
+            break
+        magics = [m for m in analysis.find_magics(facts.cell) if STATE_MAGIC.match(m.line)]
+        if any(STATE_CALL.search(c) for c in facts.calls) or facts.mutates & imported or magics:
+            found.append(facts)
+    return found
+
+
+def _needed(running: Sequence[CellFacts], roots: Sequence[CellFacts]) -> dict[int, tuple[int, str] | None]:
+    """The roots and every cell they depend on, each with the first cell found needing it."""
+    position = {f.cell.index: i for i, f in enumerate(running)}
+    binders: dict[str, list[int]] = {}
+    for i, facts in enumerate(running):
+        for name in facts.binds:
+            binders.setdefault(name, []).append(i)
+    needed: dict[int, tuple[int, str] | None] = {r.cell.index: None for r in roots}
+    work = list(roots)
+    while work:
+        facts = work.pop()
+        for name in facts.uses:
+            above = binders.get(name, [])
+            at = bisect_left(above, position[facts.cell.index])
+            if at == 0:
+                continue
+            definer = running[above[at - 1]]
+            if definer.cell.index not in needed:
+                needed[definer.cell.index] = (facts.cell.index, name)
+                work.append(definer)
+    return needed
+
+
+def _input_cells(running: Sequence[CellFacts], served: ServedModel) -> set[int]:
+    """Cells that build the model's fit input (its lineage back to the data)."""
+    if served.fit_call is None or not served.fit_call.features:
+        return set()
+    names = {n.id for n in ast.walk(ast.parse(served.fit_call.features)) if isinstance(n, ast.Name)}
+    start = CellFacts(served.fit.cell, True, tuple(sorted(names)), frozenset(), frozenset(), frozenset(), (), (), ())
+    above = [f for f in running if f.cell.index < served.fit.cell.index] + [start]
+    return set(_needed(above, [start])) - {served.fit.cell.index}
+
+
+def _propose(context: _Context, facts: CellFacts, fixed: tuple[tuple[Role, ...], str] | None) -> RoleProposal:
+    index = facts.cell.index
+    if fixed is not None:
+        return _proposal(index, fixed[0], fixed[1], fixed=True)
+    if index not in context.needed:
+        return _proposal(index, (Role.SKIP,), describe_unneeded(facts, context.served.root, context.last_needed))
+    if index in context.shipped.cells and unshippable_line(facts) is None:
+        return _proposal(index, (Role.PREPROCESS,), _preprocess_reason(context, facts))
+    roles: list[Role] = []
+    reasons: list[str] = []
+    source = reads_data(facts)
+    if source:
+        roles.append(Role.LOAD)
+        reasons.append(f"reads data with `{source}`" if "make_" not in source else f"builds the data with `{source}`")
+    if any(c.receiver == context.served.root for c in facts.fits) or facts is context.served.fit:
+        roles.append(Role.TRAIN)
+        reasons.append(f"fits `{context.served.root}` (the served model)")
+    if index in context.evaluate:
+        roles.append(Role.EVALUATE)
+        reasons.append(context.evaluate[index])
+    if roles:
+        return _proposal(index, tuple(roles), "; ".join(reasons))
+    if index in context.input_cells and facts.binds - _imported_names(facts):
+        return _proposal(index, fit_input_roles(facts), _runs_reason(context, facts, "prepares the fit input: "))
+    return _proposal(index, (), _runs_reason(context, facts, ""))
+
+
+def fit_input_roles(facts: CellFacts) -> tuple[Role, ...]:
+    """The role of a cell that turns the raw data into the fit input (pandas feature engineering).
+
+    Such a cell runs untagged for now: it builds the training input, and the service takes that
+    input as it is. When preprocess cells' pandas statements are replayed as a generated
+    `preprocess(frame)`, this is the one place to return `(Role.PREPROCESS,)` instead.
+    """
+    return ()
+
+
+def _proposal(index: int, roles: tuple[Role, ...], reason: str, *, fixed: bool = False) -> RoleProposal:
+    values = tuple(r.value for r in roles)
+    return RoleProposal(index, values[0] if values else None, reason, values, fixed)
+
+
+def _imported_names(facts: CellFacts) -> frozenset[str]:
+    return frozenset(n for s in facts.statements if isinstance(s.node, ast.Import | ast.ImportFrom) for n in s.binds)
+
+
+def _preprocess_reason(context: _Context, facts: CellFacts) -> str:
+    index = facts.cell.index
+    used = context.shipped.definitions.get(index)
+    if used:
+        return f"defines {listed(used)}, used by `{context.served.root}`"
+    support = sorted(context.shipped.support.get(index, ()))
+    verb = "imports" if set(support) <= _imported_names(facts) else "defines"
+    user = context.spec.cells[context.shipped.needed_by[index]]
+    return f"{verb} {listed(support)} for the preprocess code in cell {user.number}"
+
+
+def _runs_reason(context: _Context, facts: CellFacts, prefix: str) -> str:
+    need = context.needed.get(facts.cell.index)
+    if need is None:
+        calls = [c for c in facts.calls if STATE_CALL.search(c)]
+        what = f" (`{calls[0]}`)" if calls else ""
+        return f"changes state the run depends on{what}"
+    user, name = need
+    verb = "imports" if name in _imported_names(facts) else "defines"
+    return f"{prefix}{verb} `{name}`, used by cell {context.spec.cells[user].number}"
+
+
+def _choose_parameters(
+    running: Sequence[CellFacts],
+    proposals: list[RoleProposal],
+    needed: Mapping[int, object],
+    served: ServedModel,
+) -> list[RoleProposal]:
+    """The first needed, untagged cell above the fit holding only literal settings becomes the
+    parameters cell (papermill's convention), unless the notebook has one already."""
+    if any(Role.PARAMETERS.value in p.roles for p in proposals):
+        return proposals
+    by_index = {p.cell_index: p for p in proposals}
+    for facts in running:
+        index = facts.cell.index
+        if index >= served.fit.cell.index:
+            break
+        if index in needed and not by_index[index].roles and _only_literal_settings(facts):
+            names = [n for s in facts.statements for n in sorted(s.binds)]
+            reason = f"only literal settings ({listed(names)}); `-p NAME VALUE` can override them"
+            by_index[index] = _proposal(index, (Role.PARAMETERS,), reason)
+            break
+    return [by_index[p.cell_index] for p in proposals]
+
+
+def _only_literal_settings(facts: CellFacts) -> bool:
+    settings = 0
+    for statement in facts.statements:
+        node = statement.node
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            return False
+        try:
+            ast.literal_eval(node.value)
+        except ValueError:
+            return False
+        settings += 1
+    return settings > 0
+
+
+def _convert_needs_model(
+    spec: NotebookSpec, facts: Sequence[CellFacts], proposals: Sequence[RoleProposal], served: ServedModel
+) -> bool:
+    """Would `convert` find the served model by itself in the proposed train cells?"""
+    if spec.config.model:
+        return False
+    train = [f for f, p in zip(facts, proposals, strict=True) if Role.TRAIN.value in p.roles]
+    found = model_candidates(train)
+    return [c.variable for c in found] != [served.root]
+
+
+def _warnings(context: _Context, running: Sequence[CellFacts], facts: Sequence[CellFacts]) -> list[str]:
+    """What the tags alone cannot fix: shipped code mixed with other code, needed skip cells."""
+    name = context.spec.path.name
+    found = []
+    for index in sorted(context.shipped.cells):
+        cell_facts_ = next(f for f in running if f.cell.index == index)
+        problem = unshippable_line(cell_facts_)
+        if problem is None:
+            continue
+        line, text = problem
+        needs = context.shipped.definitions.get(index) or sorted(context.shipped.support.get(index, ()))
+        found.append(
+            f"{name}, {cell_facts_.cell.label}: the model needs {listed(needs)} from this cell, but line {line} "
+            f"(`{text}`) is not a definition, import or constant, so the cell cannot be shipped as `preprocess`. "
+            "Move the definitions (and the imports they need) into a cell of their own, then run `nb2prod tag` again."
+        )
+    skipped = {f.cell.index: f for f in facts if f.cell.has(Role.SKIP)}
+    for facts_ in running:
+        if facts_.cell.index not in context.needed:
+            continue
+        for use in facts_.immediate_uses:
+            definer = next((s for s in skipped.values() if use in s.binds), None)
+            if definer is not None and not any(use in f.binds for f in running if f.cell.index < facts_.cell.index):
+                found.append(
+                    f"{name}, {facts_.cell.label} needs `{use}`, which only {definer.cell.label} defines, and that "
+                    "cell is tagged `skip`: remove its `skip` tag or define the name in a cell that runs."
+                )
+    return found
