@@ -22,12 +22,30 @@ class Nb2ProdError(Exception):
         hint: str = "",
         notebook: Path | None = None,
         cell_index: int | None = None,
+        line: int | None = None,
+        rule: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.notebook = notebook
-        self.cell_index = cell_index
+        self.cell_index = cell_index  # 0-based, counting every cell of the notebook
+        self.line = line  # 1-based, within that cell
+        self.rule = rule  # the lint rule or problem kind, when there is one
+
+    @property
+    def kind(self) -> str:
+        """The error's class name: what the CLI's exit code and the Jupyter API's error class say."""
+        return type(self).__name__
+
+    def location(self) -> dict[str, object]:
+        """Where the problem is, as data (the JupyterLab side selects the cell from this)."""
+        return {
+            "notebook": str(self.notebook) if self.notebook is not None else None,
+            "cell_index": self.cell_index,
+            "line": self.line,
+            "rule": self.rule,
+        }
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keep keyword-only context when the error crosses a process boundary (jobs).
@@ -75,8 +93,15 @@ class LintError(Nb2ProdError):
     """Static checks found problems that would make the service wrong; nothing was run."""
 
     def __init__(self, message: str, *, findings: list[object], hint: str = "", notebook: Path | None = None) -> None:
-        first = next((getattr(f, "cell_index", None) for f in findings), None)
-        super().__init__(message, hint=hint, notebook=notebook, cell_index=first)
+        first = findings[0] if findings else None
+        super().__init__(
+            message,
+            hint=hint,
+            notebook=notebook,
+            cell_index=getattr(first, "cell_index", None),
+            line=getattr(first, "line", None),
+            rule=getattr(first, "code", None),
+        )
         self.findings = findings
 
 

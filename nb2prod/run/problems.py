@@ -46,7 +46,7 @@ def problem_error(spec: NotebookSpec, module: PreprocessModule, problem: Capture
         message, hint, cell_index = builder(spec, problem.message, details | {"_module": module})
     else:
         message, hint, cell_index = problem.message, "", None
-    return CaptureError(f"{nb}: {message}", hint=hint, notebook=spec.path, cell_index=cell_index)
+    return CaptureError(f"{nb}: {message}", hint=hint, notebook=spec.path, cell_index=cell_index, rule=kind)
 
 
 Built = tuple[str, str, int | None]
