@@ -1,67 +1,67 @@
-"""The generated project's code, compared with a reviewed golden copy after masking versions.
+"""A real conversion's code equals the reviewed golden copy, after masking versions.
 
-A template change shows up here as a diff to review. Regenerate on purpose with
-`NB2PROD_REGENERATE_GOLDEN=1 python -m pytest tests/e2e/test_golden_tree.py` and commit the result.
+The golden copies in `tests/golden/<branch>/` are rendered from stored captures without a kernel
+(tests/unit/test_golden_branches.py); this test proves that a real run of the kernel gives the
+same tree. Regenerate on purpose with `NB2PROD_REGENERATE_GOLDEN=1 python -m pytest
+tests/e2e/test_golden_tree.py`: it runs every branch's notebook, stores its capture, writes the
+golden trees, and the diff is then reviewed and committed.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES, ROOT, run_cli
+from nb2prod import pipeline
+from nb2prod.options import ConvertOptions
+from nb2prod.run.captured import Capture
+from tests.conftest import run_cli
+from tests.golden_render import (
+    BRANCHES,
+    compared_files,
+    golden_files,
+    render_branch,
+    store_capture,
+    tree_of,
+    write_golden,
+)
 
 pytestmark = pytest.mark.slow
-GOLDEN = ROOT / "tests" / "golden" / "customers_mixed"
-# Files that are code or configuration; model bytes, golden answers and the executed notebook are not.
-COMPARED = (
-    "pyproject.toml",
-    "README.md",
-    "Dockerfile",
-    ".dockerignore",
-    "deploy/kubernetes/*.yaml",
-    "src/*/*.py",
-    "tests/test_service.py",
-)
-MASKS = [
-    # Which distributions are pinned depends on the environment's dependency tree, not on templates.
-    (re.compile(r"^(dependencies|test) = \[\n.*?^\]", re.M | re.S), r"\1 = [<exact pins>]"),
-    (re.compile(r"\d+\.\d+\.\d+\+[0-9a-f]{12}"), "<version>"),
-    (re.compile(r"\d+\.\d+\.\d+-[0-9a-f]{12}"), "<image-tag>"),
-    (re.compile(r"nb2prod \d+\.\d+\.\d+"), "nb2prod <version>"),
-    (re.compile(r"hatchling>=[\d.]+"), "hatchling>=<version>"),
-    (re.compile(r"python:\d+\.\d+-slim|==\d+\.\d+\.\*"), "<python>"),
-]
+REGENERATE = bool(os.environ.get("NB2PROD_REGENERATE_GOLDEN"))
 
 
-def masked(text: str) -> str:
-    for pattern, replacement in MASKS:
-        text = pattern.sub(replacement, text)
-    return text
+@pytest.fixture(scope="module")
+def recaptured(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """With NB2PROD_REGENERATE_GOLDEN: run each branch's notebook, store its capture and golden tree."""
+    if not REGENERATE:
+        return
+    work = tmp_path_factory.mktemp("recapture")
+    kept: list[Capture] = []
+    read_capture = pipeline.read_capture
+
+    def keep(*args: Any) -> Capture:
+        kept.append(read_capture(*args))
+        return kept[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "read_capture", keep)
+        for branch, notebook in BRANCHES.items():
+            pipeline.convert(ConvertOptions(notebook=notebook, output=work / branch))
+            store_capture(branch, kept[-1])
+            (work / "model").mkdir(exist_ok=True)
+            (work / "model" / kept[-1].report.model_file).write_bytes(b"stand-in")
+            write_golden(branch, compared_files(render_branch(branch, work / "model")))
 
 
-def generated_files(out: Path) -> dict[str, str]:
-    files = {}
-    for pattern in COMPARED:
-        for path in sorted(out.glob(pattern)):
-            files[path.relative_to(out).as_posix()] = masked(path.read_text())
-    return files
-
-
-def test_generated_tree_matches_the_golden_copy(tmp_path: Path) -> None:
+def test_a_real_conversion_matches_the_golden_copy(tmp_path: Path, recaptured: None) -> None:
     out = tmp_path / "out"
-    result = run_cli("convert", EXAMPLES / "customers_mixed.ipynb", "-o", out)
+    result = run_cli("convert", BRANCHES["customers_mixed"], "-o", out)
     assert result.returncode == 0, result.stderr
-    files = generated_files(out)
-    if os.environ.get("NB2PROD_REGENERATE_GOLDEN"):
-        for relative, text in files.items():
-            target = GOLDEN / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
-    golden = {p.relative_to(GOLDEN).as_posix(): p.read_text() for p in sorted(GOLDEN.rglob("*")) if p.is_file()}
+    files = compared_files(tree_of(out))
+    golden = golden_files("customers_mixed")
     assert sorted(files) == sorted(golden)
     for relative, text in files.items():
         assert text == golden[relative], f"{relative} differs from tests/golden; regenerate on purpose if intended"

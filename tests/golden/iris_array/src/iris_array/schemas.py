@@ -1,0 +1,55 @@
+"""Request and response schemas of the iris-array service.
+
+Field names are the notebook's training columns; unknown fields, NaN and Infinity are refused.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_BATCH = 1000
+
+
+class Record(BaseModel):
+    """One input row: `features`, the 4 values the model was trained on."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    features: Annotated[
+        list[Annotated[float, Field(strict=True, allow_inf_nan=False)]],
+        Field(min_length=4, max_length=4, description="the 4 input values, in training order"),
+    ]
+
+
+class BatchRequest(BaseModel):
+    """Several records, answered in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    records: Annotated[list[Record], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class Prediction(BaseModel):
+    """The model's answer for one record."""
+
+    prediction: int
+    probabilities: dict[str, float] | None = Field(
+        default=None, description="Probability of each class, keyed by the class label as text."
+    )
+    model_version: str
+
+
+class BatchPrediction(BaseModel):
+    """The model's answers for a batch, in the order of the records."""
+
+    predictions: list[int]
+    probabilities: list[dict[str, float]] | None = None
+    model_version: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a message saying what is wrong and where."""
+
+    error: str
