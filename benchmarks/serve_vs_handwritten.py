@@ -1,0 +1,293 @@
+"""nb2prod's generated service beside the hand-written FastAPI app it replaces, under a real load generator.
+
+Three models: a 30-feature breast-cancer model (scikit-learn's bundled data, no download) as
+StandardScaler + LogisticRegression and as RandomForestClassifier(100 trees, n_jobs=-1), and the
+mixed-type frame example `notebooks/customers_mixed.ipynb`. Each is converted with
+`nb2prod convert`, then served both ways, one after the other, in the same run: the server
+pinned to CPU 0 (taskset), wrk pinned to CPU 1, one uvicorn worker, the same uvicorn flags.
+The hand-written app is `benchmarks/handwritten_app.py`.
+
+Prints, per model and side: req/s at 8 and 64 connections, p50/p99 latency, RSS after warm-up,
+the ratio, and the generated service's cost per row on /predict/batch. A benchmark that prints
+figures, never a test. Needs wrk (Debian: `apt-get install wrk`) and taskset (util-linux).
+
+    python benchmarks/serve_vs_handwritten.py [--seconds 10] [--work DIR] [--only lr,rf,mixed]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_CPU, LOAD_CPU = "0", "1"
+BATCH_ROWS = 100
+UVICORN_FLAGS = ["--workers", "1", "--log-level", "warning", "--no-access-log"]
+
+BREAST_CANCER_LOAD = """\
+from sklearn.datasets import load_breast_cancer
+
+X_train, y_train = load_breast_cancer(return_X_y=True)
+"""
+MODELS = {
+    "lr": """\
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+model.fit(X_train, y_train)
+""",
+    "rf": """\
+from sklearn.ensemble import RandomForestClassifier
+
+model = RandomForestClassifier(n_estimators=100, n_jobs=-1, random_state=0)
+model.fit(X_train, y_train)
+""",
+}
+TITLES = {
+    "lr": "breast cancer, StandardScaler + LogisticRegression",
+    "rf": "breast cancer, RandomForestClassifier(100, n_jobs=-1)",
+    "mixed": "customers_mixed (ColumnTransformer + GradientBoosting, frame)",
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    out: Path
+    package: str
+    kind: str  # "array" or "frame"
+    path: str  # the inference path the conversion chose
+    payload: bytes
+    batch: bytes
+
+
+@dataclass(frozen=True)
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
+    parser.add_argument("--work", type=Path, help="folder for the converted services (reused when present)")
+    parser.add_argument("--only", default="lr,rf,mixed", help="comma-separated subset of lr, rf, mixed")
+    args = parser.parse_args()
+    missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
+    if missing:
+        sys.exit(f"{' and '.join(missing)} not found: install wrk with `apt-get install wrk` (taskset is util-linux).")
+    work = args.work or Path(tempfile.mkdtemp(prefix="nb2prod-bench-"))
+    keys = [k.strip() for k in args.only.split(",") if k.strip()]
+    print(f"machine: {machine()}; server on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}; {args.seconds} s per run")
+    rows = []
+    for key in keys:
+        case = prepare(key, work)
+        rows.append(measure(case, args.seconds))
+    print_table(rows)
+
+
+def machine() -> str:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        "unknown CPU",
+    )
+    return f"{model}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
+
+
+def prepare(key: str, work: Path) -> Case:
+    """Convert the model's notebook (once; reused from `work`) and build its request bodies."""
+    out = work / f"{key}-service"
+    if not (out / "pyproject.toml").is_file():
+        notebook = ROOT / "notebooks" / "customers_mixed.ipynb" if key == "mixed" else write_notebook(key, work)
+        result = subprocess.run(
+            [sys.executable, "-m", "nb2prod", "convert", str(notebook), "-o", str(out), "--name", f"bench-{key}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            sys.exit(f"nb2prod convert failed for {key}:\n{result.stderr}")
+    manifest = json.loads(next(out.glob("src/*/artifacts/manifest.json")).read_text())
+    golden = json.loads((out / "tests" / "golden.json").read_text())["examples"]
+    # A record without missing values, so the hand-written app (which has no null handling) can answer it.
+    record = next((g["input"] for g in golden if None not in g["input"].values()), golden[0]["input"])
+    return Case(
+        key=key,
+        out=out,
+        package=manifest["package"],
+        kind=manifest["input_schema"]["kind"],
+        path=manifest["inference"]["path"],
+        payload=json.dumps(record).encode(),
+        batch=json.dumps({"records": [record] * BATCH_ROWS}).encode(),
+    )
+
+
+def write_notebook(key: str, work: Path) -> Path:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cells = [(BREAST_CANCER_LOAD, "load"), (MODELS[key], "train")]
+    notebook.cells = [nbformat.v4.new_code_cell(source, metadata={"tags": [tag]}) for source, tag in cells]
+    path = work / f"breast_cancer_{key}.ipynb"
+    work.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, str(path))
+    return path
+
+
+def measure(case: Case, seconds: int) -> dict[str, Any]:
+    """Generated service then hand-written app, each at 8 and 64 connections, plus batch for the service."""
+    model_file = next(case.out.glob("src/*/artifacts/model.joblib"))
+    generated = [f"{case.package}.app:app", "--app-dir", str(case.out / "src")]
+    handwritten = ["handwritten_app:app", "--app-dir", str(ROOT / "benchmarks")]
+    env = {"MODEL_PATH": str(model_file), "INPUT_KIND": case.kind}
+    row: dict[str, Any] = {"case": case}
+    for side, target in (("generated", generated), ("handwritten", handwritten)):
+        with serve(target, env, case.payload) as (url, pid):
+            row[f"{side}_rss"] = rss_mb(pid)
+            for connections in (8, 64):
+                row[f"{side}_c{connections}"] = wrk(f"{url}/predict", case.payload, connections, seconds)
+            if side == "generated":
+                batch = wrk(f"{url}/predict/batch", case.batch, 8, seconds)
+                row["batch_row_us"] = 1e6 / (batch.rps * BATCH_ROWS) if batch.rps else float("nan")
+        print(f"  {case.key} {side}: done", file=sys.stderr)
+    return row
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve(target: list[str], env: dict[str, str], payload: bytes) -> Iterator[tuple[str, int]]:
+    """uvicorn on CPU 0; yields (base URL, pid) once it answers and has been warmed up."""
+    port = free_port()
+    command = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "uvicorn", *target, "--port", str(port)]
+    log = tempfile.TemporaryFile()
+    server = subprocess.Popen([*command, *UVICORN_FLAGS], env={**os.environ, **env}, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answering(server, f"{url}/predict", payload, log)
+        for _ in range(300):  # warm-up
+            post(f"{url}/predict", payload)
+        yield url, server.pid
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def post(url: str, body: bytes) -> int:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return int(response.status)
+
+
+def wait_until_answering(server: subprocess.Popen[bytes], url: str, payload: bytes, log: Any) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            log.seek(0)
+            sys.exit(f"the server exited:\n{log.read().decode()[-3000:]}")
+        with contextlib.suppress(OSError):
+            if post(url, payload) == 200:
+                return
+        time.sleep(0.3)
+    sys.exit(f"{url} did not answer within 120 s")
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmRSS:\s+(\d+) kB", status)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def wrk(url: str, body: bytes, connections: int, seconds: int) -> Load:
+    """One wrk run on CPU 1: requests per second, p50 and p99 latency, non-2xx answers."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = [==[{body.decode()}]==]\n"
+        )
+    try:
+        command = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+        result = subprocess.run([*command, "-s", script.name, url], capture_output=True, text=True, check=False)
+    finally:
+        os.unlink(script.name)
+    return parse_wrk(result.stdout)
+
+
+def parse_wrk(text: str) -> Load:
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    return Load(
+        rps=float(rps.group(1)) if rps else 0.0,
+        p50_ms=latency(text, "50%"),
+        p99_ms=latency(text, "99%"),
+        errors=int(errors.group(1)) if errors else 0,
+    )
+
+
+def latency(text: str, percentile: str) -> float:
+    match = re.search(rf"^\s*{percentile}\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    if not match:
+        return float("nan")
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[match.group(2)]
+    return float(match.group(1)) * scale
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print()
+    print("| model | path | c | generated req/s | hand-written req/s | ratio | p50 gen / hand ms | p99 gen / hand ms |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        case = row["case"]
+        for c in (8, 64):
+            gen, hand = row[f"generated_c{c}"], row[f"handwritten_c{c}"]
+            ratio = gen.rps / hand.rps if hand.rps else float("inf")
+            errors = f" ({gen.errors}/{hand.errors} non-2xx)" if gen.errors or hand.errors else ""
+            print(
+                f"| {TITLES[case.key]} | {case.path} | {c} | {gen.rps:,.0f} | {hand.rps:,.0f} | {ratio:.1f}x{errors} "
+                f"| {gen.p50_ms:.2f} / {hand.p50_ms:.2f} | {gen.p99_ms:.2f} / {hand.p99_ms:.2f} |"
+            )
+    print()
+    print("| model | RSS after warm-up, generated / hand-written (MB) | generated /predict/batch cost per row |")
+    print("| --- | --- | --- |")
+    for row in rows:
+        case, single = row["case"], 1e6 / row["generated_c8"].rps if row["generated_c8"].rps else float("nan")
+        print(
+            f"| {TITLES[case.key]} | {row['generated_rss']:.0f} / {row['handwritten_rss']:.0f} "
+            f"| {row['batch_row_us']:.1f} µs per row ({BATCH_ROWS}-row batches) vs {single:.0f} µs per single request |"
+        )
+
+
+if __name__ == "__main__":
+    main()
