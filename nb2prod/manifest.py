@@ -77,6 +77,34 @@ class InferenceRecord(_Part):
     label_from_proba: bool
 
 
+class ProofRecord(_Part):
+    """The shipped preprocessing, run on the raw training rows, reproduced the model's fit input:
+    `rows` in one batch, `single_rows` one at a time, floats within `tolerance` (relative)."""
+
+    rows: int
+    single_rows: int
+    max_difference: float
+    tolerance: float
+
+
+class PreprocessingRecord(_Part):
+    """How the service turns raw records into the model's input.
+
+    `method`: `model` (inside the model, e.g. a Pipeline), `function` (a hand-written
+    `preprocess(frame)`) or `replayed` (preprocess cells replayed as a generated `preprocess`).
+    `transformers`: fitted transformers the notebook applied before `fit`, composed with the model.
+    `frozen`: the training values the module reads instead of computing them on a request.
+    `proof`: None when records go to the model unchanged.
+    """
+
+    method: Literal["model", "function", "replayed"]
+    raw_variable: str | None
+    transformers: list[str]
+    frozen: list[str]
+    label_columns: list[str]
+    proof: ProofRecord | None
+
+
 class OutputRecord(_Part):
     classes: list[Any] | None
 
@@ -102,6 +130,7 @@ class Manifest(_Part):
     output: OutputRecord
     metrics: dict[str, float]
     example: dict[str, Any] | None
+    preprocessing: PreprocessingRecord | None = None
 
     def to_bytes(self) -> bytes:
         """Canonical JSON: sorted keys, fixed indent, so equal manifests are equal bytes."""

@@ -60,6 +60,7 @@ class ConvertOptions(BaseModel):
     name: str | None = None
     model: str | None = None
     features: str | None = None
+    raw: str | None = Field(default=None, description="the raw frame replayed preprocess cells start from")
     requirements: tuple[MetricRequirement, ...] = ()
     seed: int = 0
     kernel: str | None = None
@@ -77,7 +78,7 @@ class ConvertOptions(BaseModel):
             )
         return value
 
-    @field_validator("model", "features")
+    @field_validator("model", "features", "raw")
     @classmethod
     def _valid_variable(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", value):

@@ -28,6 +28,7 @@ from nb2prod.options import ConvertOptions, MetricRequirement, package_name, slu
 from nb2prod.run.capture import capture_cell_source, read_capture
 from nb2prod.run.captured import Capture
 from nb2prod.run.execute import ProgressCallback, RunRequest, choose_kernel, run_notebook
+from nb2prod.run.recording import recording_edits
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def convert(
     """
     started = time.monotonic()
     spec = read_notebook(options.notebook)
-    module = assemble_preprocess(spec)
+    module = assemble_preprocess(spec, raw=options.raw, model=options.model)
     findings = lint_notebook(spec, model_var=options.model, module=module, features_var=options.features)
     _raise_for_errors(spec, findings)
     name = options.name or spec.config.name or slug_name(spec.path.stem)
@@ -136,6 +137,7 @@ def convert(
                 module=module,
             ),
             executed_path=work / "executed.ipynb",
+            edits=recording_edits(spec, module),
         )
         try:
             run = run_notebook(request, progress)
@@ -146,7 +148,7 @@ def convert(
         capture = read_capture(work, spec, module)
         check_requirements(spec, options.requirements, capture.metrics)
         schema = infer_schema(capture)
-        code = extract_code(module, capture.distributions)
+        code = extract_code(module, capture.distributions, capture.report.preprocessing.source)
         effective = {p.name: p.value for p in spec.parameters} | parameters
         artifact = build_artifact(
             spec=spec,

@@ -90,6 +90,10 @@ def _check_preprocess(spec: NotebookSpec, module: PreprocessModule) -> list[Find
                 line,
             )
         ]
+    if module.replay is not None:  # statements on training data: replayed, frozen, left out or refused
+        findings += module.replay.issues
+        if module.replay.errors:
+            return findings
     return findings + [_free_name_finding(spec, module, name) for name in analysis.free_names(module.source)]
 
 

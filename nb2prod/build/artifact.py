@@ -22,6 +22,8 @@ from nb2prod.manifest import (
     ModelRecord,
     NotebookRecord,
     OutputRecord,
+    PreprocessingRecord,
+    ProofRecord,
     canonical_json,
     digest,
 )
@@ -118,6 +120,7 @@ def build_artifact(
         output=OutputRecord(classes=list(capture.model.classes) if capture.model.classes is not None else None),
         metrics=capture.metrics,
         example=capture.golden[0].input if capture.golden else None,
+        preprocessing=preprocessing_record(capture),
     )
     return Artifact(model_file=model_file, model_bytes=model_bytes, manifest=manifest, compiled=compiled)
 
@@ -142,6 +145,20 @@ def inference_record(capture: Capture, code: ExtractedCode) -> InferenceRecord:
         rows_checked=report.rows_checked,
         layout=report.layout.model_dump(mode="json", exclude_none=True) if compiled and report.layout else None,
         label_from_proba=report.label_from_proba,
+    )
+
+
+def preprocessing_record(capture: Capture) -> PreprocessingRecord:
+    """The manifest's preprocessing record: the method, the composed transformers and the proof."""
+    report = capture.report.preprocessing
+    proof = report.proof
+    return PreprocessingRecord(
+        method=report.method,
+        raw_variable=report.raw_variable,
+        transformers=list(report.transformers),
+        frozen=list(report.frozen),
+        label_columns=list(report.label_columns),
+        proof=ProofRecord.model_validate(proof.model_dump()) if proof is not None else None,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from nb2prod.analysis.preprocess import PreprocessModule
@@ -21,9 +22,14 @@ SERVICE_DISTRIBUTIONS = ("fastapi", "uvicorn", "pydantic")
 TEST_CLIENTS = ("httpx2", "httpx")
 
 
-def extract_code(module: PreprocessModule, kernel_distributions: dict[str, str]) -> ExtractedCode:
+def extract_code(
+    module: PreprocessModule, kernel_distributions: dict[str, str], shipped_source: str | None = None
+) -> ExtractedCode:
     """The preprocessing module and exact pins: the kernel's for model and preprocess code,
-    this environment's for the service's own web stack and test tools."""
+    this environment's for the service's own web stack and test tools. `shipped_source` is the
+    module as the capture step proved it (training values filled in), when it reported one."""
+    if shipped_source is not None:
+        module = dataclasses.replace(module, source=shipped_source)
     service = _closure(SERVICE_DISTRIBUTIONS)
     pins = {**service, **kernel_distributions}
     client = next((name for name in TEST_CLIENTS if _closure((name,))), "httpx")

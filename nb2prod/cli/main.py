@@ -128,6 +128,7 @@ def main() -> None:
 @click.option("--name", help="Service name (lowercase, dashes) [default: from the notebook file name].")
 @click.option("--model", help="Variable holding the fitted model (dotted attributes allowed).")
 @click.option("--features", help="Variable holding the training input sample.")
+@click.option("--raw", help="Raw frame the preprocess cells start from, when they are replayed [default: inferred].")
 @click.option(
     "--require", "requirements", multiple=True, metavar="'METRIC>=X'", help="Fail unless the notebook's metric passes."
 )
@@ -147,6 +148,7 @@ def convert(
     name: str | None,
     model: str | None,
     features: str | None,
+    raw: str | None,
     requirements: tuple[str, ...],
     seed: int,
     kernel: str | None,
@@ -167,6 +169,7 @@ def convert(
             name=name,
             model=model,
             features=features,
+            raw=raw,
             requirements=tuple(MetricRequirement.parse(r) for r in requirements),
             seed=seed,
             kernel=kernel,

@@ -115,6 +115,7 @@ class NotebookConfig:
 
     model: str | None = None
     features: str | None = None
+    raw: str | None = None  # the raw frame replayed preprocess cells start from
     metrics: str | None = None
     name: str | None = None
     version: str | None = None
@@ -298,7 +299,7 @@ def _role_from_line(path: Path, cell: Cell) -> Role | None:
 
 
 def _read_config(path: Path, raw: Mapping[str, object]) -> NotebookConfig:
-    text_fields = {"model", "features", "metrics", "name", "version"}
+    text_fields = {"model", "features", "raw", "metrics", "name", "version"}
     known = text_fields | {"labels"}
     unknown = sorted(set(raw) - known)
     if unknown:

@@ -17,6 +17,7 @@ from nb2prod.analysis.targets import CaptureTargets
 from nb2prod.notebook.spec import NotebookSpec, Role
 from nb2prod.run.captured import Capture, CaptureProblem, load_report
 from nb2prod.run.problems import problem_error
+from nb2prod.run.recording import preprocessing_config
 
 GOLDEN_ROWS = 20
 MODEL_FILE = "model.joblib"
@@ -35,15 +36,18 @@ KERNEL_MODULES = (
     "pickling",
     "onnx_exact",
     "compiled",
+    "proof",
+    "frozen",
+    "compose",
     "capture",
 )
 KERNEL_PACKAGE = "nb2prod.run.kernel"
 
 
-def kernel_source() -> str:
+def kernel_source(modules: tuple[str, ...] = KERNEL_MODULES) -> str:
     """The kernel package as one cell body: its modules joined, without their imports of each other."""
     parts = []
-    for name in KERNEL_MODULES:
+    for name in modules:
         text = resources.files(KERNEL_PACKAGE).joinpath(f"{name}.py").read_text(encoding="utf-8")
         tree = ast.parse(text)
         lines = text.splitlines(keepends=True)
@@ -79,6 +83,7 @@ def capture_cell_source(
         "tolerance": TOLERANCE,
         "proof_rows": PROOF_ROWS,
         "evaluate": bool(spec.code_cells(Role.EVALUATE)),
+        "preprocessing": preprocessing_config(module),
     }
     return (
         "# nb2prod capture step: added by nb2prod after your last cell; not part of your notebook.\n"

@@ -116,6 +116,27 @@ NOT_REPORTED = InferenceReport(
 )
 
 
+class PreprocessingProof(_Reported):
+    """The shipped preprocessing on the raw training rows reproduced the fit input."""
+
+    rows: int  # checked in one batch
+    single_rows: int  # checked one row at a time
+    max_difference: float  # largest relative float difference seen
+    tolerance: float
+
+
+class PreprocessingReport(_Reported):
+    """How raw records become the model's input, and the proof that it is the notebook's way."""
+
+    method: Literal["model", "function", "replayed"]
+    raw_variable: str | None = None
+    transformers: tuple[str, ...] = ()  # fitted before `fit`, composed with the model
+    source: str | None = None  # the preprocessing module as shipped (frozen values filled in)
+    frozen: tuple[str, ...] = ()  # keys of the recorded training values
+    label_columns: tuple[str, ...] = ()  # in the raw frame, never in a request
+    proof: PreprocessingProof | None = None
+
+
 class CaptureProblem(_Reported):
     """A problem the kernel found and reported instead of raising (phrased by `run.problems`)."""
 
@@ -132,6 +153,7 @@ class CaptureReport(_Reported):
     features: FeatureSample
     golden: tuple[GoldenExample, ...]
     inference: InferenceReport = NOT_REPORTED
+    preprocessing: PreprocessingReport = PreprocessingReport(method="model")
     metrics: dict[str, float]
     distributions: dict[str, str]
     python: str

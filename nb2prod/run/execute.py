@@ -13,8 +13,8 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +25,7 @@ from nb2prod.notebook.spec import NotebookSpec, Role
 
 SEED_TAG = "nb2prod-seed"
 CAPTURE_TAG = "nb2prod-capture"
+RECORD_TAG = "nb2prod-record"
 FALLBACK_KERNEL = "python3"
 
 
@@ -43,6 +44,15 @@ ProgressCallback = Callable[[CellProgress], None]
 
 
 @dataclass(frozen=True)
+class CellEdits:
+    """Changes the analysis asks of the run notebook: cell sources replaced (same line numbers,
+    so a traceback still points at the user's line) and code run just before a cell."""
+
+    sources: Mapping[int, str] = field(default_factory=dict)  # source index -> source to run
+    before: Mapping[int, str] = field(default_factory=dict)  # source index -> cell run before it
+
+
+@dataclass(frozen=True)
 class RunRequest:
     """What the execute stage needs; built by the pipeline from the options."""
 
@@ -53,6 +63,7 @@ class RunRequest:
     timeout: int
     capture_source: str
     executed_path: Path
+    edits: CellEdits = field(default_factory=CellEdits)
 
 
 @dataclass(frozen=True)
@@ -80,14 +91,22 @@ def choose_kernel(spec: NotebookSpec, requested: str | None) -> tuple[str, list[
     return FALLBACK_KERNEL, [f"{spec.path.name}: {named}; running with the Python nb2prod runs in ({FALLBACK_KERNEL})."]
 
 
-def build_run_notebook(spec: NotebookSpec, seed: int, capture_source: str) -> nbformat.NotebookNode:
-    """The notebook papermill runs: skip cells out, seed cell in front, capture cell at the end."""
+def build_run_notebook(
+    spec: NotebookSpec, seed: int, capture_source: str, edits: CellEdits | None = None
+) -> nbformat.NotebookNode:
+    """The notebook papermill runs: skip cells out, seed cell in front, capture cell at the end,
+    and the recording `edits` of the preprocessing proof."""
+    edits = edits or CellEdits()
     original = nbformat.read(str(spec.path), as_version=4)
     run = copy.deepcopy(original)
     run.cells = []
     for cell, raw in zip(spec.cells, original.cells, strict=True):
         if cell.role is Role.SKIP:
             continue
+        if cell.index in edits.before:
+            run.cells.append(_injected_cell(edits.before[cell.index], f"{RECORD_TAG}-{cell.index}"))
+        if cell.index in edits.sources:
+            raw.source = edits.sources[cell.index]
         raw.metadata["nb2prod"] = {"source_index": cell.index}
         if raw.cell_type == "code":
             # The audit copy is the run's, not the editor's: no stale outputs from the saved notebook.
@@ -102,7 +121,7 @@ def build_run_notebook(spec: NotebookSpec, seed: int, capture_source: str) -> nb
 def _injected_cell(source: str, tag: str) -> nbformat.NotebookNode:
     cell = nbformat.v4.new_code_cell(source)
     cell.id = tag
-    cell.metadata["tags"] = [tag]
+    cell.metadata["tags"] = [RECORD_TAG if tag.startswith(RECORD_TAG) else tag]
     cell.metadata["nb2prod"] = {"source_index": None}
     return cell
 
@@ -129,7 +148,7 @@ def run_notebook(request: RunRequest, progress: ProgressCallback | None = None) 
     from papermill.exceptions import PapermillExecutionError
 
     kernel = request.kernel
-    run_nb = build_run_notebook(request.spec, request.seed, request.capture_source)
+    run_nb = build_run_notebook(request.spec, request.seed, request.capture_source, request.edits)
     # papermill adds one code cell when it injects parameters.
     total = sum(c.cell_type == "code" for c in run_nb.cells) + (1 if request.parameters else 0)
     tracker = _ProgressTracker(progress, total)
@@ -285,6 +304,8 @@ class _ProgressTracker:
             first = "(nb2prod: seeding random and NumPy)"
         elif CAPTURE_TAG in tags:
             first = "(nb2prod: capturing the model and golden examples)"
+        elif RECORD_TAG in tags:
+            first = "(nb2prod: recording training values for the preprocessing proof)"
         elif "injected-parameters" in tags:
             first = "(papermill: injected parameters)"
         self.callback(

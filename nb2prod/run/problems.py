@@ -9,6 +9,7 @@ from nb2prod.analysis.preprocess import PreprocessModule
 from nb2prod.errors import CaptureError
 from nb2prod.notebook.spec import Cell, NotebookSpec, Role
 from nb2prod.run.captured import CaptureProblem
+from nb2prod.run.proof_problems import proof_error
 
 
 def _assigning_cell(spec: NotebookSpec, name: str) -> Cell | None:
@@ -26,6 +27,9 @@ def _where(spec: NotebookSpec, name: str) -> tuple[str, int | None]:
 def problem_error(spec: NotebookSpec, module: PreprocessModule, problem: CaptureProblem) -> CaptureError:
     """One message per kind of problem the kernel can report."""
     kind, details, nb = problem.kind, problem.details, spec.path.name
+    preprocessing = proof_error(spec, module, problem)
+    if preprocessing is not None:
+        return preprocessing
     builders = {
         "missing": _missing,
         "not_estimator": _not_estimator,

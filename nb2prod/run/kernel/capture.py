@@ -15,6 +15,7 @@ import sys
 
 from nb2prod.run.kernel.common import CAPTURE_VERSION, _CaptureProblem
 from nb2prod.run.kernel.compiled import _compile_model, _inference_note
+from nb2prod.run.kernel.compose import _served_inputs
 from nb2prod.run.kernel.environment import _distributions
 from nb2prod.run.kernel.golden import _golden_examples
 from nb2prod.run.kernel.model import _describe_model, _find_model, _metrics
@@ -40,10 +41,15 @@ def _capture(namespace, config):
     if hasattr(model, "best_estimator_") and hasattr(model, "cv_results_"):
         notes.append(f"`{variable}` is a {type(model).__name__}; its best_estimator_ is served.")
         variable, model = variable + ".best_estimator_", model.best_estimator_
-    features_variable, sample = _find_features(namespace, config, variable)
-    preprocess = namespace.get("preprocess") if config["has_preprocess"] else None
+    served = _served_inputs(namespace, config, model, variable)
+    if served["sample"] is None:
+        features_variable, sample = _find_features(namespace, config, variable)
+    else:  # the raw frame the shipped preprocessing was proven on
+        features_variable, sample = served["record"]["raw_variable"], served["sample"]
+    preprocess = served["function"]
     schema = _describe_sample(sample, features_variable)
-    golden = _golden_examples(model, sample, preprocess, config["golden_rows"])
+    golden = _golden_examples(model, sample, preprocess, config["golden_rows"], served["inputs"], served["positions"])
+    model = served["model"]  # with the fitted transformers applied before `fit`, if any
     inference = _compile_model(model, sample, preprocess, golden, config)
     notes.append(_inference_note(inference))
     _rebind_preprocess_definitions(namespace, config["package"], config["preprocess_callables"])
@@ -58,6 +64,7 @@ def _capture(namespace, config):
     return {
         "capture_version": CAPTURE_VERSION,
         "model": _describe_model(model, variable),
+        "preprocessing": served["record"],
         "features": schema,
         "golden": golden,
         "inference": inference,

@@ -48,3 +48,34 @@ def _plain(value):
             return None
         raise _CaptureProblem("column_type", f"value {value!r} of type {type(value).__name__} is not JSON")
     return value
+
+
+def _copy_value(value):
+    """A copy of a frame, array or series (so later changes in the notebook do not reach it)."""
+    copy = getattr(value, "copy", None)
+    if callable(copy) and not isinstance(value, (dict, list, set)):
+        try:
+            return copy(deep=True)
+        except TypeError:
+            return copy()
+    return value
+
+
+def _same_value(first, second):
+    """Equal values, NaN equal to NaN; False when equality cannot be decided."""
+    if first is second:
+        return True
+    if isinstance(first, float) and isinstance(second, float) and math.isnan(first) and math.isnan(second):
+        return True
+    equals = getattr(first, "equals", None)
+    if callable(equals) and type(first) is type(second):
+        try:
+            return bool(equals(second))
+        except Exception:  # noqa: BLE001 - any failure means "not provably the same"
+            return False
+    try:
+        import numpy
+
+        return bool(numpy.array_equal(numpy.asarray(first, dtype=object), numpy.asarray(second, dtype=object)))
+    except Exception:  # noqa: BLE001
+        return repr(first) == repr(second)

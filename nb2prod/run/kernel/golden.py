@@ -21,29 +21,40 @@ def _golden_rows(sample, limit):
     missing_rows = [int(i) for i in np.flatnonzero(has_missing)[: max(1, limit // 4)]]
     taken = set(missing_rows)
     rest = [i for i in range(min(len(has_missing), 2 * limit)) if i not in taken]
-    return sorted(missing_rows + rest[: limit - len(missing_rows)])
+    return [(i, i) for i in sorted(missing_rows + rest[: limit - len(missing_rows)])]
 
 
-def _golden_examples(model, sample, preprocess, limit):
+def _golden_fit_rows(sample, positions, limit):
+    """(sample row, fit-input row) pairs: rows the model was fitted on, missing values first."""
+    picked = _golden_rows(sample.iloc[positions] if hasattr(sample, "iloc") else sample[positions], limit)
+    return [(positions[j], j) for j, _ in picked]
+
+
+def _golden_examples(model, sample, preprocess, limit, inputs=None, positions=None):
+    """Records are rows of `sample`; answers are the model's on `preprocess(row)`, or, when the
+    fit input is known (`inputs`, its row j made from sample row `positions[j]`), on its rows."""
     import numpy as np
 
     pandas = sys.modules.get("pandas")
     is_frame = pandas is not None and isinstance(sample, pandas.DataFrame)
     examples = []
     classes = getattr(model, "classes_", None)
-    for i in _golden_rows(sample, limit):
+    chosen = _golden_rows(sample, limit) if inputs is None else _golden_fit_rows(sample, positions, limit)
+    for i, j in chosen:
         if is_frame:
             row = sample.iloc[[i]]
             record = {str(k): _plain(v) for k, v in row.iloc[0].items()}
         else:
             row = np.asarray(sample)[i : i + 1]
             record = {"features": [_plain(v) for v in row[0]]}
-        inputs = preprocess(row) if preprocess is not None else row
+        if inputs is not None:
+            row = inputs.iloc[[j]] if hasattr(inputs, "iloc") else inputs[j : j + 1]
+        inputs_row = preprocess(row) if preprocess is not None and inputs is None else row
         try:
-            prediction = _plain(np.asarray(model.predict(inputs))[0])
+            prediction = _plain(np.asarray(model.predict(inputs_row))[0])
             probabilities = None
             if classes is not None and callable(getattr(model, "predict_proba", None)):
-                values = np.asarray(model.predict_proba(inputs))[0]
+                values = np.asarray(model.predict_proba(inputs_row))[0]
                 if len(values) != len(classes):
                     raise ValueError(f"predict_proba gave {len(values)} columns for {len(classes)} classes")
                 probabilities = {str(_plain(c)): float(p) for c, p in zip(classes, values)}

@@ -7,6 +7,8 @@ the notebook's own model gave; the service must give the same answers.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,14 @@ def test_metadata_describes_the_model(client: TestClient) -> None:
     body = client.get("/metadata").json()
     assert body["version"] == GOLDEN["model_version"]
     assert body["input_schema"]["kind"] == "array"
+
+
+def test_preprocessing_imports_in_a_fresh_interpreter() -> None:
+    # A fresh process has none of the notebook's variables: the shipped module must not need them.
+    found = subprocess.run(
+        [sys.executable, "-c", "import iris_array.preprocessing"], capture_output=True, text=True, check=False
+    )
+    assert found.returncode == 0, found.stderr
 
 
 @pytest.mark.parametrize("example", GOLDEN["examples"], ids=lambda e: f"row{e['row']}")

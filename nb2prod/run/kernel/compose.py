@@ -1,0 +1,106 @@
+"""What the service runs: the shipped preprocessing, fitted transformers composed with the model.
+
+Runs inside the user's kernel (see the package docstring): standard library only, Python >= 3.9.
+The model was fitted on its fit input; the service gets raw records. Between them are the
+shipped `preprocess(frame)` (generated or hand-written) and the fitted transformers the notebook
+applied before `fit`, which are composed with the model into one pipeline. Whenever there is
+anything between them, the proof checks it reproduces the fit input from the raw rows.
+"""
+
+import sys
+
+from nb2prod.run.kernel.common import _CaptureProblem
+from nb2prod.run.kernel.frozen import _frozen_load_shipped, _frozen_shipped_source
+from nb2prod.run.kernel.proof import _proof_prove, _proof_row_positions
+
+_SERVED_PROOF_ROWS = 100
+
+
+def _served_inputs(namespace, config, model, variable):
+    """The served model and the sample the service describes, with the preprocessing record."""
+    plan = config.get("preprocessing") or {}
+    recorded = namespace.get("_nb2prod_recorded") or {}
+    kept = recorded.get("kept", {})
+    root = variable.split(".")[0]
+    chain = plan.get("chains", {}).get(root) or {"transformers": [], "function": False, "start": None}
+    labels = plan.get("label_columns", [])
+    source = None
+    function = None
+    if plan.get("module") is not None:
+        source = _frozen_shipped_source(plan["module"], recorded, plan.get("frozen", []), labels)
+        shipped = _frozen_load_shipped(source, config["package"])
+        function = getattr(shipped, "preprocess", None) if callable(getattr(shipped, "preprocess", None)) else None
+    transformers = [(name, _served_transformer(namespace, name)) for name in chain["transformers"]]
+    raw, raw_variable, method = _served_raw(plan, chain, kept, root, function, transformers, recorded)
+    record = {
+        "method": method,
+        "raw_variable": raw_variable,
+        "transformers": [name for name, _ in transformers],
+        "source": source,
+        "frozen": sorted(recorded.get("values", {})) if plan.get("frozen") else [],
+        "label_columns": [],
+        "proof": None,
+    }
+    served = {"model": _served_compose(transformers, model), "record": record, "function": function}
+    fit_input = kept.get("fit:" + root)
+    if raw is None or fit_input is None:
+        served.update(sample=None, inputs=None, positions=None)
+        return served
+    request, dropped = _served_without_labels(raw, labels)
+    record["label_columns"] = dropped
+    try:
+        record["proof"] = _proof_prove(
+            _served_transform(function, transformers), request, fit_input, _SERVED_PROOF_ROWS
+        )
+    except _CaptureProblem as problem:
+        problem.details.update(method=method, transformers=record["transformers"])
+        raise
+    served.update(sample=request, inputs=fit_input, positions=_proof_row_positions(request, fit_input))
+    return served
+
+
+def _served_raw(plan, chain, kept, root, function, transformers, recorded):
+    """The raw frame the service's records are rows of, its name, and how preprocessing is done."""
+    if plan.get("generates_function"):
+        if recorded.get("missing") or "raw" not in kept:
+            raise _CaptureProblem("raw_missing", "no such variable", name=plan.get("raw"))
+        return kept["raw"], plan["raw"], "replayed"
+    start = kept.get("start:" + root)
+    if start is not None and (chain["function"] or transformers):
+        return start, chain["start"], "function" if chain["function"] else "model"
+    return None, None, "function" if function is not None else "model"
+
+
+def _served_transformer(namespace, name):
+    value = namespace.get(name)
+    if value is None or not callable(getattr(value, "transform", None)):
+        raise _CaptureProblem("not_transformer", "it has no transform method", name=name)
+    return value
+
+
+def _served_compose(transformers, model):
+    if not transformers:
+        return model
+    from sklearn.pipeline import Pipeline
+
+    steps = [(name.replace("__", "_"), transformer) for name, transformer in transformers]
+    return Pipeline(steps + [("model", model)])
+
+
+def _served_transform(function, transformers):
+    def transform(frame):
+        value = function(frame) if function is not None else frame
+        for _, transformer in transformers:
+            value = transformer.transform(value)
+        return value
+
+    return transform
+
+
+def _served_without_labels(raw, labels):
+    """The raw frame as a request has it: without the label columns."""
+    pandas = sys.modules.get("pandas")
+    if pandas is None or not isinstance(raw, pandas.DataFrame):
+        return raw, []
+    dropped = [c for c in labels if c in raw.columns]
+    return raw.drop(columns=dropped), dropped

@@ -1,0 +1,191 @@
+"""The proof: the shipped preprocessing, applied to the raw training rows, gives the fit input.
+
+Runs inside the user's kernel (see the package docstring): standard library only, Python >= 3.9.
+The function (generated or hand-written, followed by any composed transformers) runs on the
+raw rows as the service would get them: once on all of them, then one row at a time. Each
+result must equal the fit input: same columns in the same order, integers, booleans, strings
+and categories equal, floats equal within 1e-12 relative. The one-row pass catches statistics
+recomputed on a request (the mean of one row is that row).
+"""
+
+import sys
+
+from nb2prod.run.kernel.common import _CaptureProblem
+
+_PROOF_TOLERANCE = 1e-12
+
+
+def _proof_row_positions(request, fit_input):
+    """For each fit-input row, the position of the raw row it came from."""
+    pandas = sys.modules.get("pandas")
+    same_length = len(fit_input) == len(request)
+    if pandas is not None and isinstance(fit_input, pandas.DataFrame) and request.index.is_unique:
+        positions = request.index.get_indexer(fit_input.index)
+        if (positions >= 0).all():
+            return [int(p) for p in positions]
+    if same_length:
+        return list(range(len(request)))
+    raise _CaptureProblem("proof_rows", f"the fit input has {len(fit_input)} rows and the raw frame {len(request)}")
+
+
+def _proof_single_rows(request, positions, limit):
+    """Which fit-input rows to check one at a time: rows with missing values first, then spread."""
+    missing = request.isna().any(axis=1).to_numpy()
+    with_missing = [j for j, i in enumerate(positions) if missing[i]][: max(1, limit // 4)]
+    step = max(1, len(positions) // max(1, limit - len(with_missing)))
+    spread = [j for j in range(0, len(positions), step) if j not in set(with_missing)]
+    return sorted(with_missing + spread[: limit - len(with_missing)])
+
+
+def _proof_apply(transform, frame, mode, row):
+    try:
+        return transform(frame)
+    except Exception as err:  # noqa: BLE001 - the user's function may raise anything
+        where = "on all training rows" if mode == "batch" else f"on training row {row} alone"
+        raise _CaptureProblem("proof_raised", f"{type(err).__name__}: {err}", mode=mode, row=row, where=where) from None
+
+
+def _proof_prove(transform, request, fit_input, limit):
+    """Check `transform(request)` against `fit_input`; returns the proof's record."""
+    positions = _proof_row_positions(request, fit_input)
+    frame = request.reset_index(drop=True)
+    labels = _proof_row_labels(fit_input)
+    batch = _proof_apply(transform, frame.copy(), "batch", None)
+    largest = _proof_compare(fit_input, batch, positions, list(range(len(positions))), labels, "batch")
+    checked = _proof_single_rows(frame, positions, limit)
+    for j in checked:
+        one = _proof_apply(transform, frame.iloc[[positions[j]]].reset_index(drop=True), "single", labels[j])
+        largest = max(largest, _proof_compare(fit_input, one, [0], [j], labels, "single"))
+    return {
+        "rows": len(positions),
+        "single_rows": len(checked),
+        "max_difference": largest,
+        "tolerance": _PROOF_TOLERANCE,
+    }
+
+
+def _proof_row_labels(fit_input):
+    index = getattr(fit_input, "index", None)
+    return [str(v) for v in index] if index is not None else [str(i) for i in range(len(fit_input))]
+
+
+def _proof_columns(value):
+    """(names, {name: 1-D values}) of a frame or a 2-D array."""
+    import numpy as np
+
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(value, pandas.DataFrame):
+        return [str(c) for c in value.columns], {str(c): value[c] for c in value.columns}
+    array = value.toarray() if hasattr(value, "toarray") else np.asarray(value)
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    names = [f"x{i}" for i in range(array.shape[1])]
+    return names, {name: array[:, i] for i, name in enumerate(names)}
+
+
+def _proof_compare(expected, actual, actual_rows, expected_rows, labels, mode):
+    """Largest float difference; raises at the first column and row that differ."""
+    names, want = _proof_columns(expected)
+    got_names, got = _proof_columns(actual)
+    if got_names != names:
+        raise _CaptureProblem(
+            "proof_columns",
+            _proof_columns_message(names, got_names),
+            mode=mode,
+            column=_proof_first_odd(names, got_names),
+        )
+    if len(actual) <= max(actual_rows):
+        raise _CaptureProblem("proof_rows", f"it returned {len(actual)} rows for {len(actual_rows)}", mode=mode)
+    largest = 0.0
+    for name in names:
+        want_values = _proof_values(want[name])[expected_rows]
+        got_values = _proof_values(got[name])[actual_rows]
+        largest = max(
+            largest, _proof_compare_column(name, want_values, got_values, [labels[j] for j in expected_rows], mode)
+        )
+    return largest
+
+
+def _proof_values(column):
+    import numpy as np
+
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(column, pandas.Series):
+        if str(column.dtype) == "category":
+            return column.astype(object).to_numpy()
+        return column.to_numpy()
+    return np.asarray(column)
+
+
+def _proof_compare_column(name, want, got, labels, mode):
+    """Largest relative float difference in one column; raises at the first row that differs."""
+    import numpy as np
+
+    numeric = want.dtype.kind in "biuf" and got.dtype.kind in "biuf"
+    largest = 0.0
+    if numeric and "f" in (want.dtype.kind, got.dtype.kind):
+        a, b = want.astype("float64"), got.astype("float64")
+        missing_a, missing_b = np.isnan(a), np.isnan(b)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            difference = np.where(a == b, 0.0, np.abs(a - b) / np.maximum(np.abs(a), np.abs(b)))
+        both = ~missing_a & ~missing_b
+        bad = (missing_a != missing_b) | (both & ~(difference <= _PROOF_TOLERANCE))
+        if both.any() and not bad.any():
+            largest = float(difference[both].max())
+    elif numeric:
+        bad = want != got
+    else:
+        bad = np.array([not _proof_same_cell(a, b) for a, b in zip(want, got)], dtype=bool)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise _CaptureProblem(
+            "proof_values",
+            f"{_proof_shown(want[i])!r} expected, {_proof_shown(got[i])!r} computed",
+            mode=mode,
+            column=name,
+            row=labels[i],
+        )
+    return largest
+
+
+def _proof_same_cell(a, b):
+    missing_a, missing_b = _proof_is_missing(a), _proof_is_missing(b)
+    if missing_a or missing_b:
+        return missing_a and missing_b
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _proof_is_missing(value):
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _proof_shown(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def _proof_columns_message(want, got):
+    missing = [c for c in want if c not in got]
+    extra = [c for c in got if c not in want]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(f"`{c}`" for c in missing[:5]))
+        if extra:
+            parts.append("extra " + ", ".join(f"`{c}`" for c in extra[:5]))
+        return "the columns differ: " + "; ".join(parts)
+    return f"the columns are in another order (first differs at `{_proof_first_odd(want, got)}`)"
+
+
+def _proof_first_odd(want, got):
+    for a, b in zip(want, got):
+        if a != b:
+            return a
+    return next((c for c in want if c not in got), None)
