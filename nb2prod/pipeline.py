@@ -146,7 +146,7 @@ def convert(
             err.executed_notebook = keep_failed_run(request.executed_path, out) if kept else None
             raise
         capture = read_capture(work, spec, module)
-        check_requirements(spec, options.requirements, capture.metrics)
+        check_requirements(spec, options.requirements, capture.metrics, capture.report.metrics_problems)
         schema = infer_schema(capture)
         code = extract_code(module, capture.distributions, capture.report.preprocessing.source)
         effective = {p.name: p.value for p in spec.parameters} | parameters
@@ -176,16 +176,22 @@ def convert(
         golden_examples=len(capture.golden),
         kernel=run.kernel_name,
         elapsed=time.monotonic() - started,
-        warnings=early + capture.report.warnings,
+        warnings=early + capture.report.warnings + _metric_warnings(spec, capture),
         notes=capture.notes
         + tuple(f.message for f in findings if f.severity is Severity.NOTE)
         + _metric_notes(spec, capture),
     )
 
 
+def _metric_warnings(spec: NotebookSpec, capture: Capture) -> tuple[str, ...]:
+    """What the kernel left out of `metrics` (a module, a non-number): a warning, never a failure."""
+    problems = capture.report.metrics_problems
+    return tuple(f"{spec.path.name}: {why}; it is left out of the manifest's metrics." for why in problems.values())
+
+
 def _metric_notes(spec: NotebookSpec, capture: Capture) -> tuple[str, ...]:
     evaluate = spec.code_cells(Role.EVALUATE)
-    if not evaluate or capture.metrics:
+    if not evaluate or capture.metrics or capture.report.metrics_problems:
         return ()
     return (
         f"{spec.path.name}: the evaluate cells ({', '.join(c.label for c in evaluate)}) set no `metrics` dict "
@@ -263,15 +269,21 @@ def _guess(text: str) -> Any:
 
 
 def check_requirements(
-    spec: NotebookSpec, requirements: tuple[MetricRequirement, ...], metrics: dict[str, float]
+    spec: NotebookSpec,
+    requirements: tuple[MetricRequirement, ...],
+    metrics: dict[str, float],
+    problems: dict[str, str] | None = None,
 ) -> None:
-    """Fail the conversion when a `--require` gate does not hold."""
+    """Fail the conversion when a `--require` gate does not hold. `problems` says what was left
+    out of the notebook's metrics variable and why (the kernel's `metrics_problems`)."""
+    problems = problems or {}
     for requirement in requirements:
         if requirement.metric not in metrics:
             have = ", ".join(sorted(metrics)) or "none"
+            why = problems.get(requirement.metric) or problems.get("")
             raise RequirementNotMet(
                 f"{spec.path.name}: --require {requirement}: the notebook reports no metric `{requirement.metric}` "
-                f"(metrics: {have}).",
+                f"(metrics: {have})" + (f": {why}." if why else "."),
                 hint="Set it in the `metrics` dict of a cell tagged `evaluate`.",
                 notebook=spec.path,
             )

@@ -83,6 +83,7 @@ def capture_cell_source(
         "tolerance": TOLERANCE,
         "proof_rows": PROOF_ROWS,
         "evaluate": bool(spec.code_cells(Role.EVALUATE)),
+        "metrics_variable": spec.config.metrics or "metrics",
         "preprocessing": preprocessing_config(module),
     }
     return (

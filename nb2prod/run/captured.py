@@ -155,6 +155,8 @@ class CaptureReport(_Reported):
     inference: InferenceReport = NOT_REPORTED
     preprocessing: PreprocessingReport = PreprocessingReport(method="model")
     metrics: dict[str, float]
+    # what was left out of `metrics` and why: {"": ...} for the whole variable, else per key
+    metrics_problems: dict[str, str] = Field(default_factory=dict)
     distributions: dict[str, str]
     python: str
     model_file: str

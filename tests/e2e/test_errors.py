@@ -64,7 +64,9 @@ def test_free_name_is_refused_before_running(tmp_path: Path) -> None:
 def test_magic_in_preprocess_names_cell_and_line(tmp_path: Path) -> None:
     result = convert(fixture("magic_in_preprocess", tmp_path))
     assert result.returncode == 1
-    assert "line 2: `%matplotlib inline` is IPython syntax" in result.stderr
+    assert "cell 3 (`import numpy as np`), line 3: `!pip install numpy` is IPython syntax" in result.stderr
+    assert "line 2" not in result.stderr  # `%matplotlib inline` only changes display: dropped, not refused
+    assert "cell 1/" not in result.stderr  # nothing ran
 
 
 def test_class_outside_preprocess_cells(tmp_path: Path) -> None:
@@ -90,17 +92,21 @@ def test_open_file_in_model(tmp_path: Path) -> None:
 
 def test_no_model(tmp_path: Path) -> None:
     result = convert(fixture("no_model", tmp_path))
-    assert result.returncode == 4
-    assert "no fitted model found" in result.stderr
+    assert result.returncode == 1  # found by lint, before the run
+    assert "no fitted model can be found: the train cells (cell 3 (`X_mean = X.mean(axis=0)`)) call no `fit`" in (
+        result.stderr
+    )
+    assert "cell 1/" not in result.stderr
 
 
 def test_ambiguous_model_lists_candidates_and_flag_resolves_it(tmp_path: Path) -> None:
     notebook = fixture("ambiguous_model", tmp_path)
     result = convert(notebook)
-    assert result.returncode == 4
+    assert result.returncode == 1  # found by lint, before the run
     assert "more than one fitted estimator" in result.stderr
-    assert "`tree` (DecisionTreeClassifier)" in result.stderr and "`forest` (RandomForestClassifier)" in result.stderr
+    assert "`tree` (DecisionTreeClassifier, cell 3), `forest` (RandomForestClassifier, cell 3)" in result.stderr
     assert "--model VAR" in result.stderr
+    assert "cell 1/" not in result.stderr
     chosen = convert(notebook, "--model", "forest")
     assert chosen.returncode == 0, chosen.stderr
     assert "model `forest`" in chosen.stdout
@@ -108,14 +114,25 @@ def test_ambiguous_model_lists_candidates_and_flag_resolves_it(tmp_path: Path) -
 
 def test_model_only_cross_validated_is_not_fitted(tmp_path: Path) -> None:
     result = convert(fixture("not_fitted", tmp_path))
+    assert result.returncode == 1  # found by lint, before the run
+    assert "call no `fit`; `model` is only passed to cross_validate, which fits copies" in result.stderr
+    assert "Call `model.fit(X, y)` in a train cell" in result.stderr
+    assert "cell 1/" not in result.stderr
+
+
+def test_model_named_but_not_fitted_is_caught_at_capture(tmp_path: Path) -> None:
+    result = convert(fixture("not_fitted", tmp_path), "--model", "model", "--features", "X")
     assert result.returncode == 4
     assert "the model `model` (assigned in cell 3" in result.stderr
     assert "is not fitted; it was only passed to cross_validate" in result.stderr
-    assert "Call `model.fit(X, y)` in a train cell" in result.stderr
 
 
 def test_named_model_that_is_not_an_estimator(tmp_path: Path) -> None:
-    result = convert(fixture("not_estimator", tmp_path))
+    notebook = fixture("not_estimator", tmp_path)
+    early = convert(notebook)
+    assert early.returncode == 1  # lint: the train cells fit `clf`, not `X`
+    assert "no `X.fit(X, ...)` was found in the train cells (they fit `clf`)" in early.stderr
+    result = convert(notebook, "--features", "X")
     assert result.returncode == 4
     assert "the model `X`" in result.stderr
     assert "pandas.DataFrame" in result.stderr and "not a scikit-learn-compatible estimator" in result.stderr
@@ -128,10 +145,10 @@ def test_not_a_notebook(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_two_roles_on_a_cell(tmp_path: Path) -> None:
-    result = convert(fixture("two_roles", tmp_path))
-    assert result.returncode == 1
-    assert "more than one role" in result.stderr
+def test_run_only_roles_combine_on_one_cell(tmp_path: Path) -> None:
+    result = convert(fixture("load_and_train_cell", tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "model `model`" in result.stdout
 
 
 def test_unknown_kernel_falls_back_with_a_warning(tmp_path: Path) -> None:
@@ -273,8 +290,8 @@ def test_cell_timeout_names_the_cell(make_notebook) -> None:
 
 def test_named_model_that_does_not_exist(tmp_path: Path) -> None:
     result = convert(fixture("ok_minimal", tmp_path), "--model", "nope")
-    assert result.returncode == 4
-    assert "the notebook has no variable `nope`" in result.stderr
+    assert result.returncode == 1  # found by lint, before the run
+    assert "the model is `nope`, but no cell assigns it" in result.stderr
 
 
 def test_model_fitted_without_preprocess_is_caught_at_capture(make_notebook) -> None:
@@ -323,6 +340,13 @@ def test_metrics_that_are_not_numbers(make_notebook) -> None:
         ]
     )
     result = convert(notebook)
-    assert result.returncode == 4
-    assert "metrics['accuracy'] is 'high', not a finite number" in result.stderr
-    assert "cell 3 (`metrics = {'accuracy': 'high'}`)" in result.stderr
+    assert result.returncode == 0, result.stderr  # a warning, never a failure
+    assert "warning:" in result.stderr
+    assert "`metrics['accuracy']` is 'high', not a finite number; it is left out of the manifest's metrics" in (
+        result.stderr
+    )
+    required = convert(notebook, "--require", "accuracy>=0.5", "--force")
+    assert required.returncode == 5
+    assert "no metric `accuracy` (metrics: none): `metrics['accuracy']` is 'high', not a finite number" in (
+        required.stderr
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nb2prod.analysis.lint import Severity, lint_notebook
+from nb2prod.analysis.preprocess import assemble_preprocess
 from nb2prod.analysis.targets import find_targets
 from nb2prod.notebook.spec import read_notebook
 from tests.conftest import code
@@ -63,13 +64,36 @@ def test_names_bound_in_functions_classes_and_comprehensions_are_not_free(make_n
 def test_magics_and_shell_escapes_in_preprocess_are_refused_with_line(make_notebook) -> None:
     path = make_notebook(
         [
-            code("import numpy as np\n%matplotlib inline\nfiles = !ls\n!pip install foo", "preprocess"),
-            code("m.fit(X)", "train"),
+            code("import numpy as np\n%matplotlib inline\nfiles = !ls\n!pip install foo\n%time x = 1", "preprocess"),
+            code("m.fit(X, y)", "train"),
         ]
     )
     findings = errors_of(path)
-    assert [(f.code, f.line) for f in findings] == [("magic", 2), ("magic", 3), ("magic", 4)]
-    assert "`%matplotlib inline` is IPython syntax" in findings[0].message
+    assert [(f.code, f.cell_index, f.line) for f in findings] == [("magic", 0, 3), ("magic", 0, 4), ("magic", 0, 5)]
+    assert "cell 1 (`import numpy as np`), line 3: `files = !ls` is IPython syntax" in findings[0].message
+    assert "line 4: `!pip install foo`" in findings[1].message
+
+
+def test_display_only_magics_in_preprocess_are_dropped_with_a_note(make_notebook) -> None:
+    source = "import numpy as np\n%matplotlib inline\n%config InlineBackend.figure_format = 'svg'\n"
+    source += "%load_ext autoreload\n%autoreload 2\nSCALE = np.pi"
+    path = make_notebook([code(source, "preprocess"), code("m.fit(X, y)", "train")])
+    spec = read_notebook(path)
+    findings = lint_notebook(spec)
+    assert [f for f in findings if f.severity is Severity.ERROR] == []
+    notes = [f for f in findings if f.code == "display-magic"]
+    assert [(f.cell_index, f.line) for f in notes] == [(0, 2), (0, 3), (0, 4), (0, 5)]
+    assert "`%matplotlib inline` only changes how the notebook shows output" in notes[0].message
+    module = assemble_preprocess(spec)
+    assert "%" not in module.source.replace("# %", "")
+    assert "# %matplotlib inline  (display-only magic: dropped by nb2prod)" in module.source
+    assert module.locate(module.source.splitlines().index("SCALE = np.pi") + 1) == (spec.cells[0], 6)
+
+
+def test_other_load_ext_is_still_refused(make_notebook) -> None:
+    path = make_notebook([code("%load_ext sql\nx = 1", "preprocess"), code("m.fit(X, y)", "train")])
+    [finding] = errors_of(path)
+    assert (finding.code, finding.line) == ("magic", 1)
 
 
 def test_magics_outside_preprocess_are_fine(make_notebook) -> None:
@@ -86,10 +110,19 @@ def test_syntax_error_in_preprocess_names_cell_and_line(make_notebook) -> None:
 
 
 def test_no_train_cell_and_no_model_flag_is_an_error(make_notebook) -> None:
-    path = make_notebook([code("x = 1")])
+    path = make_notebook([code("x = 1", "load")])
     [finding] = errors_of(path)
     assert finding.code == "no-train"
-    assert errors_of(path, model_var="clf") == []
+    assert errors_of(path, model_var="x", features_var="x") == []
+
+
+def test_a_notebook_without_roles_suggests_nb2prod_tag(make_notebook) -> None:
+    path = make_notebook([code("x = 1"), code("m.fit(X, y)")], name="fresh.ipynb")
+    [finding] = errors_of(path)
+    assert finding.code == "no-roles"
+    assert "fresh.ipynb: no cell has an nb2prod role" in finding.message
+    assert "nb2prod tag fresh.ipynb" in finding.hint
+    assert [f.code for f in errors_of(path, model_var="m")] == ["no-roles"]
 
 
 def test_out_of_order_execution_is_a_warning(make_notebook) -> None:

@@ -38,10 +38,22 @@ def test_foreign_tags_are_noted_not_fatal(make_notebook) -> None:
     assert any("`step:train` belongs to Kale" in note for note in spec.notes)
 
 
-def test_two_roles_on_one_cell_is_an_error(make_notebook) -> None:
-    path = make_notebook([code("x = 1", "load", "train")])
-    with pytest.raises(RoleError, match=r"cell 1 .* more than one role \(load, train\)"):
+def test_run_only_roles_combine(make_notebook) -> None:
+    path = make_notebook([code("m.fit(X, y)\nscore = m.score(X, y)", "evaluate", "train"), code("x = 1", "load", "train")])
+    spec = read_notebook(path)
+    assert spec.cells[0].roles == (Role.TRAIN, Role.EVALUATE)
+    assert spec.cells[0].role is Role.TRAIN and spec.cells[0].has(Role.EVALUATE)
+    assert [c.index for c in spec.code_cells(Role.EVALUATE)] == [0]
+    assert [c.index for c in spec.code_cells(Role.TRAIN)] == [0, 1]
+
+
+@pytest.mark.parametrize("alone", ["preprocess", "parameters", "skip"])
+def test_skip_parameters_and_preprocess_stand_alone(make_notebook, alone: str) -> None:
+    path = make_notebook([code("x = 1"), code("y = 2", alone, "train")])
+    with pytest.raises(RoleError, match=rf"cell 2 .* the roles .* but `{alone}` stands alone") as info:
         read_notebook(path)
+    assert info.value.cell_index == 1
+    assert "Only `load`, `train` and `evaluate` combine" in info.value.hint
 
 
 def test_unknown_role_line_names_the_cell(make_notebook) -> None:

@@ -18,7 +18,7 @@ from nb2prod.run.kernel.compiled import _compile_model, _inference_note
 from nb2prod.run.kernel.compose import _served_inputs
 from nb2prod.run.kernel.environment import _distributions
 from nb2prod.run.kernel.golden import _golden_examples
-from nb2prod.run.kernel.model import _describe_model, _find_model, _metrics
+from nb2prod.run.kernel.model import _describe_model, _find_model, _metrics, _metrics_problems
 from nb2prod.run.kernel.pickling import _check_picklable, _dump, _rebind_preprocess_definitions
 from nb2prod.run.kernel.sample import _describe_sample, _find_features
 
@@ -43,11 +43,11 @@ def _capture(namespace, config):
         variable, model = variable + ".best_estimator_", model.best_estimator_
     served = _served_inputs(namespace, config, model, variable)
     if served["sample"] is None:
-        features_variable, sample = _find_features(namespace, config, variable)
+        features_variable, sample = _find_features(namespace, config, variable, notes)
     else:  # the raw frame the shipped preprocessing was proven on
         features_variable, sample = served["record"]["raw_variable"], served["sample"]
     preprocess = served["function"]
-    schema = _describe_sample(sample, features_variable)
+    schema = _describe_sample(sample, features_variable, namespace)
     golden = _golden_examples(model, sample, preprocess, config["golden_rows"], served["inputs"], served["positions"])
     model = served["model"]  # with the fitted transformers applied before `fit`, if any
     inference = _compile_model(model, sample, preprocess, golden, config)
@@ -69,6 +69,7 @@ def _capture(namespace, config):
         "golden": golden,
         "inference": inference,
         "metrics": _metrics(namespace, config),
+        "metrics_problems": _metrics_problems(namespace, config),
         "distributions": _distributions(modules, config["package"]),
         "python": ".".join(str(part) for part in sys.version_info[:3]),
         "model_file": config["model_file"],

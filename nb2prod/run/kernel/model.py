@@ -4,6 +4,7 @@ Runs inside the user's kernel (see the package docstring): standard library only
 """
 
 import math
+import types
 
 from nb2prod.run.kernel.common import _CaptureProblem, _lookup, _plain
 
@@ -66,17 +67,41 @@ def _describe_model(model, variable):
 
 
 def _metrics(namespace, config):
-    if not config["evaluate"]:
+    """The finite numbers of the notebook's metrics dict. Anything else is left out, never a
+    failure (`from sklearn import metrics` makes `metrics` a module); `_metrics_problems` says what."""
+    metrics = _metrics_value(namespace, config)
+    if not isinstance(metrics, dict):
         return {}
-    metrics = namespace.get("metrics")
+    numbers = {str(key): _finite_number(value) for key, value in metrics.items()}
+    return {key: number for key, number in numbers.items() if number is not None}
+
+
+def _metrics_problems(namespace, config):
+    """What is unusable in the metrics variable: {"": why} for the whole, {key: why} per entry."""
+    name = config.get("metrics_variable") or "metrics"
+    metrics = _metrics_value(namespace, config)
     if metrics is None:
         return {}
     if not isinstance(metrics, dict):
-        raise _CaptureProblem("metrics_type", f"`metrics` is a {type(metrics).__name__}, not a dict")
-    result = {}
-    for key, value in metrics.items():
-        number = value.item() if hasattr(value, "item") else value
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
-            raise _CaptureProblem("metrics_type", f"metrics[{key!r}] is {value!r}, not a finite number", key=str(key))
-        result[str(key)] = number
-    return result
+        kind = (
+            f"the module {metrics.__name__}" if isinstance(metrics, types.ModuleType) else f"a {type(metrics).__name__}"
+        )
+        return {"": f"`{name}` is {kind}, not a dict of numbers"}
+    return {
+        str(key): f"`{name}[{key!r}]` is {value!r}, not a finite number"
+        for key, value in metrics.items()
+        if _finite_number(value) is None
+    }
+
+
+def _metrics_value(namespace, config):
+    if not config["evaluate"]:
+        return None
+    return namespace.get(config.get("metrics_variable") or "metrics")
+
+
+def _finite_number(value):
+    number = value.item() if hasattr(value, "item") else value
+    if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+        return None
+    return number

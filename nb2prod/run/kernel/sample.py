@@ -9,7 +9,7 @@ import sys
 from nb2prod.run.kernel.common import _CaptureProblem, _lookup, _missing, _plain
 
 
-def _find_features(namespace, config, model_variable):
+def _find_features(namespace, config, model_variable, notes=None):
     name = config["features"]
     if not name:
         root = model_variable.split(".")[0]
@@ -17,17 +17,57 @@ def _find_features(namespace, config, model_variable):
         if not fitted_on:
             raise _CaptureProblem("no_features", "cannot tell which variable is the training input", model=root)
         name = fitted_on[-1]
-    if re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name):
-        return name, _lookup(namespace, name)
+    if re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name) and not _FRAME_VALUES.match(name):
+        return name, _as_numbers(_lookup(namespace, name), name, notes)
     try:  # an expression the train cell passed to fit, e.g. `X_train.values`
-        return name, eval(name, namespace)  # noqa: S307 - the notebook's own code, in its own kernel
+        sample = eval(name, namespace)  # noqa: S307 - the notebook's own code, in its own kernel
     except Exception as err:  # noqa: BLE001 - any failure is reported with the expression
         raise _CaptureProblem(
             "missing", f"`{name}` could not be evaluated ({type(err).__name__}: {err})", name=name
         ) from None
+    return name, _as_numbers(sample, name, notes)
 
 
-def _describe_sample(sample, variable):
+# `X.values`, `X.to_numpy()`, `np.asarray(X)`: an array made from the DataFrame `X`.
+_FRAME_VALUES = re.compile(
+    r"^(?:(?:np|numpy)\.(?:asarray|array)\((?P<arg>[A-Za-z_][\w.]*)\)"
+    r"|(?P<base>[A-Za-z_][\w.]*?)\.(?:values|to_numpy\([^()]*\)))$"
+)
+
+
+def _as_numbers(sample, name, notes):
+    """An object-dtype array holding only numbers and booleans (what `pd.get_dummies(...).values`
+    gives on pandas 2) becomes float64, which is what scikit-learn made of it anyway."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None or not isinstance(sample, numpy.ndarray) or sample.dtype.kind != "O" or sample.ndim != 2:
+        return sample
+    numbers = (bool, int, float, numpy.bool_, numpy.number)
+    if not all(isinstance(v, numbers) for v in sample.ravel()):
+        return sample
+    if notes is not None:
+        notes.append(f"`{name}` is an object array of numbers and booleans; it is served as float64.")
+    return sample.astype("float64")
+
+
+def _frame_columns(namespace, variable, width):
+    """Column names for an array input made from a notebook DataFrame (`X_train.values`)."""
+    match = _FRAME_VALUES.match(variable or "")
+    pandas = sys.modules.get("pandas")
+    if match is None or pandas is None or namespace is None:
+        return None
+    try:
+        frame = _lookup(namespace, match.group("base") or match.group("arg"))
+    except _CaptureProblem:
+        return None
+    if not isinstance(frame, pandas.DataFrame) or frame.shape[1] != width:
+        return None
+    names = list(frame.columns)
+    if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+        return None
+    return names
+
+
+def _describe_sample(sample, variable, namespace=None):
     import numpy as np
 
     pandas = sys.modules.get("pandas")
@@ -46,7 +86,8 @@ def _describe_sample(sample, variable):
             f" of shape {array.shape} and dtype {array.dtype}" if isinstance(array, np.ndarray) else ""
         )
         raise _CaptureProblem("features_type", f"it is a {kind}", variable=variable)
-    columns = [_numeric_stats({"name": f"x{i}", "dtype": str(array.dtype)}, array[:, i]) for i in range(array.shape[1])]
+    names = _frame_columns(namespace, variable, array.shape[1]) or [f"x{i}" for i in range(array.shape[1])]
+    columns = [_numeric_stats({"name": n, "dtype": str(array.dtype)}, array[:, i]) for i, n in enumerate(names)]
     return {
         "kind": "array",
         "variable": variable,

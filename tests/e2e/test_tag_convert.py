@@ -1,0 +1,162 @@
+"""`nb2prod tag --write`, then `convert`, on notebooks nobody tagged by hand.
+
+The examples with their role tags stripped must convert to the same service as their hand-tagged
+versions (same golden answers, same model file). The tutorial-style notebooks in tests/notebooks
+(EDA, plots, several candidate models, `from sklearn import metrics`, `%matplotlib inline`) must
+become convertible, and their services must answer like the notebook: the generated tests, which
+replay the notebook's own answers, pass against the generated app in this environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.conftest import EXAMPLES, FIXTURES, code, run_cli
+
+pytestmark = pytest.mark.slow
+ROLES = {"parameters", "load", "preprocess", "train", "evaluate", "skip"}
+COMPARED = ("model", "input_schema", "output", "metrics", "parameters")
+
+
+def strip_roles(source: Path, target: Path) -> Path:
+    """A copy of `source` without nb2prod role tags (other tags and metadata stay)."""
+    notebook = nbformat.read(str(source), as_version=4)
+    for cell in notebook.cells:
+        tags = [t for t in cell.metadata.get("tags", []) if t not in ROLES]
+        cell.metadata.pop("tags", None)
+        if tags:
+            cell.metadata["tags"] = tags
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, str(target))
+    return target
+
+
+def converted(notebook: Path, out: Path, *args: str) -> tuple[dict, dict, str]:
+    result = run_cli("convert", notebook, "-o", out, *args, timeout=600)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads(next(out.glob("src/*/artifacts/manifest.json")).read_text())
+    golden = json.loads((out / "tests" / "golden.json").read_text())
+    return manifest, golden, result.stderr
+
+
+def tag_write(notebook: Path, *args: str) -> str:
+    result = run_cli("tag", notebook, *args, "--write")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_tagging_an_untagged_example_gives_the_hand_tagged_service(example: Path, tmp_path: Path) -> None:
+    hand = tmp_path / "hand" / example.name
+    hand.parent.mkdir()
+    shutil.copy(example, hand)
+    auto = strip_roles(example, tmp_path / "auto" / example.name)
+    assert run_cli("convert", auto, "-o", tmp_path / "refused").returncode == 1  # no roles yet
+    tag_write(auto)
+    hand_manifest, hand_golden, _ = converted(hand, tmp_path / "hand-out")
+    auto_manifest, auto_golden, _ = converted(auto, tmp_path / "auto-out")
+    assert auto_golden["examples"] == hand_golden["examples"]
+    for key in COMPARED:
+        assert auto_manifest[key] == hand_manifest[key], key
+    assert auto_manifest["artifacts"]["model.joblib"] == hand_manifest["artifacts"]["model.joblib"]
+
+
+def run_generated_tests(out: Path) -> None:
+    """The generated project's own tests, against its app, with this environment's packages."""
+    env = {**os.environ, "PYTHONPATH": str(out / "src")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(out / "tests")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=out,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+def tutorial(name: str, tmp_path: Path) -> Path:
+    target = tmp_path / f"{name}.ipynb"
+    shutil.copy(FIXTURES / f"{name}.ipynb", target)
+    return target
+
+
+def test_churn_tutorial_compares_models_and_fits_on_frame_values(tmp_path: Path) -> None:
+    notebook = tutorial("tutorial_churn", tmp_path)
+    shown = tag_write(notebook)
+    assert "(`df.head()`)  skip: only displays `df.head()`" in shown
+    assert "skip: fits `candidate`, not the served model `clf`" in shown
+    assert "train, evaluate: fits `clf` (the served model); computes `accuracy_score`" in shown
+    manifest, golden, stderr = converted(notebook, tmp_path / "out")
+    assert "`X_train.values` is an object array of numbers and booleans; it is served as float64" in stderr
+    assert "warning:" in stderr and "`metrics` is the module sklearn.metrics, not a dict of numbers" in stderr
+    assert manifest["metrics"] == {}
+    columns = [f["name"] for f in manifest["input_schema"]["features"]]
+    assert columns[:3] == ["tenure", "monthly_charges", "support_calls"] and "contract_yearly" in columns
+    assert golden["examples"] and "features" in golden["examples"][0]["input"]
+    run_generated_tests(tmp_path / "out")
+
+
+def test_houses_tutorial_needs_the_model_named(tmp_path: Path) -> None:
+    notebook = tutorial("tutorial_houses", tmp_path)
+    refused = run_cli("tag", notebook)
+    assert refused.returncode == 1
+    assert "3 models are fitted: `lr` (LinearRegression, cell 11), `ridge` (Ridge, cell 12)" in refused.stderr
+    shown = tag_write(notebook, "--model", "gbr")
+    assert "(`SEED = 3`)  parameters" in shown and "(`%%time`)  train: fits `gbr`" in shown
+    manifest, _, _ = converted(notebook, tmp_path / "out", "-p", "N_HOUSES", "300")
+    assert manifest["model"]["variable"] == "gbr" and manifest["parameters"]["N_HOUSES"] == 300
+    run_generated_tests(tmp_path / "out")
+
+
+def test_transformer_tutorial_ships_its_class_and_drops_display_magics(tmp_path: Path) -> None:
+    notebook = tutorial("tutorial_transformer", tmp_path)
+    shown = tag_write(notebook)
+    assert "preprocess: imports `BaseEstimator`, `TransformerMixin`, `np` for the preprocess code in cell 7" in shown
+    assert "preprocess: defines `LogMoney`, used by `pipe`" in shown
+    manifest, _, stderr = converted(notebook, tmp_path / "out")
+    assert "`%matplotlib inline` only changes how the notebook shows output" in stderr
+    assert "`%load_ext autoreload`" in stderr and "`%autoreload 2`" in stderr
+    module = next((tmp_path / "out").glob("src/*/preprocessing.py")).read_text()
+    assert "# %matplotlib inline  (display-only magic: dropped by nb2prod)" in module
+    assert "class LogMoney" in module and "def signed_log" in module
+    run_generated_tests(tmp_path / "out")
+
+
+def test_a_write_changes_cell_metadata_only(tmp_path: Path) -> None:
+    notebook = tutorial("tutorial_churn", tmp_path)
+    before = notebook.read_text().splitlines()
+    tag_write(notebook)
+    after = notebook.read_text().splitlines()
+    removed = [line for line in before if line not in after]
+    added = [line.strip() for line in after if line not in before]
+    assert removed == [line for line in before if line.strip() == '"metadata": {},'][: len(removed)]
+    assert set(added) <= {'"metadata": {', '"tags": [', '"skip"', '"train"', '"evaluate"', "]", "},", '"train",'}
+
+
+def test_metrics_module_is_a_warning_and_a_named_dict_is_used(make_notebook, tmp_path: Path) -> None:
+    cells = [
+        code("from sklearn import metrics\nfrom sklearn.datasets import load_iris\nX, y = load_iris(return_X_y=True)"),
+        code("from sklearn.tree import DecisionTreeClassifier\nclf = DecisionTreeClassifier(max_depth=2).fit(X, y)"),
+        code("accuracy = metrics.accuracy_score(y, clf.predict(X))\nresults = {'accuracy': accuracy}"),
+    ]
+    plain = make_notebook(cells, name="plain.ipynb")
+    tag_write(plain)
+    required = run_cli("convert", plain, "-o", tmp_path / "plain-out", "--require", "accuracy>=0.5")
+    assert required.returncode == 5
+    assert (
+        "no metric `accuracy` (metrics: none): `metrics` is the module sklearn.metrics, not a dict" in required.stderr
+    )
+    named = make_notebook(cells, name="named.ipynb", nb2prod={"metrics": "results"})
+    tag_write(named)
+    manifest, _, stderr = converted(named, tmp_path / "named-out", "--require", "accuracy>=0.5")
+    assert manifest["metrics"]["accuracy"] > 0.9 and "warning:" not in stderr
