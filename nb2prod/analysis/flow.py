@@ -302,7 +302,7 @@ def dotted(node: ast.expr) -> str | None:
         node = node.value
     if isinstance(node, ast.Name):
         return ".".join([node.id, *reversed(parts)])
-    if isinstance(node, ast.Call) and parts:  # `df.groupby(...).mean` -> `.mean`
+    if isinstance(node, (ast.Call, ast.Subscript)) and parts:  # `df.groupby(...).mean` -> `.mean`
         return "." + ".".join(reversed(parts))
     return None
 

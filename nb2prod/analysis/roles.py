@@ -172,10 +172,12 @@ def _needed(running: Sequence[CellFacts], roots: Sequence[CellFacts]) -> dict[in
             at = bisect_left(above, position[facts.cell.index])
             if at == 0:
                 continue
-            definer = running[above[at - 1]]
-            if definer.cell.index not in needed:
-                needed[definer.cell.index] = (facts.cell.index, name)
-                work.append(definer)
+            definer = running[above[at - 1]].cell.index
+            if definer not in needed:
+                needed[definer] = (facts.cell.index, name)
+                work.append(running[above[at - 1]])
+            elif (first := needed[definer]) is not None and facts.cell.index < first[0]:
+                needed[definer] = (facts.cell.index, name)  # name the earliest cell that needs it
     return needed
 
 
