@@ -32,6 +32,7 @@ def _register_exact_converters():
     """Point skl2onnx at the converters below for every tree ensemble scikit-learn has, and imputers."""
     import sklearn.ensemble
     import sklearn.impute
+    import sklearn.linear_model
     import sklearn.tree
     from skl2onnx import update_registered_converter
     from skl2onnx.common._registration import get_converter, get_shape_calculator
@@ -41,6 +42,13 @@ def _register_exact_converters():
         _ORIGINAL["imputer_shapes"] = get_shape_calculator("SklearnImputer")
     update_registered_converter(
         sklearn.impute.SimpleImputer, "SklearnImputer", _ORIGINAL["imputer_shapes"], _convert_imputer
+    )
+    update_registered_converter(
+        sklearn.linear_model.LogisticRegression,
+        "Nb2prodExactLogisticRegression",
+        _classifier_shapes,
+        _convert_logistic_regression,
+        options={"zipmap": [True, False, "columns"], "nocl": [True, False]},
     )
 
     for name in EXACT_TREE_MODELS:
@@ -83,6 +91,47 @@ def _convert_imputer(scope, operator, container):
     container.add_node("IsNaN", values, missing)
     container.add_node("Where", [missing, fill, values], operator.outputs[0].full_name)
     return None
+
+
+def _convert_logistic_regression(scope, operator, container):
+    """decision = X @ coef.T + intercept; two classes: sigmoid and decision > 0; more: softmax and argmax.
+
+    skl2onnx's graph for the same model runs several times slower for one row. One-vs-rest with more
+    than two classes (normalised sigmoids) is not written here: the conversion then falls back.
+    """
+    import numpy as np
+    from onnx import TensorProto
+
+    model = operator.raw_operator
+    coef = np.asarray(model.coef_, dtype="float64")
+    classes = model.classes_
+    if len(classes) > 2 and (getattr(model, "multi_class", "auto") == "ovr" or model.solver == "liblinear"):
+        raise NotImplementedError("LogisticRegression one-vs-rest with more than two classes")
+    name = scope.get_unique_variable_name
+    values = operator.inputs[0].full_name
+    if operator.inputs[0].type.__class__.__name__ != "DoubleTensorType":
+        widened = name("widened")
+        container.add_node("Cast", values, widened, to=TensorProto.DOUBLE)
+        values = widened
+    weights, bias, product, decision = name("coef"), name("intercept"), name("product"), name("decision")
+    container.add_initializer(weights, TensorProto.DOUBLE, list(coef.T.shape), coef.T.ravel().tolist())
+    container.add_initializer(bias, TensorProto.DOUBLE, [coef.shape[0]], np.asarray(model.intercept_).tolist())
+    container.add_node("MatMul", [values, weights], product)
+    container.add_node("Add", [product, bias], decision)
+    if len(classes) > 2:
+        container.add_node("Softmax", decision, operator.outputs[1].full_name, axis=1)
+        _label_from_scores(scope, container, operator, decision, classes)
+        return
+    positive, one, negative = name("positive"), name("one"), name("negative")
+    container.add_node("Sigmoid", decision, positive)
+    container.add_initializer(one, TensorProto.DOUBLE, [1], [1.0])
+    container.add_node("Sub", [one, positive], negative)
+    container.add_node("Concat", [negative, positive], operator.outputs[1].full_name, axis=1)
+    zero, above, index = name("zero"), name("above"), name("index")
+    container.add_initializer(zero, TensorProto.DOUBLE, [1], [0.0])
+    container.add_node("Greater", [decision, zero], above)
+    container.add_node("Cast", above, index, to=TensorProto.INT64)
+    _gather_label(scope, container, operator, _squeeze_column(scope, container, index), classes)
 
 
 def _is_nan(value):
