@@ -37,6 +37,8 @@ TEMPLATES = {
     "deploy/kubernetes/hpa.yaml.j2": "deploy/kubernetes/hpa.yaml",
     "src/init.py.j2": "src/{package}/__init__.py",
     "src/app.py.j2": "src/{package}/app.py",
+    "src/bodies.py.j2": "src/{package}/bodies.py",
+    "src/fastpath.py.j2": "src/{package}/fastpath.py",
     "src/errors.py.j2": "src/{package}/errors.py",
     "src/lifecycle.py.j2": "src/{package}/lifecycle.py",
     "src/middleware.py.j2": "src/{package}/middleware.py",
