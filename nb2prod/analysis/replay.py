@@ -14,17 +14,33 @@ and the capture step proves the function reproduces the fit input.
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 
 from nb2prod.analysis.findings import Severity
 from nb2prod.analysis.fitchain import FitChain, cell_text
-from nb2prod.analysis.freeze import Classifier, Findings, Kind, Scope, bins_argument, drop_columns_node
-from nb2prod.analysis.replay_plan import FROZEN, Emitted, FrozenValue, ModuleParts, ReplayIssue
-from nb2prod.analysis.splice import Edit, Positions, replace, statement_text, wrap
+from nb2prod.analysis.freeze import Classifier, Findings, Kind, Scope
+from nb2prod.analysis.replay_edits import EditMaker, StatementEdits, label_drop_edits
+from nb2prod.analysis.replay_plan import Emitted, FrozenValue, ModuleParts, ReplayIssue
+from nb2prod.analysis.replay_statements import (
+    bodies,
+    bound_names,
+    expressions,
+    first_line,
+    first_text,
+    headers,
+    is_docstring,
+    is_row_filter,
+    is_split,
+    mutates,
+    target_roots,
+    touched_names,
+    update_scope,
+    value_of,
+)
+from nb2prod.analysis.splice import Edit, Positions, statement_text, wrap
 from nb2prod.notebook.spec import Cell
 
 DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass)
-ROW_FILTERS = frozenset({"dropna", "drop_duplicates", "query", "sample", "head", "tail", "nlargest", "nsmallest"})
-MUTATORS = frozenset({"insert", "update", "pop"})
 COMPOUND = (ast.For, ast.While, ast.If, ast.With, ast.Try)
 
 
@@ -44,8 +60,6 @@ class Replayer:
         pandas: str = "pandas",
     ) -> None:
         self.raw = raw
-        self.pandas = pandas
-        self.uses_pandas = False  # the generated code names `pandas` itself
         self.chain = chain
         self.scope = Scope(set([raw] if raw else []), set(modules), label_columns, randoms)
         self.others: set[str] = set()
@@ -55,6 +69,8 @@ class Replayer:
         self.parts = ModuleParts()
         self.frozen: list[FrozenValue] = []
         self.run_edits: dict[int, list[Edit]] = {}
+        self.maker = EditMaker(pandas)
+        self.pending: list[Pending] = []
         self.issues: list[ReplayIssue] = []
         self.loops = 0
         self.aliases: dict[str, str] = {}  # split halves -> the frame they were split from
@@ -68,16 +84,16 @@ class Replayer:
         positions = Positions(cell_text(cell))
         previous: ast.stmt | None = None
         for node in tree.body:
-            gap = previous is not None and _first_line(positions, node) - int(previous.end_lineno or 0) > 1
+            gap = previous is not None and first_line(positions, node) - int(previous.end_lineno or 0) > 1
             self._top(cell, positions, node, gap)
             previous = node
 
     def _top(self, cell: Cell, positions: Positions, node: ast.stmt, gap: bool) -> None:
         if self.chain is not None and (cell.index, node.lineno) in self.chain.steps:
             return  # a fitted transformer step: composed with the model
-        if isinstance(node, DEFINITIONS) or _is_docstring(node):
+        if isinstance(node, DEFINITIONS) or is_docstring(node):
             self._module(cell, positions, node, [], gap)
-            self.scope.constants |= _bound_names(node)
+            self.scope.constants |= bound_names(node)
             return
         if self._binds_composed(node):
             return
@@ -122,7 +138,9 @@ class Replayer:
         variable = node.target.id  # type: ignore[attr-defined]
         loop_id = f"L{self.loops}"
         self.loops += 1
-        self._edit_run(cell, wrap(positions, node.iter, f'_nb2prod_frames("{loop_id}", ', f", {request})"))
+        self.run_edits.setdefault(cell.index, []).extend(
+            wrap(positions, node.iter, f'_nb2prod_frames("{loop_id}", ', f", {request})")
+        )
         header = positions.text(node).split("\n")[0].strip()
         self._body(cell, node.lineno, f"# {header}  (replayed on the request frame only)\n{variable} = {request}")
         self.scope.lineage.add(variable)
@@ -146,10 +164,10 @@ class Replayer:
     ) -> None:
         if self._frame_list(node) or self._split(cell, node):
             return
-        touched = _touched(node)
+        touched = touched_names(node)
         on_request = bool(touched & self.scope.lineage)
         on_others = touched & (self.others | set(self.frame_lists))
-        targets = _target_roots(node)
+        targets = target_roots(node)
         if targets and targets <= self.others | set(self.frame_lists):
             on_request, on_others = False, targets
         if not on_request:
@@ -172,8 +190,8 @@ class Replayer:
 
     def _split(self, cell: Cell, node: ast.stmt) -> bool:
         """`X_tr, X_va, y_tr, y_va = train_test_split(X, y)`: training picks rows; a request keeps its own."""
-        value = _value(node)
-        if not (isinstance(node, ast.Assign) and isinstance(value, ast.Call) and _is_split(value)):
+        value = value_of(node)
+        if not (isinstance(node, ast.Assign) and isinstance(value, ast.Call) and is_split(value)):
             return False
         target = node.targets[0]
         if not isinstance(target, ast.Tuple) or not value.args:
@@ -200,10 +218,10 @@ class Replayer:
         if on_others:
             self._track_others(node)
             listed = ", ".join(f"`{n}`" for n in sorted(on_others))
-            self._note(cell, node.lineno, f"`{_first(positions, node)}` only changes {listed}; not replayed")
+            self._note(cell, node.lineno, f"`{first_text(positions, node)}` only changes {listed}; not replayed")
             return
         classifier = Classifier(self.scope)
-        value = _value(node)
+        value = value_of(node)
         kind = classifier.kind(value) if value is not None else classifier.kind(node)
         if isinstance(node, ast.Expr) and kind is not Kind.CONST:
             return  # shows a value only
@@ -222,8 +240,8 @@ class Replayer:
             self._module(cell, positions, node, [], gap)
         else:
             self._body(cell, node.lineno, statement_text(positions, node, []))
-        self.scope.constants |= _bound_names(node)
-        self.scope.lineage -= _bound_names(node)
+        self.scope.constants |= bound_names(node)
+        self.scope.lineage -= bound_names(node)
 
     def _frozen_assignment(
         self,
@@ -235,38 +253,39 @@ class Replayer:
         top: bool,
         gap: bool,
     ) -> None:
-        """`median = train["Age"].median()`: the run records it, the module reads the constant."""
+        """`median = train["Age"].median()`: the run records it, the module reads the constant.
+        Shipped only if shipped code reads the name (see `prune`)."""
         classifier = Classifier(self.scope)
         classifier.collect(value)
         if self._refuse_randoms(cell, classifier.found):
             return
-        edits = self._freeze_edits(cell, positions, classifier.found, loop_id)
-        if top and not self.scope.loop_vars:
-            self._module(cell, positions, node, edits, gap)
-            self.parts.frozen_cells.add(cell.index)
+        edits = self._edits(cell, positions, classifier.found, loop_id)
+        if top:
+            emitted = self._module(cell, positions, node, edits.code, gap)
         else:
-            self._body(cell, node.lineno, statement_text(positions, node, edits))
-        self.scope.constants |= _bound_names(node)
-        self.scope.lineage -= _bound_names(node)
+            emitted = self._body(cell, node.lineno, statement_text(positions, node, edits.code))
+        self.pending.append(Pending(emitted, cell, edits, frozenset(bound_names(node)), first_text(positions, node)))
+        self.scope.constants |= bound_names(node)
+        self.scope.lineage -= bound_names(node)
 
     def _left_out(self, cell: Cell, node: ast.stmt, touched: set[str]) -> bool:
         """Label-only statements, row filters and displays are not replayed."""
         label = Classifier(self.scope, ignore_labels=True)
-        value = _value(node)
+        value = value_of(node)
         if isinstance(node, ast.Delete) and all(Classifier(self.scope).label_column(t) for t in node.targets):
             return True
         if value is not None and label.kind(value) is not Kind.ROW and Classifier(self.scope).kind(value) is Kind.ROW:
             if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
-                self.labels |= _bound_names(node)
+                self.labels |= bound_names(node)
                 return True  # `y = train["Survived"]`
             if isinstance(node, ast.Expr):
                 return True  # `train.pop("Survived")`
-        if _row_filter(node, self.scope.lineage):
+        if is_row_filter(node, self.scope.lineage):
             self._note(cell, node.lineno, f"`{ast.unparse(node)[:60]}` removes training rows; requests keep theirs")
             return True
-        if isinstance(node, ast.Expr) and not _mutates(node.value):
+        if isinstance(node, ast.Expr) and not mutates(node.value):
             return True  # shows a value only
-        if touched & self.labels and not _bound_names(node) & self.scope.lineage:
+        if touched & self.labels and not bound_names(node) & self.scope.lineage:
             return True
         return False
 
@@ -275,7 +294,7 @@ class Replayer:
             self._refuse(
                 cell,
                 node.lineno,
-                f"`{_first(positions, node)}` changes the training frame at import time, and the cells also "
+                f"`{first_text(positions, node)}` changes the training frame at import time, and the cells also "
                 "define `preprocess(frame)`",
                 "Move the statement into preprocess(frame), or into a cell that is not tagged `preprocess`.",
             )
@@ -290,16 +309,17 @@ class Replayer:
             self._refuse(
                 cell,
                 found.label_reads[0].lineno,
-                f"`{_first(positions, node)}` uses the label column `{column}` to build a feature; "
+                f"`{first_text(positions, node)}` uses the label column `{column}` to build a feature; "
                 "a request does not have the label",
                 "Build features only from input columns, or compute the value in the notebook and freeze it "
                 "(e.g. a per-category mean taken from training data).",
             )
             return
-        edits = self._freeze_edits(cell, positions, found, loop_id) + self._label_drop_edits(positions, found)
+        edits = self._edits(cell, positions, found, loop_id)
+        self._keep(cell, edits)
         if self.first_body_cell is None:
             self.first_body_cell = cell.index
-        self._body(cell, node.lineno, statement_text(positions, node, edits))
+        self._body(cell, node.lineno, statement_text(positions, node, edits.code))
 
     def _collect(self, classifier: Classifier, node: ast.stmt) -> None:
         """Collect what to freeze in a statement, following loops and branches inside it."""
@@ -311,97 +331,33 @@ class Replayer:
                 self._collect(inner, child)
             return
         if isinstance(node, COMPOUND):
-            for expression in _headers(node):
+            for expression in headers(node):
                 classifier.collect(expression)
-            for child in _bodies(node):
+            for child in bodies(node):
                 self._collect(classifier, child)
             return
-        for expression in _expressions(node):
+        for expression in expressions(node):
             classifier.collect(expression)
-        _update_scope(classifier.scope, node)
+        update_scope(classifier.scope, node)
 
-    def _update_scope(self, node: ast.stmt) -> None:
+    def update_scope(self, node: ast.stmt) -> None:
         if not isinstance(node, COMPOUND):
-            _update_scope(self.scope, node)
+            update_scope(self.scope, node)
 
     def _track_others(self, node: ast.stmt) -> None:
-        self.others |= _bound_names(node)
+        self.others |= bound_names(node)
 
     # --- edits ------------------------------------------------------------------------------
 
-    def _freeze_edits(self, cell: Cell, positions: Positions, found: Findings, loop_id: str | None) -> list[Edit]:
-        """Edits of the generated code (returned) and of the run (kept per cell)."""
-        edits: list[Edit] = []
-        loop = f'"{loop_id}"' if loop_id else "None"
-        for freeze in found.freezes:
-            key = self._key(cell, freeze.node, freeze.what)
-            sub = "".join(f"[{v}]" for v in freeze.loop_vars[:1]) if len(freeze.loop_vars) == 1 else ""
-            if len(freeze.loop_vars) > 1:
-                sub = f"[({', '.join(freeze.loop_vars)})]"
-            varies = f"({', '.join(freeze.loop_vars)},)" if freeze.loop_vars else "()"
-            if freeze.what == "value":
-                edits.append(replace(positions, freeze.node, f"{FROZEN}[{key!r}]{sub}"))
-                run = wrap(positions, freeze.node, f"_nb2prod_freeze({key!r}, ", f", {loop}, {varies})")
-            elif freeze.what == "columns":
-                edits += wrap(positions, freeze.node, "align_columns(", f", {FROZEN}[{key!r}]{sub})")
-                run = wrap(positions, freeze.node, f"_nb2prod_columns({key!r}, ", f", {loop}, {varies})")
-            else:
-                edits += self._bins_edits(positions, freeze.node, f"{FROZEN}[{key!r}]{sub}")  # type: ignore[arg-type]
-                func = freeze.node.func  # type: ignore[attr-defined]
-                run = wrap(positions, func, f"_nb2prod_bins({key!r}, {loop}, {varies}, ", ")")
-            self._edit_run(cell, run)
+    def _edits(self, cell: Cell, positions: Positions, found: Findings, loop_id: str | None) -> StatementEdits:
+        edits = self.maker.freeze(cell, positions, found, loop_id)
+        edits.code += label_drop_edits(positions, found, self.scope.label_columns)
         return edits
 
-    def _bins_edits(self, positions: Positions, call: ast.Call, frozen: str) -> list[Edit]:
-        """`pd.qcut(x, 4, labels=False)` -> `pd.cut(x, FROZEN[...], labels=False, include_lowest=True)`."""
-        edits: list[Edit] = []
-        bins = bins_argument(call)
-        keyword = next((k for k in call.keywords if k.value is bins), None)
-        if keyword is not None:
-            edits.append(replace(positions, keyword, f"bins={frozen}"))
-        elif bins is not None:
-            edits.append(replace(positions, bins, frozen))
-        func = call.func
-        if _callee(call) == "qcut":
-            if isinstance(func, ast.Attribute):
-                end = positions.end(func)
-                edits.append(Edit(end - len("qcut"), end, "cut"))
-            else:
-                edits.append(replace(positions, func, f"{self.pandas}.cut"))
-                self.uses_pandas = True
-            closing = positions.end(call) - 1
-            before = positions.source[:closing].rstrip()
-            edits.append(
-                Edit(closing, closing, " include_lowest=True" if before.endswith(",") else ", include_lowest=True")
-            )
-        return edits
-
-    def _label_drop_edits(self, positions: Positions, found: Findings) -> list[Edit]:
-        """`train.drop("Survived", axis=1)`: a request has no label, so only the other columns go."""
-        edits: list[Edit] = []
-        for call in found.label_drops:
-            columns = drop_columns_node(call)
-            kept = [c for c in _string_items(columns) if c not in self.scope.label_columns]
-            if kept:
-                edits.append(replace(positions, columns, repr(kept)))  # type: ignore[arg-type]
-            else:
-                receiver = call.func.value  # type: ignore[attr-defined]
-                edits.append(Edit(positions.end(receiver), positions.end(call), ""))
-        return edits
-
-    def _key(self, cell: Cell, node: ast.expr, what: str) -> str:
-        text = ast.unparse(node)
-        key = text if what == "value" else f"{text} {what}"
-        taken = {f.key for f in self.frozen}
-        number = 2
-        unique = key
-        while unique in taken:
-            unique, number = f"{key} #{number}", number + 1
-        self.frozen.append(FrozenValue(unique, what, cell.index, node.lineno, text))
-        return unique
-
-    def _edit_run(self, cell: Cell, edits: list[Edit]) -> None:
-        self.run_edits.setdefault(cell.index, []).extend(edits)
+    def _keep(self, cell: Cell, edits: StatementEdits) -> None:
+        """The statement is shipped: its values are recorded in the run."""
+        self.frozen += edits.frozen
+        self.run_edits.setdefault(cell.index, []).extend(edits.run)
 
     # --- refusals and notes -------------------------------------------------------------------
 
@@ -410,7 +366,7 @@ class Replayer:
             self._refuse(
                 cell,
                 call.lineno,
-                f"`{ast.unparse(call)[:60]}` draws random numbers; a random fill cannot be replayed per request "
+                f"`{ast.unparse(call.func)}(...)` draws random numbers; a random fill cannot be replayed per request "
                 "(each request would get other values than training did)",
                 "Fill with a training statistic instead (e.g. fillna(train[col].median())), or fill inside a "
                 "model Pipeline; nb2prod does not change your method silently.",
@@ -428,7 +384,7 @@ class Replayer:
             self._refuse(
                 cell,
                 node.lineno,
-                f"`{_first(positions, node)}` combines the request frame with `{mixed[0].node.id}`",  # type: ignore[attr-defined]
+                f"`{first_text(positions, node)}` combines the request frame with `{mixed[0].node.id}`",  # type: ignore[attr-defined]
                 "Keep other frames out of the preprocess cells (e.g. concatenate train and test in a load cell).",
             )
         return bool(mixed)
@@ -443,7 +399,7 @@ class Replayer:
             )
         else:
             hint = "Move the statement to a cell that is not tagged `preprocess`, or into preprocess(frame)."
-        self._refuse(cell, node.lineno, f"`{_first(positions, node)}` {why}", hint)
+        self._refuse(cell, node.lineno, f"`{first_text(positions, node)}` {why}", hint)
 
     def _refuse(self, cell: Cell, line: int, what: str, hint: str, code: str = "replay") -> None:
         self.issues.append(
@@ -466,167 +422,59 @@ class Replayer:
 
     # --- output -------------------------------------------------------------------------------
 
-    def _module(self, cell: Cell, positions: Positions, node: ast.stmt, edits: list[Edit], gap: bool) -> None:
-        self.parts.module.append(
-            Emitted(cell, _first_line(positions, node), statement_text(positions, node, edits), gap)
-        )
+    def _module(self, cell: Cell, positions: Positions, node: ast.stmt, edits: list[Edit], gap: bool) -> Emitted:
+        emitted = Emitted(cell, first_line(positions, node), statement_text(positions, node, edits), gap)
+        self.parts.module.append(emitted)
+        return emitted
 
-    def _body(self, cell: Cell, line: int, text: str) -> None:
-        self.parts.body.append(Emitted(cell, line, text))
+    def _body(self, cell: Cell, line: int, text: str) -> Emitted:
+        emitted = Emitted(cell, line, text)
+        self.parts.body.append(emitted)
+        return emitted
 
+    # --- after the last cell ----------------------------------------------------------------
 
-def _update_scope(scope: Scope, node: ast.stmt) -> None:
-    """After `name = value`: `name` follows the request if the value does, else it is a constant."""
-    value = _value(node)
-    if not isinstance(node, (ast.Assign, ast.AnnAssign)) or value is None:
-        return
-    bound = _bound_names(node)
-    if Classifier(scope).kind(value) is Kind.ROW:
-        scope.lineage |= bound
-        scope.constants -= bound
-    else:
-        scope.constants |= bound
-        scope.lineage -= bound
-
-
-def _headers(node: ast.stmt) -> list[ast.expr]:
-    if isinstance(node, (ast.If, ast.While)):
-        return [node.test]
-    if isinstance(node, ast.With):
-        return [item.context_expr for item in node.items]
-    return []
-
-
-def _bodies(node: ast.stmt) -> list[ast.stmt]:
-    found: list[ast.stmt] = []
-    for name in ("body", "orelse", "finalbody"):
-        found += getattr(node, name, [])
-    for handler in getattr(node, "handlers", []):
-        found += handler.body
-    return found
-
-
-def _target_roots(node: ast.stmt) -> set[str]:
-    """The names whose objects a statement assigns or changes."""
-    targets: list[ast.expr] = []
-    if isinstance(node, ast.Assign):
-        targets = list(node.targets)
-    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-        targets = [node.target]
-    elif isinstance(node, ast.Delete):
-        targets = list(node.targets)
-    elif isinstance(node, ast.Expr) and _mutates(node.value):
-        targets = [node.value.func.value]  # type: ignore[attr-defined]
-    roots: set[str] = set()
-    for target in targets:
-        for element in target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]:
-            while isinstance(element, (ast.Attribute, ast.Subscript, ast.Call)):
-                element = element.func if isinstance(element, ast.Call) else element.value
-            if isinstance(element, ast.Name):
-                roots.add(element.id)
-    return roots
+    def prune(self, returned: str | None) -> None:
+        """Ship a frozen assignment only if shipped code reads what it binds (`X_test_scaled =
+        scaler.transform(X_test)` is the notebook's business, not the service's)."""
+        shipped = [e for e in self.parts.module + self.parts.body if not any(e is p.emitted for p in self.pending)]
+        read = set().union(*(_names_in(e.text) for e in shipped)) | (_names_in(returned) if returned else set())
+        used: list[Pending] = []
+        changed = True
+        while changed:
+            changed = False
+            for pending in self.pending:
+                if pending not in used and pending.binds & read:
+                    used.append(pending)
+                    read |= _names_in(pending.emitted.text)
+                    changed = True
+        for pending in self.pending:
+            if pending in used:
+                self._keep(pending.cell, pending.edits)
+                if pending.emitted in self.parts.module:
+                    self.parts.frozen_cells.add(pending.cell.index)
+                continue
+            self.parts.module = [e for e in self.parts.module if e is not pending.emitted]
+            self.parts.body = [e for e in self.parts.body if e is not pending.emitted]
+            self._note(
+                pending.cell, pending.emitted.line, f"`{pending.text}` is not used by the shipped code; left out"
+            )
 
 
-def _callee(call: ast.Call) -> str:
-    func = call.func
-    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+@dataclass(frozen=True)
+class Pending:
+    """A frozen assignment, shipped only if shipped code reads the names it binds."""
+
+    emitted: Emitted
+    cell: Cell
+    edits: StatementEdits
+    binds: frozenset[str]
+    text: str
 
 
-def _is_split(call: ast.Call) -> bool:
-    func = call.func
-    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-    return name == "train_test_split"
-
-
-def _first_line(positions: Positions, node: ast.stmt) -> int:
-    """The statement's first line, counting the comment lines right above it."""
-    line = node.lineno
-    while line > 1 and positions.lines[line - 2].strip().startswith("#"):
-        line -= 1
-    return line
-
-
-def _first(positions: Positions, node: ast.stmt) -> str:
-    text = positions.text(node).split("\n")[0].strip()
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _is_docstring(node: ast.stmt) -> bool:
-    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
-
-
-def _bound_names(node: ast.stmt) -> set[str]:
-    found: set[str] = set()
-    if isinstance(node, (ast.Import, ast.ImportFrom)):
-        return {(a.asname or a.name).split(".")[0] for a in node.names}
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return {node.name}
-    for child in ast.walk(node):
-        if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
-            found.add(child.id)
-    return found
-
-
-def _touched(node: ast.stmt) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-
-
-def _value(node: ast.stmt) -> ast.expr | None:
-    if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr)):
-        return node.value
-    return None
-
-
-def _expressions(node: ast.stmt) -> list[ast.expr]:
-    """The expressions of a statement the request evaluates (targets' subscripts too)."""
-    if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        found = [node.value] if node.value is not None else []
-        return found + [t.slice for t in targets if isinstance(t, ast.Subscript)]
-    if isinstance(node, ast.Expr):
-        return [node.value]
-    if isinstance(node, ast.Delete):
-        return [t.slice for t in node.targets if isinstance(t, ast.Subscript)]
-    return []
-
-
-def _mutates(value: ast.expr) -> bool:
-    if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)):
-        return False
-    inplace = any(
-        k.arg == "inplace" and isinstance(k.value, ast.Constant) and k.value.value is True for k in value.keywords
-    )
-    return inplace or value.func.attr in MUTATORS
-
-
-def _row_filter(node: ast.stmt, lineage: set[str]) -> bool:
-    """`train = train[train.Fare < 500]`, `train = train.dropna()`, `train.drop_duplicates(inplace=True)`."""
-    value = _value(node)
-    if isinstance(node, ast.Assign) and not (_target_roots(node) & _roots(value)):
-        return False  # `ages = train["Age"].dropna()` makes a new value; the frame keeps its rows
-    if isinstance(node, ast.Expr) and not _mutates(node.value):
-        return False
-    if isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name) and value.value.id in lineage:
-        key = value.slice
-        masks = ("isin", "notna", "notnull", "between")
-        return isinstance(key, (ast.Compare, ast.BoolOp, ast.UnaryOp, ast.BinOp)) or (
-            isinstance(key, ast.Call) and isinstance(key.func, ast.Attribute) and key.func.attr in masks
-        )
-    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in ROW_FILTERS:
-        axis = [k.value for k in value.keywords if k.arg == "axis"]
-        return not (axis and isinstance(axis[0], ast.Constant) and axis[0].value in (1, "columns"))
-    return False
-
-
-def _roots(node: ast.expr | None) -> set[str]:
-    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return {node.id} if isinstance(node, ast.Name) else set()
-
-
-def _string_items(node: ast.expr | None) -> list[str]:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return [node.value]
-    if isinstance(node, (ast.List, ast.Tuple)):
-        return [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
-    return []
+def _names_in(text: str) -> set[str]:
+    try:
+        tree = ast.parse(text.strip())
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}

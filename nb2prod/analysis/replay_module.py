@@ -15,7 +15,8 @@ from nb2prod.analysis.findings import Severity
 from nb2prod.analysis.fitchain import FitAnalysis, FitChain, Located, cell_text, editable_tree, run_statements
 from nb2prod.analysis.freeze import Classifier, Kind
 from nb2prod.analysis.names import NOTEBOOK_BUILTINS
-from nb2prod.analysis.replay import DEFINITIONS, Replayer, _is_docstring
+from nb2prod.analysis.replay import DEFINITIONS, Replayer
+from nb2prod.analysis.replay_edits import label_drop_edits
 from nb2prod.analysis.replay_plan import (
     ALIGN,
     FROZEN,
@@ -26,6 +27,7 @@ from nb2prod.analysis.replay_plan import (
     imported_names,
     random_names,
 )
+from nb2prod.analysis.replay_statements import is_docstring
 from nb2prod.analysis.splice import Positions, apply_edits, indent
 from nb2prod.notebook.spec import Cell, NotebookSpec
 
@@ -91,6 +93,7 @@ def plan_replay(
     returned = _returned(replayer, statements, chain, cells) if replayer.parts.body else None
     if replayer.parts.body and returned is None:
         replayer.issues.append(_no_return(spec, chain, cells))
+    replayer.prune(returned)
     return _plan(spec, replayer, returned, fits, chain, pandas)
 
 
@@ -99,7 +102,7 @@ def _has_statements(trees: list[tuple[Cell, ast.Module]]) -> bool:
     bound: set[str] = set()
     for _, tree in trees:
         for node in tree.body:
-            if isinstance(node, DEFINITIONS) or _is_docstring(node):
+            if isinstance(node, DEFINITIONS) or is_docstring(node):
                 bound |= _names_bound(node)
                 continue
             read = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
@@ -146,11 +149,19 @@ def _infer_raw(
 def _last_binding(statements: list[Located], name: str, before: int) -> Located | None:
     for located in reversed(statements[:before]):
         node = located.node
-        if isinstance(node, ast.Assign) and name in {
-            n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)
-        }:
+        if isinstance(node, ast.Assign) and name in _assigned_names(node):
             return located
     return None
+
+
+def _assigned_names(node: ast.Assign) -> set[str]:
+    """Names the assignment binds (`a` and `b` in `a, b = ...`, not `df` in `df["x"] = ...`)."""
+    found: set[str] = set()
+    for target in node.targets:
+        for element in target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]:
+            if isinstance(element, ast.Name):
+                found.add(element.id)
+    return found
 
 
 def _split_source(node: ast.stmt, name: str) -> str | None:
@@ -202,7 +213,7 @@ def _in_scope(replayer: Replayer, text: str) -> str | None:
     if Classifier(scope).kind(node) is not Kind.ROW or classifier.found.freezes:
         return None
     positions = Positions(text)
-    return apply_edits(text, replayer._label_drop_edits(positions, classifier.found))
+    return apply_edits(text, label_drop_edits(positions, classifier.found, scope.label_columns))
 
 
 def _no_return(spec: NotebookSpec, chain: FitChain | None, cells: tuple[Cell, ...]) -> ReplayIssue:
@@ -239,7 +250,7 @@ def _plan(
 ) -> ReplayPlan:
     function = bool(replayer.parts.body) and returned is not None
     columns = any(f.what == "columns" for f in replayer.frozen)
-    needs_pandas = function and pandas is None and (columns or replayer.uses_pandas)
+    needs_pandas = function and pandas is None and (columns or replayer.maker.uses_pandas)
     pandas_name = pandas or "pandas"
     template, line_cells = _assemble(spec, replayer, returned if function else None, pandas_name, needs_pandas)
     edits = {i: e for i, e in replayer.run_edits.items()}

@@ -43,7 +43,8 @@ def _golden_examples(model, sample, preprocess, limit, inputs=None, positions=No
     for i, j in chosen:
         if is_frame:
             row = sample.iloc[[i]]
-            record = {str(k): _plain(v) for k, v in row.iloc[0].items()}
+            # column by column: `row.iloc[0]` would make the ints of an all-number row floats
+            record = {str(k): _plain(row[k].iloc[0]) for k in row.columns}
         else:
             row = np.asarray(sample)[i : i + 1]
             record = {"features": [_plain(v) for v in row[0]]}

@@ -1,0 +1,112 @@
+"""The two edits of each replayed statement: the service's code and the recording run's.
+
+For every training value found by `freeze`, the generated code reads `FROZEN[key]` where the
+notebook computed it, and the run wraps the same expression in a recorder call that stores its
+value under `key` (in the training pass of a frame loop only). `get_dummies` results are
+aligned to the recorded training columns; `qcut`/`cut(x, n)` become `cut` on recorded edges.
+Label columns a request lacks are taken out of `drop(...)` calls.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from nb2prod.analysis.freeze import Findings, Freeze, bins_argument, drop_columns_node
+from nb2prod.analysis.replay_plan import ALIGN, FROZEN, FrozenValue
+from nb2prod.analysis.replay_statements import callee_name, string_items
+from nb2prod.analysis.splice import Edit, Positions, replace, wrap
+from nb2prod.notebook.spec import Cell
+
+
+@dataclass
+class StatementEdits:
+    """The edits of one statement: of the generated code, of the run, and the values recorded."""
+
+    code: list[Edit] = field(default_factory=list)
+    run: list[Edit] = field(default_factory=list)
+    frozen: list[FrozenValue] = field(default_factory=list)
+
+
+@dataclass
+class EditMaker:
+    """Makes the edits; keeps the keys unique across the whole module."""
+
+    pandas: str = "pandas"
+    uses_pandas: bool = False  # the generated code names pandas itself (a bare `qcut`)
+    taken: set[str] = field(default_factory=set)
+
+    def freeze(self, cell: Cell, positions: Positions, found: Findings, loop_id: str | None) -> StatementEdits:
+        edits = StatementEdits()
+        loop = f'"{loop_id}"' if loop_id else "None"
+        for freeze in found.freezes:
+            value = self._key(cell, freeze)
+            edits.frozen.append(value)
+            read, varies = _subscript(freeze), f"({', '.join(freeze.loop_vars)},)" if freeze.loop_vars else "()"
+            key = f"{value.key!r}"
+            if freeze.what == "value":
+                edits.code.append(replace(positions, freeze.node, f"{FROZEN}[{key}]{read}"))
+                edits.run += wrap(positions, freeze.node, f"_nb2prod_freeze({key}, ", f", {loop}, {varies})")
+            elif freeze.what == "columns":
+                edits.code += wrap(positions, freeze.node, f"{ALIGN}(", f", {FROZEN}[{key}]{read})")
+                edits.run += wrap(positions, freeze.node, f"_nb2prod_columns({key}, ", f", {loop}, {varies})")
+            else:
+                assert isinstance(freeze.node, ast.Call)
+                edits.code += self._bins(positions, freeze.node, f"{FROZEN}[{key}]{read}")
+                edits.run += wrap(positions, freeze.node.func, f"_nb2prod_bins({key}, {loop}, {varies}, ", ")")
+        return edits
+
+    def _key(self, cell: Cell, freeze: Freeze) -> FrozenValue:
+        text = ast.unparse(freeze.node)
+        key = text if freeze.what == "value" else f"{text} {freeze.what}"
+        unique, number = key, 2
+        while unique in self.taken:
+            unique, number = f"{key} #{number}", number + 1
+        self.taken.add(unique)
+        return FrozenValue(unique, freeze.what, cell.index, freeze.node.lineno, text)
+
+    def _bins(self, positions: Positions, call: ast.Call, frozen: str) -> list[Edit]:
+        """`pd.qcut(x, 4, labels=False)` -> `pd.cut(x, FROZEN[...], labels=False, include_lowest=True)`."""
+        edits: list[Edit] = []
+        bins = bins_argument(call)
+        keyword = next((k for k in call.keywords if k.value is bins), None)
+        if keyword is not None:
+            edits.append(replace(positions, keyword, f"bins={frozen}"))
+        elif bins is not None:
+            edits.append(replace(positions, bins, frozen))
+        if callee_name(call) != "qcut":
+            return edits
+        func = call.func
+        if isinstance(func, ast.Attribute):
+            end = positions.end(func)
+            edits.append(Edit(end - len("qcut"), end, "cut"))
+        else:
+            edits.append(replace(positions, func, f"{self.pandas}.cut"))
+            self.uses_pandas = True
+        closing = positions.end(call) - 1
+        comma = positions.source[:closing].rstrip().endswith(",")
+        edits.append(Edit(closing, closing, " include_lowest=True" if comma else ", include_lowest=True"))
+        return edits
+
+
+def label_drop_edits(positions: Positions, found: Findings, labels: frozenset[str]) -> list[Edit]:
+    """`train.drop("Survived", axis=1)`: a request has no label, so only the other columns go."""
+    edits: list[Edit] = []
+    for call in found.label_drops:
+        columns = drop_columns_node(call)
+        kept = [c for c in string_items(columns) if c not in labels]
+        if kept and columns is not None:
+            edits.append(replace(positions, columns, repr(kept)))
+        else:
+            receiver = call.func.value  # type: ignore[attr-defined]
+            edits.append(Edit(positions.end(receiver), positions.end(call), ""))
+    return edits
+
+
+def _subscript(freeze: Freeze) -> str:
+    """`[col]` when the value varies with a loop over constants (`for col in [...]`)."""
+    if not freeze.loop_vars:
+        return ""
+    if len(freeze.loop_vars) == 1:
+        return f"[{freeze.loop_vars[0]}]"
+    return f"[({', '.join(freeze.loop_vars)})]"
