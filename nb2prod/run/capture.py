@@ -26,6 +26,8 @@ ONNX_FILE = "model.onnx"
 TOLERANCE = 1e-9
 # Training rows the compiled model must reproduce in one batch (besides every golden row).
 PROOF_ROWS = 4000
+# The compiled model's input precision. Only tests change it: "float32" must fail the proof.
+COMPILE_PRECISION = "float64"
 # The kernel modules in dependency order; their imports of each other are dropped when joined.
 KERNEL_MODULES = (
     "common",
@@ -82,8 +84,10 @@ def capture_cell_source(
         "onnx_file": ONNX_FILE,
         "tolerance": TOLERANCE,
         "proof_rows": PROOF_ROWS,
+        "precision": COMPILE_PRECISION,
         "evaluate": bool(spec.code_cells(Role.EVALUATE)),
         "metrics_variable": spec.config.metrics or "metrics",
+        "labels": spec.config.labels,
         "preprocessing": preprocessing_config(module),
     }
     return (
