@@ -160,3 +160,26 @@ def test_metrics_module_is_a_warning_and_a_named_dict_is_used(make_notebook, tmp
     tag_write(named)
     manifest, _, stderr = converted(named, tmp_path / "named-out", "--require", "accuracy>=0.5")
     assert manifest["metrics"]["accuracy"] > 0.9 and "warning:" not in stderr
+
+
+def test_metadata_labels_name_the_classes_of_a_0_1_model(make_notebook, tmp_path: Path) -> None:
+    cells = [
+        code(
+            "import numpy as np\nimport pandas as pd\nrng = np.random.default_rng(0)\n"
+            "X = pd.DataFrame({'a': rng.normal(size=200), 'b': rng.normal(size=200)})\ny = (X['a'] + X['b'] > 0).astype(int)"
+        ),
+        code("from sklearn.linear_model import LogisticRegression\nclf = LogisticRegression().fit(X, y)"),
+    ]
+    wrong = make_notebook(cells, name="wrong.ipynb", nb2prod={"labels": {"no": "stay", "yes": "churn"}})
+    tag_write(wrong)
+    refused = run_cli("convert", wrong, "-o", tmp_path / "wrong-out")
+    assert refused.returncode == 4
+    assert "names no, yes, but the model's classes are 0, 1" in refused.stderr
+    notebook = make_notebook(cells, name="labelled.ipynb", nb2prod={"labels": {"0": "stay", "1": "churn"}})
+    tag_write(notebook)
+    manifest, golden, stderr = converted(notebook, tmp_path / "out")
+    assert "classes 0 -> 'stay', 1 -> 'churn' (notebook metadata nb2prod.labels)" in stderr
+    assert manifest["output"]["classes"] == ["stay", "churn"]
+    assert {e["prediction"] for e in golden["examples"]} <= {"stay", "churn"}
+    assert set(golden["examples"][0]["probabilities"]) == {"stay", "churn"}
+    run_generated_tests(tmp_path / "out")

@@ -116,7 +116,12 @@ def test_names_defined_by_running_cells_or_used_in_function_bodies_are_fine(make
 
 def test_a_star_import_stops_the_skipped_name_check(make_notebook) -> None:
     path = make_notebook(
-        [LOAD, code("helper = 1", "skip"), code("from os.path import *"), code("model = SVC().fit(X, y + helper)", "train")]
+        [
+            LOAD,
+            code("helper = 1", "skip"),
+            code("from os.path import *"),
+            code("model = SVC().fit(X, y + helper)", "train"),
+        ]
     )
     assert errors_of(path) == []
 
@@ -130,7 +135,10 @@ def test_a_train_cell_without_fit_and_a_double_fit_are_warnings(make_notebook) -
         ]
     )
     warnings = [f for f in findings_of(path) if f.severity is Severity.WARNING]
-    assert [(f.code, f.cell_index, f.line) for f in warnings] == [("train-without-fit", 1, None), ("fitted-twice", 2, 3)]
+    assert [(f.code, f.cell_index, f.line) for f in warnings] == [
+        ("train-without-fit", 1, None),
+        ("fitted-twice", 2, 3),
+    ]
     assert "cell 2 (`model = SVC()`): the cell is tagged `train` but calls no `fit`" in warnings[0].message
     assert "`model` is fitted 2 times in this cell (lines 1, 3); the last fit (line 3) is the one served" in (
         warnings[1].message

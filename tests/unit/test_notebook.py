@@ -39,7 +39,9 @@ def test_foreign_tags_are_noted_not_fatal(make_notebook) -> None:
 
 
 def test_run_only_roles_combine(make_notebook) -> None:
-    path = make_notebook([code("m.fit(X, y)\nscore = m.score(X, y)", "evaluate", "train"), code("x = 1", "load", "train")])
+    path = make_notebook(
+        [code("m.fit(X, y)\nscore = m.score(X, y)", "evaluate", "train"), code("x = 1", "load", "train")]
+    )
     spec = read_notebook(path)
     assert spec.cells[0].roles == (Role.TRAIN, Role.EVALUATE)
     assert spec.cells[0].role is Role.TRAIN and spec.cells[0].has(Role.EVALUATE)

@@ -101,8 +101,9 @@ def test_several_fitted_models_are_listed_and_never_guessed(make_notebook) -> No
     with pytest.raises(ModelChoiceError) as info:
         plan_of(path)
     assert info.value.candidates == ("lr", "tree")
-    assert "compare.ipynb: 2 models are fitted: `lr` (LogisticRegression, cell 2), `tree` (DecisionTreeClassifier, cell 3)" in (
-        info.value.message
+    assert (
+        "compare.ipynb: 2 models are fitted: `lr` (LogisticRegression, cell 2), `tree` (DecisionTreeClassifier, cell 3)"
+        in (info.value.message)
     )
     assert "nb2prod tag compare.ipynb --model tree" in info.value.hint
     plan = plan_of(path, "tree")
@@ -207,11 +208,13 @@ def test_shipped_code_mixed_with_other_code_is_a_warning_not_a_tag(make_notebook
     plan = plan_of(path)
     assert [p.roles for p in plan.proposals] == [(), (), ("train",)]
     assert len(plan.warnings) == 2
-    assert "cell 1 (`import numpy as np`): the model needs `BaseEstimator` from this cell, but line 3" in (
-        plan.warnings[0]
+    assert (
+        "cell 1 (`import numpy as np`): the model needs `BaseEstimator` from this cell, but line 3"
+        in (plan.warnings[0])
     )
-    assert "cell 2 (`class Double(BaseEstimator):`): the model needs `Double` from this cell, but line 4 (`print('ok')`)" in (
-        plan.warnings[1]
+    assert (
+        "cell 2 (`class Double(BaseEstimator):`): the model needs `Double` from this cell, but line 4 (`print('ok')`)"
+        in (plan.warnings[1])
     )
 
 

@@ -18,7 +18,7 @@ from nb2prod.run.kernel.compiled import _compile_model, _inference_note
 from nb2prod.run.kernel.compose import _served_inputs
 from nb2prod.run.kernel.environment import _distributions
 from nb2prod.run.kernel.golden import _golden_examples
-from nb2prod.run.kernel.model import _describe_model, _find_model, _metrics, _metrics_problems
+from nb2prod.run.kernel.model import _apply_labels, _describe_model, _find_model, _metrics, _metrics_problems
 from nb2prod.run.kernel.pickling import _check_picklable, _dump, _rebind_preprocess_definitions
 from nb2prod.run.kernel.sample import _describe_sample, _find_features
 
@@ -41,6 +41,7 @@ def _capture(namespace, config):
     if hasattr(model, "best_estimator_") and hasattr(model, "cv_results_"):
         notes.append(f"`{variable}` is a {type(model).__name__}; its best_estimator_ is served.")
         variable, model = variable + ".best_estimator_", model.best_estimator_
+    _apply_labels(model, config, notes)
     served = _served_inputs(namespace, config, model, variable)
     if served["sample"] is None:
         features_variable, sample = _find_features(namespace, config, variable, notes)

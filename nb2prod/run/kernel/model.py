@@ -50,6 +50,33 @@ def _find_model(namespace, config):
     raise _CaptureProblem("no_model", "no estimator in the train cells", candidates=found)
 
 
+def _apply_labels(model, config, notes):
+    """Notebook metadata `nb2prod.labels` ({"0": "stay", "1": "churn"}) names a 0/1 or False/True
+    classifier's classes: the served model answers with the labels. scikit-learn classifiers
+    predict `classes_[index]`, so the estimator that owns `classes_` gets the labels instead."""
+    labels = config.get("labels")
+    if not labels:
+        return
+    classes = getattr(model, "classes_", None)
+    texts = [str(_plain(c)) for c in classes] if classes is not None else []
+    if sorted(texts) not in (["0", "1"], ["False", "True"]) or set(texts) != set(labels):
+        found = ", ".join(texts) if texts else "none (not a classifier)"
+        raise _CaptureProblem(
+            "labels",
+            f"notebook metadata nb2prod.labels names {', '.join(sorted(labels))}, but the model's "
+            f"classes are {found}; labels apply to 0/1 or False/True classes, one label each",
+        )
+    owner = model
+    while "classes_" not in vars(owner) and hasattr(owner, "steps"):
+        owner = owner.steps[-1][1]
+    if "classes_" not in vars(owner):
+        raise _CaptureProblem("labels", f"cannot name the classes of a {type(model).__name__}")
+    import numpy as np
+
+    owner.classes_ = np.array([labels[t] for t in texts], dtype=object)
+    notes.append("classes " + ", ".join(f"{t} -> {labels[t]!r}" for t in texts) + " (notebook metadata nb2prod.labels)")
+
+
 def _describe_model(model, variable):
     import numpy as np
     from sklearn.base import is_classifier
