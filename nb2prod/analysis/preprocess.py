@@ -51,7 +51,9 @@ class PreprocessModule:
         """Edits of run cells (cell index -> edits) that record what the capture step proves."""
         if self.replay is not None:
             return self.replay.run_edits
-        return self.fits.edits if self.fits is not None else {}
+        if self.fits is None or not ("preprocess" in self.callables or any(c.composed for c in self.fits.chains)):
+            return {}  # records go to the model as they are: nothing to prove
+        return self.fits.edits
 
     def locate(self, module_line: int) -> tuple[Cell, int]:
         """Map a line of the assembled module back to (cell, line within that cell)."""

@@ -71,6 +71,7 @@ class Replayer:
         self.run_edits: dict[int, list[Edit]] = {}
         self.maker = EditMaker(pandas)
         self.pending: list[Pending] = []
+        self.skipped: dict[int, tuple[set[str], list[int]]] = {}  # cell -> (other frames, lines)
         self.issues: list[ReplayIssue] = []
         self.loops = 0
         self.aliases: dict[str, str] = {}  # split halves -> the frame they were split from
@@ -217,8 +218,9 @@ class Replayer:
     ) -> None:
         if on_others:
             self._track_others(node)
-            listed = ", ".join(f"`{n}`" for n in sorted(on_others))
-            self._note(cell, node.lineno, f"`{first_text(positions, node)}` only changes {listed}; not replayed")
+            frames, lines = self.skipped.setdefault(cell.index, (set(), []))
+            frames |= on_others & (self.others | set(self.frame_lists))
+            lines.append(node.lineno)
             return
         classifier = Classifier(self.scope)
         value = value_of(node)
@@ -291,13 +293,7 @@ class Replayer:
 
     def _replay(self, cell: Cell, positions: Positions, node: ast.stmt, loop_id: str | None) -> None:
         if self.user_function:
-            self._refuse(
-                cell,
-                node.lineno,
-                f"`{first_text(positions, node)}` changes the training frame at import time, and the cells also "
-                "define `preprocess(frame)`",
-                "Move the statement into preprocess(frame), or into a cell that is not tagged `preprocess`.",
-            )
+            self._beside_function(cell, positions, node)
             return
         classifier = Classifier(self.scope)
         self._collect(classifier, node)
@@ -390,7 +386,10 @@ class Replayer:
         return bool(mixed)
 
     def _cannot_ship(self, cell: Cell, positions: Positions, node: ast.stmt) -> None:
-        why = "reads notebook data the service does not have"
+        """A statement on notebook data that the service could not run at import time."""
+        if self.user_function:
+            self._beside_function(cell, positions, node)
+            return
         if self.raw is None:
             hint = (
                 "Ways out: name the raw input frame with --raw VAR or notebook metadata nb2prod.raw so nb2prod "
@@ -399,7 +398,19 @@ class Replayer:
             )
         else:
             hint = "Move the statement to a cell that is not tagged `preprocess`, or into preprocess(frame)."
-        self._refuse(cell, node.lineno, f"`{first_text(positions, node)}` {why}", hint)
+        self._refuse(
+            cell, node.lineno, f"`{first_text(positions, node)}` reads notebook data the service does not have", hint
+        )
+
+    def _beside_function(self, cell: Cell, positions: Positions, node: ast.stmt) -> None:
+        self._refuse(
+            cell,
+            node.lineno,
+            f"`{first_text(positions, node)}` changes training data at import time, and the cells also "
+            "define `preprocess(frame)`",
+            "Move the statement into preprocess(frame), with training values as constants, or into a cell "
+            "that is not tagged `preprocess`.",
+        )
 
     def _refuse(self, cell: Cell, line: int, what: str, hint: str, code: str = "replay") -> None:
         self.issues.append(
@@ -434,7 +445,17 @@ class Replayer:
 
     # --- after the last cell ----------------------------------------------------------------
 
-    def prune(self, returned: str | None) -> None:
+    def finish(self, cells: tuple[Cell, ...], returned: str | None) -> None:
+        """After the last cell: one note per cell for statements on other frames; unused values out."""
+        for cell in cells:
+            if cell.index in self.skipped:
+                frames, lines = self.skipped[cell.index]
+                listed = ", ".join(f"`{n}`" for n in sorted(frames)) or "other frames"
+                where = f"line {lines[0]}" if len(lines) == 1 else f"lines {', '.join(map(str, lines))}"
+                self._note(cell, lines[0], f"statements on {listed} ({where}) are not replayed: a request is one frame")
+        self._prune(returned)
+
+    def _prune(self, returned: str | None) -> None:
         """Ship a frozen assignment only if shipped code reads what it binds (`X_test_scaled =
         scaler.transform(X_test)` is the notebook's business, not the service's)."""
         shipped = [e for e in self.parts.module + self.parts.body if not any(e is p.emitted for p in self.pending)]

@@ -10,6 +10,7 @@ Label columns a request lacks are taken out of `drop(...)` calls.
 from __future__ import annotations
 
 import ast
+import json
 from dataclasses import dataclass, field
 
 from nb2prod.analysis.freeze import Findings, Freeze, bins_argument, drop_columns_node
@@ -43,7 +44,7 @@ class EditMaker:
             value = self._key(cell, freeze)
             edits.frozen.append(value)
             read, varies = _subscript(freeze), f"({', '.join(freeze.loop_vars)},)" if freeze.loop_vars else "()"
-            key = f"{value.key!r}"
+            key = json.dumps(value.key, ensure_ascii=False)  # a Python literal in ruff's quotes
             if freeze.what == "value":
                 edits.code.append(replace(positions, freeze.node, f"{FROZEN}[{key}]{read}"))
                 edits.run += wrap(positions, freeze.node, f"_nb2prod_freeze({key}, ", f", {loop}, {varies})")

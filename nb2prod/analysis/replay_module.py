@@ -93,7 +93,7 @@ def plan_replay(
     returned = _returned(replayer, statements, chain, cells) if replayer.parts.body else None
     if replayer.parts.body and returned is None:
         replayer.issues.append(_no_return(spec, chain, cells))
-    replayer.prune(returned)
+    replayer.finish(cells, returned)
     return _plan(spec, replayer, returned, fits, chain, pandas)
 
 
@@ -295,7 +295,7 @@ def _assemble(
         if replayer.frozen and not placed:
             lines.append("\n\n" + FROZEN_COMMENT + FROZEN_PLACEHOLDER + "\n")
         if any(f.what == "columns" for f in replayer.frozen):
-            lines.append("\n" + ALIGN_SOURCE.format(align=ALIGN, pandas=pandas))
+            lines.append(ALIGN_SOURCE.format(align=ALIGN, pandas=pandas))
         _function(spec, replayer, returned, lines, line_cells)
     return "".join(lines), line_cells
 

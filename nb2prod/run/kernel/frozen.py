@@ -6,6 +6,7 @@ written as a literal that evaluates back to an equal value (checked), and the wh
 executed in a fresh namespace, so the code the proof runs is byte for byte the code shipped.
 """
 
+import json
 import math
 import sys
 import types
@@ -20,7 +21,9 @@ def _frozen_literal(value):
     """Python source that evaluates to `value` (NumPy scalars as Python numbers)."""
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         value = value.item()
-    if value is None or isinstance(value, (bool, str)):
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a Python literal, in double quotes as ruff writes them
+    if value is None or isinstance(value, bool):
         return repr(value)
     if isinstance(value, int):
         return repr(value)
@@ -60,12 +63,20 @@ def _frozen_index_literal(index):
 def _frozen_entry(key, slots):
     """One FROZEN entry: the value, or {loop value: value} when it varies with a loop over constants."""
     if list(slots) == [()]:
-        return _frozen_literal(slots[()])
+        return _frozen_long_literal(slots[()])
     parts = []
     for slot, value in slots.items():
         slot_literal = _frozen_literal(slot[0] if len(slot) == 1 else slot)
         parts.append(f"        {slot_literal}: {_frozen_literal(value)},")
     return "{\n" + "\n".join(parts) + "\n    }"
+
+
+def _frozen_long_literal(value):
+    """A list too long for one line: one item per line, as ruff would format it."""
+    text = _frozen_literal(value)
+    if len(text) <= 88 or not isinstance(value, list):
+        return text
+    return "[\n" + "".join(f"        {_frozen_literal(item)},\n" for item in value) + "    ]"
 
 
 def _frozen_render(recorded, frozen, label_columns):
