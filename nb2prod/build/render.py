@@ -25,6 +25,11 @@ from nb2prod.run.captured import Capture, Task
 
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 1_048_576
+# After SIGTERM the service answers (not ready) for this long before it stops; the Deployment's
+# preStop hook and termination grace period are sized from it and from the time requests in
+# flight get to finish after that.
+DRAIN_SECONDS = 5
+IN_FLIGHT_SECONDS = 15
 
 # template -> output path ({package} is filled in)
 TEMPLATES = {
@@ -43,6 +48,7 @@ TEMPLATES = {
     "src/lifecycle.py.j2": "src/{package}/lifecycle.py",
     "src/middleware.py.j2": "src/{package}/middleware.py",
     "src/routes.py.j2": "src/{package}/routes.py",
+    "src/scoring.py.j2": "src/{package}/scoring.py",
     "src/model.py.j2": "src/{package}/model.py",
     "src/schemas.py.j2": "src/{package}/schemas.py",
     "tests/test_service.py.j2": "tests/test_service.py",
@@ -131,6 +137,7 @@ def _context(data: RenderInput) -> dict[str, Any]:
         "array_dtype": schema.array_dtype or "float64",
         "uses_preprocess": data.code.preprocess.defines_preprocess,
         "classifier": classifier,
+        "has_proba": classifier and "predict_proba" in capture.model.predict_methods,
         "prediction_type": _prediction_type(capture),
         "model_class": capture.model.class_path,
         "task": capture.model.task.value,
@@ -146,7 +153,11 @@ def _context(data: RenderInput) -> dict[str, Any]:
         "uses_literal": any(f.column.kind == "category" for f in schema.features),
         "max_batch": MAX_BATCH,
         "max_body_bytes": MAX_BODY_BYTES,
-        "example_json": json.dumps(capture.golden[0].input).replace("'", "'\\''") if capture.golden else "{}",
+        "drain_seconds": DRAIN_SECONDS,
+        "in_flight_seconds": IN_FLIGHT_SECONDS,
+        # preStop sleep, then the drain, then requests in flight, then a margin before SIGKILL
+        "grace_seconds": 2 * DRAIN_SECONDS + IN_FLIGHT_SECONDS + 5,
+        "example_json": json.dumps(_example_record(schema)).replace("'", "'\\''"),
     }
 
 
@@ -175,6 +186,7 @@ def _field(schema: InputSchema, feature: Feature) -> dict[str, Any]:
         args.append("strict=True")
     if annotation == "float":
         args.append("allow_inf_nan=False")
+    args += _bound_args(feature.bounds)
     if column.nullable:
         annotation += " | None"
     return {
@@ -185,10 +197,20 @@ def _field(schema: InputSchema, feature: Feature) -> dict[str, Any]:
     }
 
 
+def _bound_args(bounds: tuple[int | float, int | float] | None) -> list[str]:
+    """`ge=`/`le=` for a dtype's range: a value outside it is refused, never wrapped or overflowed."""
+    return [] if bounds is None else [f"ge={bounds[0]!r}", f"le={bounds[1]!r}"]
+
+
 def _array_field(schema: InputSchema) -> dict[str, Any]:
     n = len(schema.features)
     nullable = any(f.column.nullable for f in schema.features)
-    item = "Annotated[float, Field(strict=True, allow_inf_nan=False)]" + (" | None" if nullable else "")
+    args = ["strict=True", *_bound_args(schema.array_bounds)]
+    if schema.array_of_integers:
+        item = f"Annotated[int, Field({', '.join(args)})]"
+    else:
+        item = f"Annotated[float, Field({', '.join([*args, 'allow_inf_nan=False'])})]"
+    item += " | None" if nullable else ""
     return {
         "identifier": "features",
         "annotation": f"list[{item}]",
@@ -205,7 +227,9 @@ def _record_doc(schema: InputSchema) -> str:
 
 def _readme_feature(feature: Feature) -> dict[str, Any]:
     c = feature.column
-    if c.categories is not None:
+    if feature.free_text:
+        shown = "free text" + (f" ({c.distinct_count} distinct values)" if c.distinct_count is not None else "")
+    elif c.categories is not None:
         shown = ", ".join(str(v) for v in c.categories[:8]) + (" ..." if len(c.categories) > 8 else "")
     elif c.minimum is not None:
         shown = f"{c.minimum} .. {c.maximum}"
@@ -214,15 +238,42 @@ def _readme_feature(feature: Feature) -> dict[str, Any]:
     return {"name": feature.name.replace("|", "\\|"), "json_type": feature.json_type, "column": c, "seen": shown}
 
 
+def _example_record(schema: InputSchema) -> dict[str, Any]:
+    """A valid record for the README, made from the schema's ranges, not taken from the training rows."""
+    values = {f.name: _example_value(f) for f in schema.features}
+    return {"features": list(values.values())} if schema.kind == "array" else values
+
+
+def _example_value(feature: Feature) -> Any:
+    c = feature.column
+    if c.kind == "boolean":
+        return False
+    if c.categories:
+        return c.categories[0]
+    if feature.free_text:
+        return "text"
+    if c.kind in ("integer", "number") and c.minimum is not None and c.maximum is not None:
+        middle = (c.minimum + c.maximum) / 2
+        return int(middle) if c.kind == "integer" else round(middle, 2)
+    return None if c.nullable else {"integer": 0, "number": 0.0}.get(c.kind, "text")
+
+
 def _bad_cases(schema: InputSchema) -> list[dict[str, str]]:
     """Generated bad-input tests: (field, Python expression of a bad value) for the first golden record."""
     if schema.kind == "array":
-        return [
+        cases = [
             {"id": "wrong_length", "field": "features", "value": 'EXAMPLE["features"][:-1]'},
             {"id": "nan_value", "field": "features", "value": '[float("nan"), *EXAMPLE["features"][1:]]'},
             {"id": "text_value", "field": "features", "value": '["text", *EXAMPLE["features"][1:]]'},
         ]
+        if schema.array_of_integers and schema.array_bounds is not None:
+            too_large = f'[{schema.array_bounds[1] + 1}, *EXAMPLE["features"][1:]]'
+            cases.append({"id": "integer_out_of_range", "field": "features", "value": too_large})
+        return cases
     cases = []
+    integer = next((f for f in schema.features if f.column.kind == "integer" and f.bounds is not None), None)
+    if integer is not None and integer.bounds is not None:
+        cases.append({"id": "integer_out_of_range", "field": integer.name, "value": repr(integer.bounds[1] + 1)})
     numeric = next((f for f in schema.features if f.column.kind == "number"), None)
     if numeric is not None:
         cases.append({"id": "nan_value", "field": numeric.name, "value": 'float("nan")'})

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from nb2prod.run.captured import Capture, Column, FeatureKind
 
 PYTHON_TYPES = {"integer": "int", "number": "float", "boolean": "bool", "string": "str"}
@@ -54,6 +56,16 @@ class Feature:
             return {"int": "integer", "float": "number", "bool": "boolean"}.get(self.python_type, "string")
         return JSON_TYPES[self.column.kind]
 
+    @property
+    def free_text(self) -> bool:
+        """A text column described by a count, its values never listed (too many, or mostly distinct)."""
+        return self.column.kind == "string" and (self.column.free_text or self.column.categories is None)
+
+    @property
+    def bounds(self) -> tuple[int | float, int | float] | None:
+        """The range of the column's dtype, for a number field (a value outside it would wrap or overflow)."""
+        return dtype_bounds(self.column.dtype) if self.column.kind in ("integer", "number") else None
+
 
 @dataclass(frozen=True)
 class InputSchema:
@@ -61,11 +73,22 @@ class InputSchema:
     features: tuple[Feature, ...]
     array_dtype: str | None
 
+    @property
+    def array_bounds(self) -> tuple[int | float, int | float] | None:
+        """The range of an array model's dtype (None for float64, whose range JSON cannot leave)."""
+        return dtype_bounds(self.array_dtype or "float64")
+
+    @property
+    def array_of_integers(self) -> bool:
+        return self.kind == "array" and np.dtype(self.array_dtype or "float64").kind in "iu"
+
     def json_schema(self) -> dict[str, Any]:
         """JSON Schema of one record, as /predict takes it."""
         if self.kind == "array":
             nullable = any(f.column.nullable for f in self.features)
-            item: dict[str, Any] = {"type": ["number", "null"] if nullable else "number"}
+            number = "integer" if self.array_of_integers else "number"
+            item: dict[str, Any] = {"type": [number, "null"] if nullable else number}
+            item.update(_range(self.array_bounds))
             n = len(self.features)
             return {
                 "type": "object",
@@ -89,7 +112,9 @@ class InputSchema:
             entry: dict[str, Any] = {"name": f.name, "dtype": c.dtype, "kind": c.kind, "nullable": c.nullable}
             if c.kind in ("integer", "number"):
                 entry.update(min=c.minimum, max=c.maximum)
-            if c.categories is not None:
+            if f.free_text:
+                entry.update(free_text=True, distinct=c.distinct_count)
+            elif c.categories is not None:
                 entry["categories"] = list(c.categories)
             if c.kind == "category":
                 entry["ordered"] = c.ordered
@@ -112,9 +137,29 @@ def python_type_of(values: tuple[Any, ...]) -> str:
     return "str"
 
 
+def dtype_bounds(dtype: str) -> tuple[int | float, int | float] | None:
+    """The smallest and largest value of a NumPy (or pandas nullable) number dtype; None for float64."""
+    try:
+        numpy_dtype = np.dtype(dtype.lower())  # pandas' nullable Int64, UInt8, Float32 ... by their NumPy names
+    except TypeError:
+        return None
+    if numpy_dtype.kind in "iu":
+        integers = np.iinfo(numpy_dtype)
+        return int(integers.min), int(integers.max)
+    if numpy_dtype.kind == "f" and numpy_dtype.itemsize < 8:
+        largest = float(np.finfo(numpy_dtype).max)
+        return -largest, largest
+    return None
+
+
+def _range(bounds: tuple[int | float, int | float] | None) -> dict[str, int | float]:
+    return {} if bounds is None else {"minimum": bounds[0], "maximum": bounds[1]}
+
+
 def _property(feature: Feature) -> dict[str, Any]:
     c = feature.column
     prop: dict[str, Any] = {"type": [feature.json_type, "null"] if c.nullable else feature.json_type}
+    prop.update(_range(feature.bounds))
     if c.kind == "category" and c.categories is not None:
         prop["enum"] = list(c.categories) + ([None] if c.nullable else [])
     prop["x-dtype"] = c.dtype

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -46,6 +47,7 @@ def running_service(python: Path, package: str, log: Path, ready_within: float =
             stdout=log_file,
             stderr=subprocess.STDOUT,
             cwd=str(log.parent),
+            env={**os.environ, "DRAIN_SECONDS": "0"},  # stop at once when the test is done
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -60,6 +62,35 @@ def running_service(python: Path, package: str, log: Path, ready_within: float =
                 server.wait(timeout=10)
 
 
+@contextlib.contextmanager
+def serving_here(
+    project: Path, log: Path, *, env: dict[str, str] | None = None, switch_interval: float | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Serve a generated project with this environment's uvicorn on a free loopback port.
+
+    Yields the base URL and the server process, which the test may signal; it is stopped after.
+    `switch_interval` makes the server switch threads more often (sys.setswitchinterval), so that
+    races between threads show up within a short, bounded test.
+    """
+    port = free_port()
+    package = next((project / "src").glob("*/app.py")).parent.name
+    setup = f"import sys; sys.setswitchinterval({switch_interval!r}); " if switch_interval else ""
+    command = [sys.executable, "-c", f"{setup}import uvicorn.main; uvicorn.main.main()"]
+    command += [f"{package}.app:app", "--app-dir", str(project / "src"), "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("w") as log_file:
+        server = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=log.parent
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(server, url, log, 60)
+            yield url, server
+        finally:
+            if server.poll() is None:
+                server.kill()
+            server.wait(timeout=30)
+
+
 def _wait_ready(server: subprocess.Popen[bytes], url: str, log: Path, limit: float) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -70,6 +101,15 @@ def _wait_ready(server: subprocess.Popen[bytes], url: str, log: Path, limit: flo
                 return
         time.sleep(0.3)
     raise AssertionError(f"the service was not ready within {limit} s:\n{log.read_text()[-3000:]}")
+
+
+def fuzz(url: str, max_examples: int = 40) -> subprocess.CompletedProcess[str]:
+    """schemathesis on the service's own OpenAPI: generated requests, huge integers included, and
+    no answer may be a 5xx. Bounded by `max_examples` per operation and a timeout."""
+    command = [str(Path(sys.executable).with_name("schemathesis")), "run", f"{url}/openapi.json"]
+    command += ["--checks", "not_a_server_error", "--max-examples", str(max_examples), "--seed", "1"]
+    command += ["--workers", "1", "--request-timeout", "30", "--suppress-health-check", "all"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
 
 
 def golden_of(out: Path) -> dict:

@@ -1,7 +1,8 @@
 """Every example notebook, end to end, as a user would do it.
 
 convert (CLI) -> install the generated project in a fresh virtualenv -> its generated tests pass
--> it runs under uvicorn on 127.0.0.1 -> every golden row over HTTP gets the notebook's answer.
+-> it runs under uvicorn on 127.0.0.1 -> every golden row over HTTP gets the notebook's answer
+-> a property-based fuzz of its own OpenAPI (schemathesis) finds no 5xx.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import EXAMPLES, run_cli
-from tests.e2e.service import fresh_venv_with, golden_of, running_service
+from tests.e2e.service import fresh_venv_with, fuzz, golden_of, running_service
 
 pytestmark = pytest.mark.slow
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
@@ -98,3 +99,5 @@ def test_example_converts_installs_passes_its_tests_and_serves_the_notebooks_ans
             assert_answer(answer, example["prediction"])
         bad = http.post("/predict", content=b"{not json", headers={"content-type": "application/json"})
         assert bad.status_code == 400
+        fuzzed = fuzz(url)
+        assert fuzzed.returncode == 0, fuzzed.stdout[-6000:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,7 @@ def test_serve_answers_the_golden_examples(tmp_path: Path) -> None:
         [sys.executable, "-m", "nb2prod", "serve", str(out), "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "DRAIN_SECONDS": "0"},  # stop at once when the test is done
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -97,6 +97,11 @@ def _describe_sample(sample, variable, namespace=None):
     }
 
 
+# A text column with more distinct values than this (or with a distinct value for most of its
+# rows) is free text, not a category.
+_MAX_CATEGORIES = 50
+
+
 def _describe_column(name, column):
     import numpy as np
 
@@ -118,8 +123,14 @@ def _describe_column(name, column):
         info.update(kind="boolean", null_value=_null_value(column))
         return info
     if all(isinstance(v, str) for v in values):
-        unique = sorted(set(values))
-        info.update(kind="string", categories=unique if len(unique) <= 1000 else None, null_value=_null_value(column))
+        distinct = set(values)
+        info.update(kind="string", null_value=_null_value(column), distinct_count=len(distinct))
+        # The service publishes seen values (/metadata, README) only for a low-cardinality column.
+        # Names, ids and other free text are counted here; their values never leave the kernel.
+        if len(distinct) <= _MAX_CATEGORIES and 2 * len(distinct) <= len(values):
+            info["categories"] = sorted(distinct)
+        else:
+            info["free_text"] = True
         return info
     kinds = sorted({type(v).__name__ for v in values})
     raise _CaptureProblem("column_type", f"column `{name}` has dtype {dtype} holding {', '.join(kinds)}", column=name)

@@ -1,7 +1,9 @@
 """Load the customers-mixed model and turn records into predictions.
 
-The model file is checked against the sha256 in `artifacts/manifest.json` before it is
-unpickled; records are rebuilt into the columns and dtypes the notebook trained on.
+Inference path: scikit-learn (the manifest's `inference.reason` says why the model was not
+compiled). Ensembles predict with `n_jobs=1`: one row is cheaper than starting threads, and the
+answers do not change.
+Every model file is checked against the sha256 in `artifacts/manifest.json` before it is loaded.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ def load_manifest() -> dict[str, Any]:
     return json.loads(ARTIFACTS.joinpath("manifest.json").read_text(encoding="utf-8"))
 
 
-def load_verified_model(manifest: dict[str, Any]) -> Any:
-    """Unpickle the model only if its bytes have the sha256 the manifest records."""
+def verified_bytes(manifest: dict[str, Any]) -> bytes:
+    """The model file's bytes, only if they have the sha256 the manifest records."""
     try:
         data = ARTIFACTS.joinpath(MODEL_FILE).read_bytes()
     except FileNotFoundError as err:
@@ -46,7 +48,18 @@ def load_verified_model(manifest: dict[str, Any]) -> Any:
             f"{MODEL_FILE} has digest {actual}, but the manifest expects {expected}: "
             "the artifact was changed or corrupted. Reinstall the package or convert the notebook again."
         )
-    return joblib.load(io.BytesIO(data))
+    return data
+
+
+def load_verified_model(manifest: dict[str, Any]) -> Any:
+    """Unpickle the verified model, with every `n_jobs` set to 1 for prediction."""
+    model = joblib.load(io.BytesIO(verified_bytes(manifest)))
+    get_params = getattr(model, "get_params", None)
+    if callable(get_params):
+        jobs = {key: 1 for key in get_params(deep=True) if key == "n_jobs" or key.endswith("__n_jobs")}
+        if jobs:
+            model.set_params(**jobs)
+    return model
 
 
 def plain(value: Any) -> Any:
@@ -66,12 +79,19 @@ class Predictor:
         self.model = model
         self.version: str = manifest["version"]
         self.features: list[dict[str, Any]] = manifest["input_schema"]["features"]
-        classes = manifest["output"]["classes"]
+        self.classes: list[Any] | None = manifest["output"]["classes"]
         # Worked out once here, not on every request.
-        self.labels: list[str] | None = [str(c) for c in classes] if classes is not None else None
-        self.has_proba = classes is not None and "predict_proba" in manifest["model"]["predict_methods"]
+        self.labels: list[str] | None = [str(c) for c in self.classes] if self.classes is not None else None
+        self.has_proba = self.classes is not None and "predict_proba" in manifest["model"]["predict_methods"]
         self.columns = [f["name"] for f in self.features]
         self.dtypes = {f["name"]: self._dtype(f) for f in self.features}
+        text = [f["name"] for f in self.features if self.dtypes[f["name"]] == "object"]
+        # JSON null in a text column becomes what the notebook had there: None or NaN.
+        self.none_columns = [name for name in text if self._feature(name).get("null_value") == "none"]
+        self.nan_columns = [name for name in text if name not in self.none_columns]
+        # The conversion proved on the training sample that classes_[argmax(predict_proba)] is predict's
+        # answer, so one predict_proba call gives both.
+        self.one_call = self.has_proba and bool(manifest["inference"]["label_from_proba"])
 
     @classmethod
     def load(cls) -> Predictor:
@@ -84,6 +104,13 @@ class Predictor:
         if example is not None:
             self.predict([example])
 
+    def runs_inline(self, rows: int) -> bool:
+        """Whether scoring `rows` records is quick enough to do without leaving the event loop."""
+        return False
+
+    def _feature(self, name: str) -> dict[str, Any]:
+        return next(f for f in self.features if f["name"] == name)
+
     @staticmethod
     def _dtype(feature: dict[str, Any]) -> Any:
         """The pandas dtype the notebook's column had."""
@@ -93,29 +120,28 @@ class Predictor:
         return feature["dtype"]
 
     def to_inputs(self, records: list[dict[str, Any]]) -> pd.DataFrame:
-        """Records keyed by column name -> a DataFrame with the training columns and dtypes."""
-        frame = pd.DataFrame.from_records(records, columns=self.columns)
-        for feature in self.features:
-            name = feature["name"]
-            dtype = self.dtypes[name]
-            if dtype == "object":
-                # The notebook's missing strings were NaN (or None); JSON null must become the same.
-                missing = None if feature.get("null_value") == "none" else np.nan
-                values = [missing if v is None else v for v in frame[name]]
-                frame[name] = pd.Series(values, dtype=object, index=frame.index)
-            else:
-                frame[name] = frame[name].astype(dtype)
+        """Records keyed by column name -> a DataFrame with the training columns and dtypes, built once."""
+        frame = pd.DataFrame.from_records(records, columns=self.columns).astype(self.dtypes)
+        if self.nan_columns:
+            frame[self.nan_columns] = frame[self.nan_columns].where(frame[self.nan_columns].notna(), np.nan)
+        if self.none_columns:
+            text = frame[self.none_columns].astype(object)
+            frame[self.none_columns] = text.where(text.notna(), None)
         return frame
 
     def predict(self, records: list[dict[str, Any]]) -> tuple[list[Any], list[dict[str, float]] | None]:
-        """Predictions (and class probabilities for classifiers) for `records`, in order."""
+        """Predictions (and class probabilities for classifiers) for `records`, in order: one model call."""
         inputs = self.to_inputs(records)
         try:
-            predictions = [plain(v) for v in np.asarray(self.model.predict(inputs))]
+            if self.one_call and self.classes is not None and self.labels is not None:
+                rows = np.asarray(self.model.predict_proba(inputs))
+                predictions = [self.classes[i] for i in rows.argmax(axis=1).tolist()]
+                return predictions, [dict(zip(self.labels, row)) for row in rows.tolist()]
+            predictions = [plain(v) for v in np.asarray(self.model.predict(inputs)).tolist()]
             probabilities = None
             if self.has_proba and self.labels is not None:
                 rows = np.asarray(self.model.predict_proba(inputs))
-                probabilities = [dict(zip(self.labels, map(float, row))) for row in rows]
-        except (ValueError, TypeError, KeyError, IndexError) as err:
+                probabilities = [dict(zip(self.labels, row)) for row in rows.tolist()]
+        except ValueError as err:  # the input's fault (see errors.py); anything else is the service's
             raise PredictionError(f"the model could not score the input: {err}") from err
         return predictions, probabilities

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
 
-from customers_mixed.lifecycle import predictor_of
+from customers_mixed.bodies import answer, read_body, request_body
+from customers_mixed.errors import error_response
+from customers_mixed.lifecycle import is_ready, scorer_of
 from customers_mixed.schemas import BatchPrediction, BatchRequest, ErrorBody, Prediction, Record
 
 PUBLIC_MANIFEST_KEYS = ("name", "version", "nb2prod_version", "notebook", "python", "model", "input_schema")
@@ -17,45 +18,52 @@ router = APIRouter()
 
 
 @router.get("/health")
-def health() -> dict[str, str]:
+async def health() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
 @router.get("/ready", responses={503: {"model": ErrorBody}})
-def ready(request: Request) -> Any:
-    """Readiness: the model is loaded, verified and warmed up."""
-    if request.app.state.predictor is None:
-        return JSONResponse({"error": "the model is not loaded yet"}, status_code=503)
+async def ready(request: Request) -> Any:
+    """Readiness: the model is loaded, verified and warmed up, and the service is not shutting down."""
+    if not is_ready(request):
+        reason = "shutting down" if request.app.state.scorer is not None else "the model is not loaded yet"
+        return error_response(503, reason)
     return {"status": "ready", "model_version": request.app.state.manifest["version"]}
 
 
 @router.get("/metadata")
-def metadata(request: Request) -> dict[str, Any]:
+async def metadata(request: Request) -> dict[str, Any]:
     """The public part of the manifest: model, schema, classes, metrics, versions."""
     manifest = request.app.state.manifest
     return {key: manifest[key] for key in PUBLIC_MANIFEST_KEYS if key in manifest}
 
 
-@router.post("/predict", response_model=Prediction)
-def predict(record: Record, request: Request) -> Prediction:
+@router.post("/predict", response_model=Prediction, openapi_extra=request_body(Record))
+async def predict(request: Request) -> Response:
     """Score one record."""
-    predictor = predictor_of(request)
-    predictions, probabilities = predictor.predict([record.model_dump(by_alias=True)])
-    return Prediction(
-        prediction=predictions[0],
-        probabilities=probabilities[0] if probabilities else None,
-        model_version=predictor.version,
+    record = await read_body(request, Record)
+    scorer = scorer_of(request)
+    predictions, probabilities = await scorer.predict([record.model_dump(by_alias=True)])
+    return answer(
+        {
+            "prediction": predictions[0],
+            "probabilities": probabilities[0] if probabilities else None,
+            "model_version": scorer.predictor.version,
+        }
     )
 
 
-@router.post("/predict/batch", response_model=BatchPrediction)
-def predict_batch(batch: BatchRequest, request: Request) -> BatchPrediction:
-    """Score several records at once (at most MAX_BATCH)."""
-    predictor = predictor_of(request)
-    predictions, probabilities = predictor.predict([r.model_dump(by_alias=True) for r in batch.records])
-    return BatchPrediction(
-        predictions=predictions,
-        probabilities=probabilities,
-        model_version=predictor.version,
+@router.post("/predict/batch", response_model=BatchPrediction, openapi_extra=request_body(BatchRequest))
+async def predict_batch(request: Request) -> Response:
+    """Score several records at once (at most MAX_BATCH); a record that cannot be scored is named."""
+    batch = await read_body(request, BatchRequest)
+    scorer = scorer_of(request)
+    predictions, probabilities = await scorer.predict_batch([r.model_dump(by_alias=True) for r in batch.records])
+    return answer(
+        {
+            "predictions": predictions,
+            "probabilities": probabilities,
+            "model_version": scorer.predictor.version,
+        }
     )

@@ -19,7 +19,7 @@ class Record(BaseModel):
 
     age: Annotated[
         int,
-        Field(alias="age", strict=True),
+        Field(alias="age", strict=True, ge=-9223372036854775808, le=9223372036854775807),
     ]
     income: Annotated[
         float | None,
@@ -70,6 +70,7 @@ class BatchPrediction(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """Every error answer: a message saying what is wrong and where."""
+    """Every error answer: a message saying what is wrong and where (see errors.py)."""
 
     error: str
+    request_id: str | None = Field(default=None, description="Only on a 500: the id its log line carries.")

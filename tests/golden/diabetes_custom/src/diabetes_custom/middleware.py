@@ -1,26 +1,120 @@
-"""ASGI middleware of the diabetes-custom service: the request body limit."""
+"""ASGI middleware of the diabetes-custom service: request ids and the last resort of the error rule,
+the body limit, and closing connections while the service drains."""
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+import re
+import uuid
 
-from diabetes_custom.errors import error_response
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from diabetes_custom.errors import error_response, internal_error, log
 
 MAX_BODY_BYTES = 1048576
+# A client's X-Request-ID is echoed (and logged) only when it is a plain token.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestIds:
+    """Give each request an id (the client's `X-Request-ID` when it is a plain token) and send it back
+    on every answer. An exception that nothing else mapped becomes the rule's JSON 500 here; its
+    traceback goes to the log with the id."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get("x-request-id", "")
+        request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                MutableHeaders(scope=message).append("x-request-id", request_id)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            log.error("request %s: %s %s failed", request_id, scope["method"], scope["path"], exc_info=exc)
+            if started:  # too late for an error answer: the server closes the connection
+                raise
+            await internal_error(request_id)(scope, receive, send_with_id)
+
+
+class BodyTooLarge(Exception):
+    """Raised into the application when a request body passes the limit."""
 
 
 class BodyLimit:
-    """Refuse a request whose declared body is over MAX_BODY_BYTES with a 413."""
+    """Refuse a request body over `max_bytes` with a 413, whether its size is declared or it comes in
+    chunks: the bytes are counted as they arrive, and reading stops at the limit."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"")
-            if length.isdigit() and int(length) > self.max_bytes:
-                response = error_response(413, f"request body over {self.max_bytes} bytes")
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self.refuse(scope, receive, send)
+            return
+        received = 0
+        over = False
+
+        async def counted() -> Message:
+            nonlocal received, over
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    over = True
+                    raise BodyTooLarge
+            return message
+
+        async def unless_over(message: Message) -> None:
+            if not over:  # the application's answer to a body it could not finish reading is dropped
+                await send(message)
+
+        try:
+            await self.app(scope, counted, unless_over)
+        except BodyTooLarge:
+            pass
+        if over:
+            await self.refuse(scope, receive, send)
+
+    async def refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(413, f"request body over {self.max_bytes} bytes")
+        response.headers["connection"] = "close"  # the rest of the body is never read
+        await response(scope, receive, send)
+
+
+class CloseWhileDraining:
+    """While the service drains before it stops, each answer asks the client to close its connection,
+    so keep-alive connections end after an answer, never under a request in flight."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        shutdown = scope["app"].state.shutdown
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start" and shutdown.draining:
+                MutableHeaders(scope=message)["connection"] = "close"
+            await send(message)
+
+        await self.app(scope, receive, send_closing)

@@ -82,6 +82,7 @@ class BatchPrediction(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """Every error answer: a message saying what is wrong and where."""
+    """Every error answer: a message saying what is wrong and where (see errors.py)."""
 
     error: str
+    request_id: str | None = Field(default=None, description="Only on a 500: the id its log line carries.")

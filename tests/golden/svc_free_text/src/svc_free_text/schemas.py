@@ -23,7 +23,7 @@ class Record(BaseModel):
     ]
     age: Annotated[
         int,
-        Field(alias="age", strict=True),
+        Field(alias="age", strict=True, ge=-9223372036854775808, le=9223372036854775807),
     ]
     fare: Annotated[
         float,
@@ -47,9 +47,6 @@ class Prediction(BaseModel):
     """The model's answer for one record."""
 
     prediction: str
-    probabilities: dict[str, float] | None = Field(
-        default=None, description="Probability of each class, keyed by the class label as text."
-    )
     model_version: str
 
 
@@ -57,11 +54,11 @@ class BatchPrediction(BaseModel):
     """The model's answers for a batch, in the order of the records."""
 
     predictions: list[str]
-    probabilities: list[dict[str, float]] | None = None
     model_version: str
 
 
 class ErrorBody(BaseModel):
-    """Every error answer: a message saying what is wrong and where."""
+    """Every error answer: a message saying what is wrong and where (see errors.py)."""
 
     error: str
+    request_id: str | None = Field(default=None, description="Only on a 500: the id its log line carries.")
