@@ -3,15 +3,15 @@
 Three models: a 30-feature breast-cancer model (scikit-learn's bundled data, no download) as
 StandardScaler + LogisticRegression and as RandomForestClassifier(100 trees, n_jobs=-1), and the
 mixed-type frame example `notebooks/customers_mixed.ipynb`. Each is converted with
-`nb2prod convert`, then served both ways, one after the other, in the same run: the server
-pinned to CPU 0 (taskset), wrk pinned to CPU 1, one uvicorn worker, the same uvicorn flags.
+`nb2prod convert`, then served both ways at once in the same run, each measured in turn: the
+servers pinned to CPU 0 (taskset), wrk pinned to CPU 1, one uvicorn worker, the same uvicorn flags.
 The hand-written app is `benchmarks/handwritten_app.py`.
 
 Prints, per model and side: req/s at 8 and 64 connections, p50/p99 latency, RSS after warm-up,
 the ratio, and the generated service's cost per row on /predict/batch. A benchmark that prints
 figures, never a test. Needs wrk (Debian: `apt-get install wrk`) and taskset (util-linux).
 
-    python benchmarks/serve_vs_handwritten.py [--seconds 10] [--work DIR] [--only lr,rf,mixed]
+    python benchmarks/serve_vs_handwritten.py [--seconds 10] [--rounds 3] [--work DIR] [--only lr,rf,mixed]
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ class Load:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per figure (the median is shown)")
     parser.add_argument("--work", type=Path, help="folder for the converted services (reused when present)")
     parser.add_argument("--only", default="lr,rf,mixed", help="comma-separated subset of lr, rf, mixed")
     args = parser.parse_args()
@@ -98,11 +99,14 @@ def main() -> None:
         sys.exit(f"{' and '.join(missing)} not found: install wrk with `apt-get install wrk` (taskset is util-linux).")
     work = args.work or Path(tempfile.mkdtemp(prefix="nb2prod-bench-"))
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
-    print(f"machine: {machine()}; server on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}; {args.seconds} s per run")
+    print(
+        f"machine: {machine()}; servers on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}; "
+        f"median of {args.rounds} alternating {args.seconds} s runs; load average {os.getloadavg()[0]:.1f}"
+    )
     rows = []
     for key in keys:
         case = prepare(key, work)
-        rows.append(measure(case, args.seconds))
+        rows.append(measure(case, args.seconds, args.rounds))
     print_table(rows)
 
 
@@ -157,23 +161,37 @@ def write_notebook(key: str, work: Path) -> Path:
     return path
 
 
-def measure(case: Case, seconds: int) -> dict[str, Any]:
-    """Generated service then hand-written app, each at 8 and 64 connections, plus batch for the service."""
+def measure(case: Case, seconds: int, rounds: int) -> dict[str, Any]:
+    """Both apps up at once (idle between runs), measured in alternation, so that load from other
+    work on the machine falls on both alike; each figure is the median of `rounds` runs."""
     model_file = next(case.out.glob("src/*/artifacts/model.joblib"))
-    generated = [f"{case.package}.app:app", "--app-dir", str(case.out / "src")]
-    handwritten = ["handwritten_app:app", "--app-dir", str(ROOT / "benchmarks")]
+    targets = {
+        "generated": [f"{case.package}.app:app", "--app-dir", str(case.out / "src")],
+        "handwritten": ["handwritten_app:app", "--app-dir", str(ROOT / "benchmarks")],
+    }
     env = {"MODEL_PATH": str(model_file), "INPUT_KIND": case.kind}
     row: dict[str, Any] = {"case": case}
-    for side, target in (("generated", generated), ("handwritten", handwritten)):
-        with serve(target, env, case.payload) as (url, pid):
+    with contextlib.ExitStack() as stack:
+        urls = {}
+        for side, target in targets.items():
+            urls[side], pid = stack.enter_context(serve(target, env, case.payload))
             row[f"{side}_rss"] = rss_mb(pid)
-            for connections in (8, 64):
-                row[f"{side}_c{connections}"] = wrk(f"{url}/predict", case.payload, connections, seconds)
-            if side == "generated":
-                batch = wrk(f"{url}/predict/batch", case.batch, 8, seconds)
-                row["batch_row_us"] = 1e6 / (batch.rps * BATCH_ROWS) if batch.rps else float("nan")
-        print(f"  {case.key} {side}: done", file=sys.stderr)
+        for connections in (8, 64):
+            runs: dict[str, list[Load]] = {side: [] for side in targets}
+            for _ in range(rounds):
+                for side, url in urls.items():
+                    runs[side].append(wrk(f"{url}/predict", case.payload, connections, seconds))
+            for side in targets:
+                row[f"{side}_c{connections}"] = median_load(runs[side])
+        batch = median_load([wrk(f"{urls['generated']}/predict/batch", case.batch, 8, seconds) for _ in range(rounds)])
+        row["batch_row_us"] = 1e6 / (batch.rps * BATCH_ROWS) if batch.rps else float("nan")
+    print(f"  {case.key}: done", file=sys.stderr)
     return row
+
+
+def median_load(runs: list[Load]) -> Load:
+    """The run with the median throughput (its latencies with it)."""
+    return sorted(runs, key=lambda run: run.rps)[len(runs) // 2]
 
 
 def free_port() -> int:
