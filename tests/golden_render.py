@@ -22,7 +22,7 @@ from nb2prod.build.render import RenderInput, render_project
 from nb2prod.build.schema import infer_schema
 from nb2prod.notebook.spec import read_notebook
 from nb2prod.options import package_name, slug_name
-from nb2prod.run.captured import Capture, CaptureReport
+from nb2prod.run.captured import NOT_REPORTED, Capture, CaptureReport
 from tests.conftest import EXAMPLES, FIXTURES, ROOT
 
 GOLDEN = ROOT / "tests" / "golden"
@@ -99,15 +99,21 @@ def store_capture(branch: str, capture: Capture) -> None:
     (CAPTURES / f"{branch}.json").write_text(text + "\n", encoding="utf-8")
 
 
-def render_branch(branch: str, model_dir: Path) -> dict[str, bytes]:
+def render_branch(branch: str, model_dir: Path, *, scikit_learn: bool = False) -> dict[str, bytes]:
     """Every file `convert` would write for the branch's notebook, from its stored capture.
 
-    The model file must exist in `model_dir` (under the name the capture reports); rendering
-    only reads its bytes for their digest, so a stand-in will do.
+    The model files must exist in `model_dir` (under the names the capture reports: the model,
+    and the ONNX file when the capture chose the compiled path); rendering only reads their
+    bytes for their digest, so stand-ins will do. `scikit_learn`: render the scikit-learn
+    inference path whatever the capture chose (for a stand-in scikit-learn model).
     """
     spec = read_notebook(BRANCHES[branch])
     module = assemble_preprocess(spec)
     capture = stored_capture(branch, model_dir)
+    if scikit_learn:
+        capture = Capture(
+            model_file=capture.model_file, report=capture.report.model_copy(update={"inference": NOT_REPORTED})
+        )
     schema = infer_schema(capture)
     code = extract_code(module, capture.distributions)
     name = spec.config.name or slug_name(spec.path.stem)

@@ -89,7 +89,7 @@ def project_with_stand_in(branch: str, folder: Path) -> Path:
     model_dir.mkdir(parents=True)
     capture = stored_capture(branch, model_dir)
     joblib.dump(stand_in_model(capture, branch), capture.model_file)
-    return write_tree(render_branch(branch, model_dir), folder / "project")
+    return write_tree(render_branch(branch, model_dir, scikit_learn=True), folder / "project")
 
 
 def package_of(project: Path) -> str:

@@ -52,7 +52,9 @@ def recaptured(tmp_path_factory: pytest.TempPathFactory) -> None:
             pipeline.convert(ConvertOptions(notebook=notebook, output=work / branch))
             store_capture(branch, kept[-1])
             (work / "model").mkdir(exist_ok=True)
-            (work / "model" / kept[-1].report.model_file).write_bytes(b"stand-in")
+            for name in (kept[-1].report.model_file, kept[-1].report.inference.file):
+                if name:
+                    (work / "model" / name).write_bytes(b"stand-in")
             write_golden(branch, compared_files(render_branch(branch, work / "model")))
 
 

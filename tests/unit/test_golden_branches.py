@@ -21,7 +21,8 @@ from tests.golden_render import BRANCHES, compared_files, golden_files, render_b
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, bytes]]:
     model_dir = tmp_path_factory.mktemp("model")
-    (model_dir / "model.joblib").write_bytes(b"stand-in: rendering reads only the digest of these bytes")
+    for name in ("model.joblib", "model.onnx"):
+        (model_dir / name).write_bytes(b"stand-in: rendering reads only the digest of these bytes")
     return {branch: render_branch(branch, model_dir) for branch in BRANCHES}
 
 

@@ -16,6 +16,7 @@ skl2onnx, onnx and onnxruntime are imported when present.
 import copy
 import os
 import sys
+import warnings
 
 from nb2prod.run.kernel.common import _missing, _plain
 from nb2prod.run.kernel.onnx_exact import _finish_exact_trees, _register_exact_converters
@@ -51,6 +52,9 @@ def _compile_model(model, sample, preprocess, golden, config):
         onnx_bytes, layout, difference = _compile_and_prove(model, subset, sample, preprocess, golden, config)
     except _Fallback as why:
         report.update(path="sklearn", reason=str(why), max_difference=why.max_difference)
+        return report
+    except Exception as err:  # noqa: BLE001 - a failed proof is a reason to keep scikit-learn, never a failed run
+        report.update(path="sklearn", reason=f"the compiled model could not be checked: {type(err).__name__}: {err}")
         return report
     path = os.path.join(config["out_dir"], config["onnx_file"])
     with open(path, "wb") as handle:
@@ -237,12 +241,14 @@ def _convert(model, layout, subset, tools, config):
     _register_exact_converters()
     options = {id(part): {"zipmap": False} for part in _parts(target) if hasattr(part, "classes_")}
     try:
-        onnx_model = tools["skl2onnx"].convert_sklearn(
-            target,
-            initial_types=initial,
-            options=options,
-            target_opset={"": ONNX_OPSET, "ai.onnx.ml": ONNX_ML_OPSET_FOR_SKL2ONNX},
-        )
+        with warnings.catch_warnings():  # deprecation notes from the converters are not the notebook's business
+            warnings.simplefilter("ignore")
+            onnx_model = tools["skl2onnx"].convert_sklearn(
+                target,
+                initial_types=initial,
+                options=options,
+                target_opset={"": ONNX_OPSET, "ai.onnx.ml": ONNX_ML_OPSET_FOR_SKL2ONNX},
+            )
     except Exception as err:  # noqa: BLE001 - converters raise many types
         raise _Fallback(f"skl2onnx could not convert the model: {type(err).__name__}: {str(err)[:300]}") from None
     return _finish_exact_trees(onnx_model).SerializeToString()
@@ -304,11 +310,13 @@ def _prove(model, session, layout, subset, sample, preprocess, golden, tolerance
     classes = getattr(model, "classes_", None)
     proba = classes is not None and callable(getattr(model, "predict_proba", None))
     expected_labels = [_label(v) for v in np.asarray(model.predict(subset))]
-    expected = np.asarray(model.predict_proba(subset) if proba else model.predict(subset), dtype="float64")
     labels, values = _run(session, layout, subset, classes, proba)
     if classes is not None:
         _same_labels(labels, expected_labels, "training row")
-    worst = _difference(values, expected.reshape(len(values), -1)) if values is not None else 0.0
+    worst = 0.0
+    if values is not None:  # probabilities, or regression values; a classifier without them has labels only
+        expected = np.asarray(model.predict_proba(subset) if proba else model.predict(subset), dtype="float64")
+        worst = _difference(values, expected.reshape(len(values), -1))
     for example in golden:
         row = _take(sample, [example["row"]])
         inputs = preprocess(row) if preprocess is not None else row

@@ -1,26 +1,28 @@
 """Load the svc-free-text model and turn records into predictions.
 
-Inference path: scikit-learn (the manifest's `inference.reason` says why the model was not
-compiled). Ensembles predict with `n_jobs=1`: one row is cheaper than starting threads, and the
-answers do not change.
+Inference path: compiled. The conversion turned the notebook's model into `model.onnx`
+and proved that ONNX Runtime gives its labels, and its answers within the tolerance in
+`manifest.json` (`inference`), on the training sample and on every golden row. The service scores
+with that file (model.joblib is kept beside it, unused here, for batch scoring and audits).
 Every model file is checked against the sha256 in `artifacts/manifest.json` before it is loaded.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 from importlib import resources
 from typing import Any
 
-import joblib
 import numpy as np
-import pandas as pd
+import onnxruntime as ort
+from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
 ARTIFACTS = resources.files("svc_free_text").joinpath("artifacts")
-MODEL_FILE = "model.joblib"
+MODEL_FILE = "model.onnx"
+# A batch up to this size is scored on the event loop: it takes less time than a hop to a thread.
+INLINE_ROWS = 16
 
 
 class ArtifactError(RuntimeError):
@@ -51,15 +53,12 @@ def verified_bytes(manifest: dict[str, Any]) -> bytes:
     return data
 
 
-def load_verified_model(manifest: dict[str, Any]) -> Any:
-    """Unpickle the verified model, with every `n_jobs` set to 1 for prediction."""
-    model = joblib.load(io.BytesIO(verified_bytes(manifest)))
-    get_params = getattr(model, "get_params", None)
-    if callable(get_params):
-        jobs = {key: 1 for key in get_params(deep=True) if key == "n_jobs" or key.endswith("__n_jobs")}
-        if jobs:
-            model.set_params(**jobs)
-    return model
+def load_verified_model(manifest: dict[str, Any]) -> ort.InferenceSession:
+    """An ONNX Runtime session on one thread: one request's rows are too few to share out."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(verified_bytes(manifest), options, providers=["CPUExecutionProvider"])
 
 
 def plain(value: Any) -> Any:
@@ -83,15 +82,13 @@ class Predictor:
         # Worked out once here, not on every request.
         self.labels: list[str] | None = [str(c) for c in self.classes] if self.classes is not None else None
         self.has_proba = self.classes is not None and "predict_proba" in manifest["model"]["predict_methods"]
-        self.columns = [f["name"] for f in self.features]
-        self.dtypes = {f["name"]: self._dtype(f) for f in self.features}
-        text = [f["name"] for f in self.features if self.dtypes[f["name"]] == "object"]
-        # JSON null in a text column becomes what the notebook had there: None or NaN.
-        self.none_columns = [name for name in text if self._feature(name).get("null_value") == "none"]
-        self.nan_columns = [name for name in text if name not in self.none_columns]
-        # The conversion proved on the training sample that classes_[argmax(predict_proba)] is predict's
-        # answer, so one predict_proba call gives both.
-        self.one_call = self.has_proba and bool(manifest["inference"]["label_from_proba"])
+        self.outputs = [output.name for output in model.get_outputs()]
+        layout = manifest["inference"]["layout"]
+        # (column, ONNX input, fed as text)
+        self.inputs = [(c["name"], c["input"], c["type"] == "string") for c in layout["columns"]]
+        # skl2onnx answers text labels as text and every other label as an integer.
+        texts = self.classes is not None and all(isinstance(c, str) for c in self.classes)
+        self.class_of = {(str(c) if texts else int(c)): c for c in self.classes or []}
 
     @classmethod
     def load(cls) -> Predictor:
@@ -106,42 +103,27 @@ class Predictor:
 
     def runs_inline(self, rows: int) -> bool:
         """Whether scoring `rows` records is quick enough to do without leaving the event loop."""
-        return False
+        return rows <= INLINE_ROWS
 
-    def _feature(self, name: str) -> dict[str, Any]:
-        return next(f for f in self.features if f["name"] == name)
-
-    @staticmethod
-    def _dtype(feature: dict[str, Any]) -> Any:
-        """The pandas dtype the notebook's column had."""
-        if feature["kind"] == "category":
-            categories = pd.Index(feature["categories"], dtype=feature.get("category_dtype"))
-            return pd.CategoricalDtype(categories, ordered=feature.get("ordered", False))
-        return feature["dtype"]
-
-    def to_inputs(self, records: list[dict[str, Any]]) -> pd.DataFrame:
-        """Records keyed by column name -> a DataFrame with the training columns and dtypes, built once."""
-        frame = pd.DataFrame.from_records(records, columns=self.columns).astype(self.dtypes)
-        if self.nan_columns:
-            frame[self.nan_columns] = frame[self.nan_columns].where(frame[self.nan_columns].notna(), np.nan)
-        if self.none_columns:
-            text = frame[self.none_columns].astype(object)
-            frame[self.none_columns] = text.where(text.notna(), None)
-        return frame
+    def feed(self, records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        """The compiled model's inputs, built as the conversion built them when it proved the model."""
+        feed = {}
+        for column, name, text in self.inputs:
+            values = [record[column] for record in records]
+            if text:
+                feed[name] = np.array(["" if v is None else str(v) for v in values], dtype=object).reshape(-1, 1)
+            else:  # None -> NaN, booleans -> 0.0 / 1.0, as pandas' to_numpy gave them
+                feed[name] = np.array(values, dtype="float64").reshape(-1, 1)
+        return feed
 
     def predict(self, records: list[dict[str, Any]]) -> tuple[list[Any], list[dict[str, float]] | None]:
-        """Predictions (and class probabilities for classifiers) for `records`, in order: one model call."""
-        inputs = self.to_inputs(records)
+        """Predictions (and class probabilities for classifiers) for `records`, in order."""
         try:
-            if self.one_call and self.classes is not None and self.labels is not None:
-                rows = np.asarray(self.model.predict_proba(inputs))
-                predictions = [self.classes[i] for i in rows.argmax(axis=1).tolist()]
-                return predictions, [dict(zip(self.labels, row)) for row in rows.tolist()]
-            predictions = [plain(v) for v in np.asarray(self.model.predict(inputs)).tolist()]
-            probabilities = None
-            if self.has_proba and self.labels is not None:
-                rows = np.asarray(self.model.predict_proba(inputs))
-                probabilities = [dict(zip(self.labels, row)) for row in rows.tolist()]
-        except ValueError as err:  # the input's fault (see errors.py); anything else is the service's
+            outputs = self.model.run(self.outputs, self.feed(records))
+        except (ValueError, TypeError, KeyError, IndexError, InvalidArgument) as err:
             raise PredictionError(f"the model could not score the input: {err}") from err
+        predictions = [self.class_of[label] for label in outputs[0].tolist()]
+        probabilities = None
+        if self.has_proba and self.labels is not None:
+            probabilities = [dict(zip(self.labels, row)) for row in outputs[1].tolist()]
         return predictions, probabilities
