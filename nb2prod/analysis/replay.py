@@ -14,13 +14,12 @@ and the capture step proves the function reproduces the fit input.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
 
-from nb2prod.analysis.findings import Severity
 from nb2prod.analysis.fitchain import FitChain, cell_text
 from nb2prod.analysis.freeze import Classifier, Findings, Kind, Scope
-from nb2prod.analysis.replay_edits import EditMaker, StatementEdits, label_drop_edits
-from nb2prod.analysis.replay_plan import Emitted, FrozenValue, ModuleParts, ReplayIssue
+from nb2prod.analysis.replay_edits import EditMaker, Pending, StatementEdits, label_drop_edits, used_assignments
+from nb2prod.analysis.replay_issues import IssueLog
+from nb2prod.analysis.replay_plan import Emitted, FrozenValue, ModuleParts
 from nb2prod.analysis.replay_statements import (
     bodies,
     bound_names,
@@ -72,16 +71,15 @@ class Replayer:
         self.maker = EditMaker(pandas)
         self.pending: list[Pending] = []
         self.skipped: dict[int, tuple[set[str], list[int]]] = {}  # cell -> (other frames, lines)
-        self.issues: list[ReplayIssue] = []
+        self.log = IssueLog()
         self.loops = 0
         self.aliases: dict[str, str] = {}  # split halves -> the frame they were split from
         self.first_body_cell: int | None = None
-        self.notebook = ""
 
     # --- cells and top-level statements -------------------------------------------------
 
     def cell(self, cell: Cell, tree: ast.Module, notebook: str) -> None:
-        self.notebook = notebook
+        self.log.notebook = notebook
         positions = Positions(cell_text(cell))
         previous: ast.stmt | None = None
         for node in tree.body:
@@ -147,14 +145,14 @@ class Replayer:
         self.scope.lineage.add(variable)
         if skipped:
             listed = ", ".join(f"`{n}`" for n in skipped)
-            self._note(
+            self.log.note(
                 cell,
                 node.lineno,
                 f"the loop over {ast.unparse(node.iter)} runs on the request frame only; {listed} is not replayed",
             )
         for statement in node.body:
             if self._frame_loop(statement) is not None:
-                self._refuse(cell, statement.lineno, "a loop over frames inside another one", "Flatten the loops.")
+                self.log.refuse(cell, statement.lineno, "a loop over frames inside another one", "Flatten the loops.")
                 continue
             self._statement(cell, positions, statement, loop_id=loop_id, top=False, gap=False)
 
@@ -202,7 +200,7 @@ class Replayer:
             source = value.args[position // 2] if position // 2 < len(value.args) else None
             if name and isinstance(source, ast.Name):
                 self.aliases[name] = self.aliases.get(source.id, source.id)
-        self._note(cell, node.lineno, "the train/test split picks training rows; a request keeps all of its rows")
+        self.log.note(cell, node.lineno, "the train/test split picks training rows; a request keeps all of its rows")
         return True
 
     def _off_request(
@@ -283,7 +281,7 @@ class Replayer:
             if isinstance(node, ast.Expr):
                 return True  # `train.pop("Survived")`
         if is_row_filter(node, self.scope.lineage):
-            self._note(cell, node.lineno, f"`{ast.unparse(node)[:60]}` removes training rows; requests keep theirs")
+            self.log.note(cell, node.lineno, f"`{ast.unparse(node)[:60]}` removes training rows; requests keep theirs")
             return True
         if isinstance(node, ast.Expr) and not mutates(node.value):
             return True  # shows a value only
@@ -293,7 +291,7 @@ class Replayer:
 
     def _replay(self, cell: Cell, positions: Positions, node: ast.stmt, loop_id: str | None) -> None:
         if self.user_function:
-            self._beside_function(cell, positions, node)
+            self.log.beside_function(cell, node.lineno, first_text(positions, node))
             return
         classifier = Classifier(self.scope)
         self._collect(classifier, node)
@@ -302,14 +300,7 @@ class Replayer:
             return
         if found.label_reads:
             column = Classifier(self.scope).label_column(found.label_reads[0])
-            self._refuse(
-                cell,
-                found.label_reads[0].lineno,
-                f"`{first_text(positions, node)}` uses the label column `{column}` to build a feature; "
-                "a request does not have the label",
-                "Build features only from input columns, or compute the value in the notebook and freeze it "
-                "(e.g. a per-category mean taken from training data).",
-            )
+            self.log.label_feature(cell, found.label_reads[0].lineno, first_text(positions, node), column)
             return
         edits = self._edits(cell, positions, found, loop_id)
         self._keep(cell, edits)
@@ -355,81 +346,25 @@ class Replayer:
         self.frozen += edits.frozen
         self.run_edits.setdefault(cell.index, []).extend(edits.run)
 
-    # --- refusals and notes -------------------------------------------------------------------
+    # --- refusals ------------------------------------------------------------------------------
 
     def _refuse_randoms(self, cell: Cell, found: Findings) -> bool:
         for call in found.randoms:
-            self._refuse(
-                cell,
-                call.lineno,
-                f"`{ast.unparse(call.func)}(...)` draws random numbers; a random fill cannot be replayed per request "
-                "(each request would get other values than training did)",
-                "Fill with a training statistic instead (e.g. fillna(train[col].median())), or fill inside a "
-                "model Pipeline; nb2prod does not change your method silently.",
-                code="random-fill",
-            )
+            self.log.random_fill(cell, call)
         return bool(found.randoms)
 
     def _refuse_mixed(self, cell: Cell, positions: Positions, node: ast.stmt, found: Findings) -> bool:
-        mixed = [
-            f
-            for f in found.freezes
-            if isinstance(f.node, ast.Name) and f.node.id in self.others | set(self.frame_lists)
-        ]
+        frames = self.others | set(self.frame_lists)
+        mixed = [f.node.id for f in found.freezes if isinstance(f.node, ast.Name) and f.node.id in frames]
         if mixed:
-            self._refuse(
-                cell,
-                node.lineno,
-                f"`{first_text(positions, node)}` combines the request frame with `{mixed[0].node.id}`",  # type: ignore[attr-defined]
-                "Keep other frames out of the preprocess cells (e.g. concatenate train and test in a load cell).",
-            )
+            self.log.mixed(cell, node.lineno, first_text(positions, node), mixed[0])
         return bool(mixed)
 
     def _cannot_ship(self, cell: Cell, positions: Positions, node: ast.stmt) -> None:
-        """A statement on notebook data that the service could not run at import time."""
         if self.user_function:
-            self._beside_function(cell, positions, node)
-            return
-        if self.raw is None:
-            hint = (
-                "Ways out: name the raw input frame with --raw VAR or notebook metadata nb2prod.raw so nb2prod "
-                "replays these statements as preprocess(frame); or write preprocess(frame) yourself; or move "
-                "the statement to a cell that is not tagged `preprocess`."
-            )
+            self.log.beside_function(cell, node.lineno, first_text(positions, node))
         else:
-            hint = "Move the statement to a cell that is not tagged `preprocess`, or into preprocess(frame)."
-        self._refuse(
-            cell, node.lineno, f"`{first_text(positions, node)}` reads notebook data the service does not have", hint
-        )
-
-    def _beside_function(self, cell: Cell, positions: Positions, node: ast.stmt) -> None:
-        self._refuse(
-            cell,
-            node.lineno,
-            f"`{first_text(positions, node)}` changes training data at import time, and the cells also "
-            "define `preprocess(frame)`",
-            "Move the statement into preprocess(frame), with training values as constants, or into a cell "
-            "that is not tagged `preprocess`.",
-        )
-
-    def _refuse(self, cell: Cell, line: int, what: str, hint: str, code: str = "replay") -> None:
-        self.issues.append(
-            ReplayIssue(
-                Severity.ERROR, code, f"{self.notebook}, {cell.label}, line {line}: {what}.", hint, cell.index, line
-            )
-        )
-
-    def _note(self, cell: Cell, line: int, what: str) -> None:
-        self.issues.append(
-            ReplayIssue(
-                Severity.NOTE,
-                "replay-note",
-                f"{self.notebook}, {cell.label}, line {line}: {what}.",
-                "",
-                cell.index,
-                line,
-            )
-        )
+            self.log.cannot_ship(cell, node.lineno, first_text(positions, node), raw_known=self.raw is not None)
 
     # --- output -------------------------------------------------------------------------------
 
@@ -452,50 +387,24 @@ class Replayer:
                 frames, lines = self.skipped[cell.index]
                 listed = ", ".join(f"`{n}`" for n in sorted(frames)) or "other frames"
                 where = f"line {lines[0]}" if len(lines) == 1 else f"lines {', '.join(map(str, lines))}"
-                self._note(cell, lines[0], f"statements on {listed} ({where}) are not replayed: a request is one frame")
+                self.log.note(
+                    cell, lines[0], f"statements on {listed} ({where}) are not replayed: a request is one frame"
+                )
         self._prune(returned)
 
     def _prune(self, returned: str | None) -> None:
         """Ship a frozen assignment only if shipped code reads what it binds (`X_test_scaled =
         scaler.transform(X_test)` is the notebook's business, not the service's)."""
-        shipped = [e for e in self.parts.module + self.parts.body if not any(e is p.emitted for p in self.pending)]
-        read = set().union(*(_names_in(e.text) for e in shipped)) | (_names_in(returned) if returned else set())
-        used: list[Pending] = []
-        changed = True
-        while changed:
-            changed = False
-            for pending in self.pending:
-                if pending not in used and pending.binds & read:
-                    used.append(pending)
-                    read |= _names_in(pending.emitted.text)
-                    changed = True
-        for pending in self.pending:
-            if pending in used:
-                self._keep(pending.cell, pending.edits)
-                if pending.emitted in self.parts.module:
-                    self.parts.frozen_cells.add(pending.cell.index)
+        pending = {id(p.emitted) for p in self.pending}
+        shipped = [e.text for e in self.parts.module + self.parts.body if id(e) not in pending]
+        used = used_assignments(self.pending, [*shipped, returned or ""])
+        for assignment in self.pending:
+            if assignment in used:
+                self._keep(assignment.cell, assignment.edits)
+                if assignment.emitted in self.parts.module:
+                    self.parts.frozen_cells.add(assignment.cell.index)
                 continue
-            self.parts.module = [e for e in self.parts.module if e is not pending.emitted]
-            self.parts.body = [e for e in self.parts.body if e is not pending.emitted]
-            self._note(
-                pending.cell, pending.emitted.line, f"`{pending.text}` is not used by the shipped code; left out"
-            )
-
-
-@dataclass(frozen=True)
-class Pending:
-    """A frozen assignment, shipped only if shipped code reads the names it binds."""
-
-    emitted: Emitted
-    cell: Cell
-    edits: StatementEdits
-    binds: frozenset[str]
-    text: str
-
-
-def _names_in(text: str) -> set[str]:
-    try:
-        tree = ast.parse(text.strip())
-    except SyntaxError:
-        return set()
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+            self.parts.module = [e for e in self.parts.module if e is not assignment.emitted]
+            self.parts.body = [e for e in self.parts.body if e is not assignment.emitted]
+            line, text = assignment.emitted.line, assignment.text
+            self.log.note(assignment.cell, line, f"`{text}` is not used by the shipped code; left out")

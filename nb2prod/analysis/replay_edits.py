@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 
 from nb2prod.analysis.freeze import Findings, Freeze, bins_argument, drop_columns_node
-from nb2prod.analysis.replay_plan import ALIGN, FROZEN, FrozenValue
+from nb2prod.analysis.replay_plan import ALIGN, FROZEN, Emitted, FrozenValue
 from nb2prod.analysis.replay_statements import callee_name, string_items
 from nb2prod.analysis.splice import Edit, Positions, replace, wrap
 from nb2prod.notebook.spec import Cell
@@ -111,3 +111,38 @@ def _subscript(freeze: Freeze) -> str:
     if len(freeze.loop_vars) == 1:
         return f"[{freeze.loop_vars[0]}]"
     return f"[({', '.join(freeze.loop_vars)})]"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A frozen assignment (`median = train["Age"].median()`), shipped only if shipped code reads
+    the names it binds."""
+
+    emitted: Emitted
+    cell: Cell
+    edits: StatementEdits
+    binds: frozenset[str]
+    text: str
+
+
+def used_assignments(pending: list[Pending], shipped: list[str]) -> list[Pending]:
+    """The frozen assignments that shipped code reads, directly or through another of them."""
+    read = set().union(*(_names_in(text) for text in shipped))
+    used: list[Pending] = []
+    changed = True
+    while changed:
+        changed = False
+        for assignment in pending:
+            if assignment not in used and assignment.binds & read:
+                used.append(assignment)
+                read |= _names_in(assignment.emitted.text)
+                changed = True
+    return used
+
+
+def _names_in(text: str) -> set[str]:
+    try:
+        tree = ast.parse(text.strip())
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}

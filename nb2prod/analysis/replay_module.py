@@ -92,7 +92,7 @@ def plan_replay(
         replayer.cell(cell, tree, spec.path.name)
     returned = _returned(replayer, statements, chain, cells) if replayer.parts.body else None
     if replayer.parts.body and returned is None:
-        replayer.issues.append(_no_return(spec, chain, cells))
+        replayer.log.issues.append(_no_return(spec, chain, cells))
     replayer.finish(cells, returned)
     return _plan(spec, replayer, returned, fits, chain, pandas)
 
@@ -264,7 +264,7 @@ def _plan(
         frozen=tuple(replayer.frozen),
         run_edits=edits,
         snapshot_before=replayer.first_body_cell if function else None,
-        issues=tuple(replayer.issues),
+        issues=tuple(replayer.log.issues),
         label_columns=tuple(sorted(fits.label_columns)),
         composed=chain.transformers if chain else (),
     )

@@ -21,6 +21,7 @@ _FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "name": ((str,), "a service name"),
     "model": ((str,), "a variable name"),
     "features": ((str,), "a variable name"),
+    "raw": ((str,), "a variable name"),
     "require": ((list, str), "a list of requirements like 'accuracy>=0.9'"),
     "seed": ((int,), "an integer"),
     "kernel": ((str,), "a kernel name"),

@@ -23,13 +23,7 @@ def _served_inputs(namespace, config, model, variable):
     kept = recorded.get("kept", {})
     root = variable.split(".")[0]
     chain = plan.get("chains", {}).get(root) or {"transformers": [], "function": False, "start": None}
-    labels = plan.get("label_columns", [])
-    source = None
-    function = None
-    if plan.get("module") is not None:
-        source = _frozen_shipped_source(plan["module"], recorded, plan.get("frozen", []), labels)
-        shipped = _frozen_load_shipped(source, config["package"])
-        function = getattr(shipped, "preprocess", None) if callable(getattr(shipped, "preprocess", None)) else None
+    source, function = _served_module(plan, recorded, config["package"])
     transformers = [(name, _served_transformer(namespace, name)) for name in chain["transformers"]]
     raw, raw_variable, method = _served_raw(plan, chain, kept, root, function, transformers, recorded)
     record = {
@@ -42,21 +36,33 @@ def _served_inputs(namespace, config, model, variable):
         "proof": None,
     }
     served = {"model": _served_compose(transformers, model), "record": record, "function": function}
+    served.update(sample=None, inputs=None, positions=None)
     fit_input = kept.get("fit:" + root)
-    if raw is None or fit_input is None:
-        served.update(sample=None, inputs=None, positions=None)
-        return served
-    request, dropped = _served_without_labels(raw, labels)
-    record["label_columns"] = dropped
+    if raw is not None and fit_input is not None:
+        _served_prove(served, raw, fit_input, plan.get("label_columns", []), transformers)
+    return served
+
+
+def _served_module(plan, recorded, package):
+    """The shipped module's source (frozen values filled in) and its `preprocess`, if any."""
+    if plan.get("module") is None:
+        return None, None
+    source = _frozen_shipped_source(plan["module"], recorded, plan.get("frozen", []), plan.get("label_columns", []))
+    function = getattr(_frozen_load_shipped(source, package), "preprocess", None)
+    return source, function if callable(function) else None
+
+
+def _served_prove(served, raw, fit_input, labels, transformers):
+    """Prove the shipped preprocessing on the raw rows as a request has them (no label columns)."""
+    record = served["record"]
+    request, record["label_columns"] = _served_without_labels(raw, labels)
+    transform = _served_transform(served["function"], transformers)
     try:
-        record["proof"] = _proof_prove(
-            _served_transform(function, transformers), request, fit_input, _SERVED_PROOF_ROWS
-        )
+        record["proof"] = _proof_prove(transform, request, fit_input, _SERVED_PROOF_ROWS)
     except _CaptureProblem as problem:
-        problem.details.update(method=method, transformers=record["transformers"])
+        problem.details.update(method=record["method"], transformers=record["transformers"])
         raise
     served.update(sample=request, inputs=fit_input, positions=_proof_row_positions(request, fit_input))
-    return served
 
 
 def _served_raw(plan, chain, kept, root, function, transformers, recorded):
