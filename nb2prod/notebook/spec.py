@@ -153,8 +153,8 @@ class NotebookSpec:
 def read_notebook(path: Path) -> NotebookSpec:
     """Read and validate `path`, assign roles, and collect parameters and config."""
     node = _load(path)
-    notes: list[str] = []
-    cells = tuple(_read_cell(path, index, raw, notes) for index, raw in enumerate(node.cells))
+    foreign: list[tuple[str, str, int]] = []  # (owning tool or "", tag, cell number)
+    cells = tuple(_read_cell(path, index, raw, foreign) for index, raw in enumerate(node.cells))
     params_cells = [c for c in cells if c.role is Role.PARAMETERS]
     if len(params_cells) > 1:
         where = ", ".join(c.label for c in params_cells)
@@ -171,8 +171,23 @@ def read_notebook(path: Path) -> NotebookSpec:
         config=_read_config(path, node.metadata.get("nb2prod") or {}),
         parameters=tuple(_read_parameters(params_cells[0])) if params_cells else (),
         content_hash=_content_hash(cells),
-        notes=tuple(dict.fromkeys(notes)),
+        notes=_foreign_tag_notes(path, foreign),
     )
+
+
+def _foreign_tag_notes(path: Path, foreign: list[tuple[str, str, int]]) -> tuple[str, ...]:
+    """One line for all tags nb2prod ignores, however many cells carry them."""
+    if not foreign:
+        return ()
+    cells_of: dict[tuple[str, str], list[int]] = {}
+    for tool, tag, number in foreign:
+        cells_of.setdefault((tool, tag), []).append(number)
+    parts = []
+    for (tool, tag), numbers in cells_of.items():
+        where = f"cell {numbers[0]}" if len(numbers) == 1 else f"cells {', '.join(map(str, numbers))}"
+        owner = f"{tool}'s " if tool else "unknown "
+        parts.append(f"{owner}`{tag}` ({where})")
+    return (f"{path.name}: nb2prod ignores tags that are not its roles: {'; '.join(parts)}.",)
 
 
 def _load(path: Path) -> nbformat.NotebookNode:
@@ -227,14 +242,14 @@ def _check_notebook_shape(path: Path) -> None:
     )
 
 
-def _read_cell(path: Path, index: int, raw: Mapping[str, object], notes: list[str]) -> Cell:
+def _read_cell(path: Path, index: int, raw: Mapping[str, object], foreign: list[tuple[str, str, int]]) -> Cell:
     source = str(raw.get("source", ""))
     metadata: Mapping[str, Any] = raw.get("metadata") or {}  # type: ignore[assignment]
     tags = tuple(str(t) for t in (metadata.get("tags") or []))
     cell = Cell(index=index, cell_type=str(raw.get("cell_type")), source=source, tags=tags)
     if cell.cell_type != "code":
         return cell
-    found = {_role_from_tag(path, cell, tag, notes) for tag in tags}
+    found = {_role_from_tag(cell, tag, foreign) for tag in tags}
     found.add(_role_from_line(path, cell))
     roles = sorted_roles({r for r in found if r is not None})
     _check_combination(path, cell, roles)
@@ -268,16 +283,13 @@ def _check_combination(path: Path, cell: Cell, roles: tuple[Role, ...]) -> None:
     )
 
 
-def _role_from_tag(path: Path, cell: Cell, tag: str, notes: list[str]) -> Role | None:
+def _role_from_tag(cell: Cell, tag: str, foreign: list[tuple[str, str, int]]) -> Role | None:
     try:
         return Role(tag)
     except ValueError:
         pass
-    for tool, pattern in FOREIGN_TAG_PATTERNS.items():
-        if pattern.match(tag):
-            notes.append(f"{path.name}, {cell.label}: tag `{tag}` belongs to {tool}; nb2prod ignores it.")
-            return None
-    notes.append(f"{path.name}, {cell.label}: tag `{tag}` is not an nb2prod role; ignored.")
+    tool = next((tool for tool, pattern in FOREIGN_TAG_PATTERNS.items() if pattern.match(tag)), "")
+    foreign.append((tool, tag, cell.number))
     return None
 
 
