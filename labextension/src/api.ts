@@ -94,9 +94,7 @@ export class Nb2ProdFailure extends Error {
 export const NOT_ENABLED: IErrorInfo = {
   kind: 'ExtensionNotEnabled',
   message: 'the nb2prod server extension is not enabled.',
-  hint:
-    'Run `jupyter server extension enable nb2prod.jupyter` in the environment where Jupyter runs ' +
-    '(installing nb2prod with pip enables it), then restart Jupyter.'
+  hint: 'Run `jupyter server extension enable nb2prod.jupyter` and restart Jupyter.'
 };
 
 /**

@@ -6,7 +6,7 @@ import { PathExt } from '@jupyterlab/coreutils';
 import { NotebookPanel } from '@jupyterlab/notebook';
 
 import { IErrorInfo, IFinding, IJob, IJobOptions, ILintReport, Nb2ProdFailure, requestAPI } from './api';
-import { selectCell, showFailure, showProgress, showSuccess, start } from './notify';
+import { Notice, selectCell, showFailure, showProgress, showSuccess } from './notify';
 
 const POLL_MS = 500;
 
@@ -21,40 +21,20 @@ export class Converter {
     }
     this.busy.add(path);
     const name = PathExt.basename(path);
-    const id = start(`nb2prod: saving and checking ${name}…`);
+    const notice = new Notice(`nb2prod: saving and checking ${name}…`);
     try {
-      await this.save(panel);
+      await saveFirst(panel);
       await this.lint(path);
-      const job = await this.follow(id, name, await this.submit(path, options));
+      const job = await this.follow(notice, name, await this.submit(path, options));
       if (job.status === 'succeeded' && job.result) {
-        showSuccess(this.app, id, job.result);
+        await showSuccess(this.app, notice, job.result);
       } else {
-        this.fail(id, panel, { ...(job.error ?? { message: 'the conversion failed.' }), log: job.log });
+        await this.fail(notice, panel, { ...(job.error ?? { message: 'the conversion failed.' }), log: job.log });
       }
     } catch (error) {
-      const info: IErrorInfo =
-        error instanceof Nb2ProdFailure
-          ? error.info
-          : { kind: 'FrontendError', message: `unexpected error: ${String(error)}`, hint: 'Reload the page.' };
-      this.fail(id, panel, info);
+      await this.fail(notice, panel, failureOf(error));
     } finally {
       this.busy.delete(path);
-    }
-  }
-
-  private async save(panel: NotebookPanel): Promise<void> {
-    await panel.context.ready;
-    if (!panel.context.model.dirty) {
-      return;
-    }
-    try {
-      await panel.context.save();
-    } catch (error) {
-      throw new Nb2ProdFailure({
-        kind: 'SaveError',
-        message: `could not save ${panel.context.localPath}: ${String(error)}`,
-        hint: 'nb2prod converts the notebook as saved on disk: save it, then try again.'
-      });
     }
   }
 
@@ -71,17 +51,17 @@ export class Converter {
     return requestAPI<IJob>('jobs', { method: 'POST', body: JSON.stringify({ path, options }) });
   }
 
-  private async follow(id: string, name: string, job: IJob): Promise<IJob> {
+  private async follow(notice: Notice, name: string, job: IJob): Promise<IJob> {
     while (job.status === 'queued' || job.status === 'running') {
-      showProgress(id, name, job);
+      await showProgress(notice, name, job);
       await new Promise(resolve => setTimeout(resolve, POLL_MS));
       job = await requestAPI<IJob>(`jobs/${job.id}`);
     }
     return job;
   }
 
-  private fail(id: string, panel: NotebookPanel, info: IErrorInfo): void {
-    showFailure(id, info, {
+  private async fail(notice: Notice, panel: NotebookPanel, info: IErrorInfo): Promise<void> {
+    await showFailure(notice, info, {
       goToCell: index => selectCell(this.app, panel, index),
       retryReplacing: () => void this.convert(panel, { force: true })
     });
@@ -97,4 +77,28 @@ function lintFailure(errors: IFinding[]): IErrorInfo {
       ? first.message
       : `${errors.length} problems found before running; first: ${first.message}`;
   return { kind: 'LintError', message, hint: first.hint, exit_code: 1, cell_index: first.cell_index, findings: errors };
+}
+
+/** nb2prod reads the notebook from disk: save the open one first, if it has changes. */
+export async function saveFirst(panel: NotebookPanel): Promise<void> {
+  await panel.context.ready;
+  if (!panel.context.model.dirty) {
+    return;
+  }
+  try {
+    await panel.context.save();
+  } catch (error) {
+    throw new Nb2ProdFailure({
+      kind: 'SaveError',
+      message: `could not save ${panel.context.localPath}: ${String(error)}`,
+      hint: 'nb2prod reads the notebook as saved on disk: save it, then try again.'
+    });
+  }
+}
+
+/** Whatever was thrown, as something to show. */
+export function failureOf(error: unknown): IErrorInfo {
+  return error instanceof Nb2ProdFailure
+    ? error.info
+    : { kind: 'FrontendError', message: `unexpected error: ${String(error)}`, hint: 'Reload the page.' };
 }

@@ -11,9 +11,11 @@ import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 
 import { Converter } from './convert';
+import { suggestRoles } from './roles';
 import iconSvg from '../style/icon.svg';
 
 const CONVERT = 'nb2prod:convert';
+const SUGGEST = 'nb2prod:suggest-roles';
 const LABEL = 'Convert to production';
 
 export const convertIcon = new LabIcon({ name: 'nb2prod:convert', svgstr: iconSvg });
@@ -63,10 +65,26 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       }
     });
+    app.commands.addCommand(SUGGEST, {
+      label: 'Suggest nb2prod roles',
+      caption: 'Tag each code cell with the role nb2prod proposes (load, preprocess, train, …); undoable',
+      isEnabled: args => findPanel(tracker, args) !== null,
+      execute: async args => {
+        const panel = findPanel(tracker, args);
+        if (panel) {
+          await suggestRoles(app, panel);
+        }
+      }
+    });
     app.docRegistry.addWidgetExtension('Notebook', new ToolbarExtension(app));
-    palette?.addItem({ command: CONVERT, category: 'nb2prod' });
-    app.contextMenu.addItem({ command: CONVERT, selector: '.jp-Notebook', rank: 100 });
-    tracker.currentChanged.connect(() => app.commands.notifyCommandChanged(CONVERT));
+    for (const [command, rank] of [[CONVERT, 100], [SUGGEST, 101]] as const) {
+      palette?.addItem({ command, category: 'nb2prod' });
+      app.contextMenu.addItem({ command, selector: '.jp-Notebook', rank });
+    }
+    tracker.currentChanged.connect(() => {
+      app.commands.notifyCommandChanged(CONVERT);
+      app.commands.notifyCommandChanged(SUGGEST);
+    });
     console.debug('nb2prod: "Convert to production" is ready');
   }
 };

@@ -6,6 +6,7 @@ import { JupyterFrontEnd } from '@jupyterlab/application';
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { NotebookPanel } from '@jupyterlab/notebook';
+import { ReadonlyJSONValue } from '@lumino/coreutils';
 import { Widget } from '@lumino/widgets';
 
 import { IErrorInfo, IJob, IResult } from './api';
@@ -13,22 +14,52 @@ import { IErrorInfo, IJob, IResult } from './api';
 /** JupyterLab shows at most this many characters of a notification message. */
 const MAX_MESSAGE = 140;
 
-/** Start the one notification of a conversion; returns its id. */
-export function start(message: string): string {
-  return Notification.emit(fit([message]), 'in-progress', { autoClose: false });
+const TOAST_WAIT_MS = 3000;
+
+/**
+ * The one notification of a conversion. JupyterLab drops an update that arrives before the
+ * toast it updates is on screen (the toast library loads lazily and mounts on the next render),
+ * so every update waits until the first message is shown (or 3 s, e.g. in do-not-disturb mode).
+ */
+export class Notice {
+  constructor(message: string) {
+    const text = fit([message]);
+    this.id = Notification.emit(text, 'in-progress', { autoClose: false });
+    this.shown = toastShown(text.split('\n')[0]);
+  }
+
+  async update(args: Omit<Notification.IUpdate<ReadonlyJSONValue>, 'id'>): Promise<void> {
+    await this.shown;
+    if (!Notification.update({ ...args, id: this.id })) {
+      this.id = Notification.emit(args.message ?? '', args.type, args);
+    }
+  }
+
+  private id: string;
+  private readonly shown: Promise<void>;
+}
+
+async function toastShown(text: string): Promise<void> {
+  const deadline = Date.now() + TOAST_WAIT_MS;
+  while (Date.now() < deadline) {
+    const toasts = Array.from(document.querySelectorAll('.jp-toast-message'));
+    if (toasts.some(toast => (toast.textContent ?? '').includes(text))) {
+      return;
+    }
+    await new Promise(resolve => setTimeout(resolve, 50));
+  }
 }
 
 /** Show where the job is: queued, or cell i/n and the cell's first line. */
-export function showProgress(id: string, notebook: string, job: IJob): void {
+export async function showProgress(notice: Notice, notebook: string, job: IJob): Promise<void> {
   const progress = job.progress;
   if (job.status === 'queued' || !progress) {
     const waiting =
       job.status === 'queued' ? 'waiting for another conversion to finish' : 'starting a kernel';
-    Notification.update({ id, message: fit([`nb2prod: ${notebook}: ${waiting}…`]), type: 'in-progress' });
+    await notice.update({ message: fit([`nb2prod: ${notebook}: ${waiting}…`]), type: 'in-progress' });
     return;
   }
-  Notification.update({
-    id,
+  await notice.update({
     message: fit([`nb2prod: ${notebook}`, `cell ${progress.cell}/${progress.total}: ${progress.first_line}`]),
     type: 'in-progress',
     progress: Math.max(0, (progress.cell - 1) / Math.max(1, progress.total)),
@@ -37,11 +68,10 @@ export function showProgress(id: string, notebook: string, job: IJob): void {
 }
 
 /** A converted notebook: the output folder, version, model, metrics and how to serve it. */
-export function showSuccess(app: JupyterFrontEnd, id: string, result: IResult): void {
+export async function showSuccess(app: JupyterFrontEnd, notice: Notice, result: IResult): Promise<void> {
   const model = result.model_class.split('.').pop() ?? result.model_class;
   const metrics = formatMetrics(result.metrics);
-  Notification.update({
-    id,
+  await notice.update({
     type: 'success',
     autoClose: false,
     progress: 1,
@@ -61,11 +91,11 @@ export function showSuccess(app: JupyterFrontEnd, id: string, result: IResult): 
 }
 
 /** Any failure: message and fix, "Go to cell" when a cell is to blame, and the details. */
-export function showFailure(
-  id: string,
+export async function showFailure(
+  notice: Notice,
   failure: IErrorInfo,
-  extra: { goToCell?: (index: number) => void; retryReplacing?: () => void } = {}
-): void {
+  extra: { goToCell?: (index: number) => void; retryReplacing?: () => void; chooseModel?: () => void } = {}
+): Promise<void> {
   const actions: Notification.IAction[] = [];
   const index = failure.cell_index;
   if (typeof index === 'number' && extra.goToCell) {
@@ -75,12 +105,13 @@ export function showFailure(
   if (failure.kind === 'OutputExistsError' && extra.retryReplacing) {
     actions.push({ label: 'Replace it', callback: extra.retryReplacing });
   }
-  actions.push(keep({ label: 'Details', callback: () => void showDetails('Conversion failed', errorDetails(failure)) }));
-  const headline = failure.hint ? clip(failure.message, 80) : failure.message;
-  const message = fit([`nb2prod: ${headline}`, failure.hint ? `fix: ${failure.hint}` : '']);
-  if (!Notification.update({ id, type: 'error', message, autoClose: false, actions })) {
-    Notification.error(message, { autoClose: false, actions });
+  if (extra.chooseModel) {
+    actions.push({ label: 'Choose model…', callback: extra.chooseModel });
   }
+  actions.push(keep({ label: 'Details', callback: () => void showDetails('Conversion failed', errorDetails(failure)) }));
+  const headline = failure.hint ? clip(failure.message, 90) : failure.message;
+  const message = fit([`nb2prod: ${headline}`, failure.hint ? `fix: ${failure.hint}` : '']);
+  await notice.update({ type: 'error', message, autoClose: false, actions });
 }
 
 /** Make cell `index` (0-based, markdown cells counted) the active cell and scroll to it. */
@@ -183,7 +214,7 @@ function errorDetails(failure: IErrorInfo): string[] {
   return lines;
 }
 
-async function showDetails(title: string, lines: string[]): Promise<void> {
+export async function showDetails(title: string, lines: string[]): Promise<void> {
   const body = new Widget({ node: document.createElement('pre') });
   body.addClass('nb2prod-details');
   body.node.textContent = lines.join('\n');

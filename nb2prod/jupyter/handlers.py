@@ -1,4 +1,4 @@
-"""The REST endpoints of the server extension: `/nb2prod/jobs`, `/nb2prod/jobs/{id}`, `/nb2prod/lint`.
+"""The REST endpoints of the server extension: `/nb2prod/jobs`, `/nb2prod/jobs/{id}`, `/nb2prod/lint`, `/nb2prod/tag`.
 
 Every handler method requires the server's normal authentication (`@web.authenticated`, so an
 anonymous request gets 403, and jupyter_server checks XSRF on cookie-authenticated POSTs).
@@ -22,9 +22,11 @@ from nb2prod.errors import Nb2ProdError
 from nb2prod.jupyter.job_options import job_request
 from nb2prod.jupyter.jobs import JobManager
 from nb2prod.jupyter.paths import PathError, confine, relative_to_root
-from nb2prod.jupyter.records import error_body, findings_body
+from nb2prod.jupyter.records import error_body, findings_body, plain
 
 AUTH_RESOURCE = "nb2prod"
+# The cell roles of the product contract: the tags a proposal replaces (other tags are kept).
+ROLE_TAGS = ["parameters", "load", "preprocess", "train", "evaluate", "skip"]
 
 
 class ApiError(web.HTTPError):
@@ -130,6 +132,30 @@ class LintHandler(Nb2ProdHandler):
         self.reply(200, {"path": relative_to_root(self.root, notebook), **findings_body(findings)})
 
 
+class TagHandler(Nb2ProdHandler):
+    """`GET /nb2prod/tag?path=...[&model=VAR]`: a proposed role per code cell; the notebook is not changed.
+
+    The frontend applies the proposals as cell tags in the open notebook (undoable there), the
+    way `nb2prod tag --write` does on disk: role tags replaced, other tags kept, fixed roles left.
+    """
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from nb2prod.pipeline import propose_roles
+
+        notebook = self.notebook(self.get_query_argument("path", ""))
+        model = self.get_query_argument("model", None) or None
+        try:
+            proposals = await asyncio.to_thread(propose_roles, notebook, model)
+        except Nb2ProdError as error:
+            raise ApiError(422, **error_body(error)) from None
+        self.reply(
+            200,
+            {"path": relative_to_root(self.root, notebook), "proposals": plain(proposals), "role_tags": ROLE_TAGS},
+        )
+
+
 def route_table(jobs: JobManager) -> list[tuple[str, type[Nb2ProdHandler], dict[str, Any]]]:
     """URL patterns relative to the server's base URL (the extension app prefixes it)."""
     kwargs = {"jobs": jobs}
@@ -137,4 +163,5 @@ def route_table(jobs: JobManager) -> list[tuple[str, type[Nb2ProdHandler], dict[
         (r"/nb2prod/jobs/?", JobsHandler, kwargs),
         (r"/nb2prod/jobs/([0-9a-f]{32})/?", JobHandler, kwargs),
         (r"/nb2prod/lint/?", LintHandler, kwargs),
+        (r"/nb2prod/tag/?", TagHandler, kwargs),
     ]

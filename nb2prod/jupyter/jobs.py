@@ -178,6 +178,9 @@ class JobManager:
             for key in ("executed_notebook", "notebook"):
                 if record.get(key):
                     record[key] = relative_to_root(self.root, record[key])
+            for key in ("message", "hint"):  # the browser names files relative to the root
+                if isinstance(record.get(key), str):
+                    record[key] = record[key].replace(f"{self.root}{os.sep}", "")
             job.error = record
             self._finish(job, "failed")
             job.log.append(f"error: {record.get('message')}")

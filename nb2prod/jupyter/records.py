@@ -86,7 +86,7 @@ def internal_error_record(error: BaseException) -> dict[str, Any]:
     return {
         "event": "error",
         "kind": "InternalError",
-        "message": f"nb2prod failed unexpectedly: {type(error).__name__}: {error}",
+        "message": f"unexpected error: {type(error).__name__}: {error}",
         "hint": "The job's log has the traceback; please report it with the notebook if you can.",
         "exit_code": 70,
         "cell_index": None,

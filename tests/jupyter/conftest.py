@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -59,4 +60,30 @@ def wait_for_job(server: JupyterServer, job: dict[str, Any], timeout: float = JO
     return job, seen
 
 
-__all__ = ["EXAMPLES", "FIXTURES", "copy_example", "wait_for_job"]
+__all__ = ["EXAMPLES", "FIXTURES", "copy_example", "tags_on_disk", "untagged_copy", "wait_for_job"]
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test item, so a fixture can screenshot a failed test."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+def untagged_copy(server: JupyterServer, relative: str) -> Path:
+    """iris_array.ipynb with its load, train and evaluate tags removed (parameters and skip kept)."""
+    notebook = json.loads((EXAMPLES / "iris_array.ipynb").read_text())
+    for cell in notebook["cells"]:
+        tags = [tag for tag in cell["metadata"].get("tags", []) if tag not in ("load", "train", "evaluate")]
+        cell["metadata"].pop("tags", None)
+        if tags:
+            cell["metadata"]["tags"] = tags
+    target = server.root / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(notebook, indent=1))
+    return target
+
+
+def tags_on_disk(path: Path) -> dict[int, list[str]]:
+    return {i: c["metadata"].get("tags", []) for i, c in enumerate(json.loads(path.read_text())["cells"])}

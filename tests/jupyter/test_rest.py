@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import code, write_notebook
-from tests.jupyter.conftest import EXAMPLES, FIXTURES, copy_example, wait_for_job
+from tests.jupyter.conftest import EXAMPLES, FIXTURES, copy_example, tags_on_disk, untagged_copy, wait_for_job
 from tests.jupyter.servers import TOKEN, JupyterServer
 
 pytestmark = pytest.mark.slow
@@ -159,6 +159,20 @@ def test_bad_requests_get_json_errors(lab_server: JupyterServer) -> None:
         assert answer.status_code == status, answer.text
         assert answer.json()["source"] == "nb2prod" and answer.json()["message"]
     assert bad_require.json()["exit_code"] == 2 and "accuracy>=0.9" in bad_require.json()["hint"]
+
+
+def test_tag_proposes_roles_without_changing_the_notebook(lab_server: JupyterServer) -> None:
+    notebook = untagged_copy(lab_server, "tag/iris.ipynb")
+    before = notebook.read_bytes()
+    with lab_server.api() as client:
+        answer = client.get("/nb2prod/tag", params={"path": "tag/iris.ipynb"})
+        outside = client.get("/nb2prod/tag", params={"path": "../tag/iris.ipynb"})
+    assert answer.status_code == 200, answer.text
+    proposed = {p["cell_index"]: p["roles"] for p in answer.json()["proposals"]}
+    assert (proposed[5], proposed[9], proposed[11]) == (["load"], ["train"], ["evaluate"]), proposed
+    assert "train" in answer.json()["role_tags"]
+    assert notebook.read_bytes() == before and tags_on_disk(notebook)[9] == []
+    assert outside.status_code == 400
 
 
 def test_jupyter_lists_both_extensions_enabled_and_ok() -> None:

@@ -1,0 +1,71 @@
+"""Fast checks of the server extension's parts: path confinement, job options, JSON records."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+import nb2prod
+from nb2prod.errors import OptionsError
+from nb2prod.jupyter.job_options import job_request, to_convert_options
+from nb2prod.jupyter.paths import PathError, confine, relative_to_root
+from nb2prod.jupyter.records import plain
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "root" / "sub").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "root" / "link").symlink_to(tmp_path / "outside", target_is_directory=True)
+    (tmp_path / "root" / "inner").symlink_to(tmp_path / "root" / "sub", target_is_directory=True)
+    return tmp_path / "root"
+
+
+@pytest.mark.parametrize("bad", ["", "../x.ipynb", "sub/../../x.ipynb", "/etc/passwd", "C:/x.ipynb", "link/x.ipynb"])
+def test_paths_that_leave_the_root_are_refused(root: Path, bad: str) -> None:
+    with pytest.raises(PathError):
+        confine(root, bad)
+
+
+def test_paths_inside_the_root_resolve(root: Path) -> None:
+    assert confine(root, "sub/nb.ipynb") == (root / "sub" / "nb.ipynb").resolve()
+    assert confine(root, "inner/nb.ipynb") == (root / "sub" / "nb.ipynb").resolve()  # a symlink that stays inside
+    assert relative_to_root(root, root / "sub" / "out") == "sub/out"
+
+
+def test_job_options_are_the_cli_options(root: Path) -> None:
+    notebook = root / "sub" / "nb.ipynb"
+    request = job_request(root, notebook, {"output": "sub/svc", "require": "accuracy>=0.9", "seed": 3, "force": True})
+    options = to_convert_options(json.loads(json.dumps(request)))  # what the runner rebuilds
+    assert options.output == (root / "sub" / "svc").resolve() and options.seed == 3 and options.force
+    assert [str(r) for r in options.requirements] == ["accuracy>=0.9"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"colour": "red"},
+        {"seed": "3"},
+        {"force": 1},
+        {"seed": True},
+        {"require": [1]},
+        {"output": "."},
+        {"name": "A b"},
+    ],
+)
+def test_bad_job_options_are_refused_before_any_process(root: Path, options: dict) -> None:
+    with pytest.raises(OptionsError):
+        job_request(root, root / "sub" / "nb.ipynb", options)
+
+
+def test_records_are_plain_json() -> None:
+    assert plain({"a": (1, math.nan), "b": Path("x")}) == {"a": [1, None], "b": "x"}
+
+
+def test_the_frontend_has_the_package_version() -> None:
+    package = json.loads((ROOT / "labextension" / "package.json").read_text())
+    assert package["version"] == nb2prod.__version__
