@@ -71,3 +71,13 @@ def test_a_compiled_model_that_changes_the_answers_is_rejected(tmp_path: Path, m
     assert inference["max_difference"] > inference["tolerance"]
     assert not list(out.glob("src/*/artifacts/model.onnx"))
     assert "onnxruntime" not in pinned(out)
+
+
+def test_the_compiled_model_is_the_same_file_every_time(tmp_path: Path) -> None:
+    digests = []
+    for run in ("first", "second"):
+        out = tmp_path / run
+        result = run_cli("convert", EXAMPLES / "customers_mixed.ipynb", "-o", out, timeout=600)
+        assert result.returncode == 0, result.stderr
+        digests.append(manifest_of(out)["artifacts"]["model.onnx"])
+    assert digests[0] == digests[1]

@@ -251,6 +251,7 @@ def _convert(model, layout, subset, tools, config):
             )
     except Exception as err:  # noqa: BLE001 - converters raise many types
         raise _Fallback(f"skl2onnx could not convert the model: {type(err).__name__}: {str(err)[:300]}") from None
+    onnx_model.graph.name = type(model).__name__  # skl2onnx names it with a random uuid; the file must not vary
     return _finish_exact_trees(onnx_model).SerializeToString()
 
 
