@@ -48,8 +48,9 @@ def _no_roles(spec: NotebookSpec) -> Finding:
     )
 
 
-def _check_preprocess(spec: NotebookSpec, module: PreprocessModule) -> list[Finding]:
-    findings = [
+def _dropped_magics(spec: NotebookSpec, module: PreprocessModule) -> list[Finding]:
+    """Display-only magics are forgiven in preprocess cells: a note, not an error."""
+    return [
         Finding(
             Severity.NOTE,
             "display-magic",
@@ -61,6 +62,10 @@ def _check_preprocess(spec: NotebookSpec, module: PreprocessModule) -> list[Find
         )
         for use in module.dropped
     ]
+
+
+def _check_preprocess(spec: NotebookSpec, module: PreprocessModule) -> list[Finding]:
+    findings = _dropped_magics(spec, module)
     for cell in module.cells:
         for use in (u for u in analysis.find_magics(cell) if not u.display_only):
             findings.append(
