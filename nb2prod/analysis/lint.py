@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import shlex
 
 from nb2prod.analysis import names as analysis
 from nb2prod.analysis.findings import Finding, Severity
@@ -39,12 +40,13 @@ def lint_notebook(
 
 
 def _no_roles(spec: NotebookSpec) -> Finding:
+    path = shlex.quote(str(spec.path))
     return Finding(
         Severity.ERROR,
         "no-roles",
         f"{spec.path.name}: no cell has an nb2prod role, so there is no model to convert yet.",
-        f"Run `nb2prod tag {spec.path.name}` to see proposed roles, then `nb2prod tag {spec.path.name} --write` "
-        "to store them as cell tags.",
+        f"Run `nb2prod tag {path}` to see proposed roles, then `nb2prod tag {path} --write` to store them as "
+        "cell tags.",
     )
 
 

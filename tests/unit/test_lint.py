@@ -121,7 +121,7 @@ def test_a_notebook_without_roles_suggests_nb2prod_tag(make_notebook) -> None:
     [finding] = errors_of(path)
     assert finding.code == "no-roles"
     assert "fresh.ipynb: no cell has an nb2prod role" in finding.message
-    assert "nb2prod tag fresh.ipynb" in finding.hint
+    assert f"nb2prod tag {path}" in finding.hint and "--write" in finding.hint
     assert [f.code for f in errors_of(path, model_var="m")] == ["no-roles"]
 
 
