@@ -30,6 +30,8 @@ METRIC_CALL = re.compile(
 )
 STATE_CALL = re.compile(r"(^|\.)(seed|set_seed|manual_seed|set_random_seed|set_config|chdir)$|^sys\.path\.")
 STATE_MAGIC = re.compile(r"^\s*%(cd|run|env|set_env|load_ext)\b")
+DISPLAY_MODULES = frozenset({"plt", "matplotlib", "mpl", "sns", "seaborn", "px", "plotly"})
+DISPLAY_SETTING = re.compile(r"\.options\.display\.|\brcParams\b")
 
 
 @dataclass(frozen=True)
@@ -144,14 +146,16 @@ def _sets_dict(facts: CellFacts, name: str) -> bool:
 
 
 def _state_cells(running: Sequence[CellFacts], served: ServedModel) -> list[CellFacts]:
-    """Cells above the fit that change global state the run depends on (seeds, config, paths)."""
-    imported = {n for f in running for n in _imported_names(f)}
+    """Cells above the fit that change global state the run depends on (seeds, config, paths);
+    display settings (`plt.rcParams[...]`, `pd.options.display...`) are not such state."""
+    imported = {n for f in running for n in _imported_names(f)} - DISPLAY_MODULES
     found = []
     for facts in running:
         if facts.cell.index >= served.fit.cell.index:
             break
         magics = [m for m in analysis.find_magics(facts.cell) if STATE_MAGIC.match(m.line)]
-        if any(STATE_CALL.search(c) for c in facts.calls) or facts.mutates & imported or magics:
+        changed = facts.mutates & imported and not DISPLAY_SETTING.search(analysis.to_python(facts.cell))
+        if any(STATE_CALL.search(c) for c in facts.calls) or changed or magics:
             found.append(facts)
     return found
 

@@ -225,11 +225,13 @@ def test_state_the_run_depends_on_is_kept(make_notebook) -> None:
             code("np.random.seed(42)"),
             code("sklearn.set_config(transform_output='pandas')"),
             code("import warnings\nwarnings.filterwarnings('ignore')"),
+            code("import matplotlib.pyplot as plt\nimport pandas as pd\nplt.rcParams['figure.figsize'] = (8, 4)"),
+            code("pd.options.display.max_columns = 50"),
             code("X = np.random.rand(20, 2)\ny = X[:, 0] > 0.5\nmodel = SVC().fit(X, y)"),
         ]
     )
     plan = plan_of(path)
-    assert [p.roles for p in plan.proposals] == [(), (), (), ("skip",), ("train",)]
+    assert [p.roles for p in plan.proposals] == [(), (), (), ("skip",), ("skip",), ("skip",), ("train",)]
     assert plan.proposals[1].reason == "changes state the run depends on (`np.random.seed`)"
 
 
