@@ -156,12 +156,24 @@ class TagHandler(Nb2ProdHandler):
         )
 
 
+class UnknownHandler(Nb2ProdHandler):
+    """Any other path under `/nb2prod/`: a JSON 404 naming the endpoints (never the server's HTML page)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, path: str) -> None:
+        raise ApiError(404, f"no nb2prod endpoint {path!r}.", "The endpoints are jobs, jobs/{id}, lint and tag.")
+
+    post = get
+
+
 def route_table(jobs: JobManager) -> list[tuple[str, type[Nb2ProdHandler], dict[str, Any]]]:
     """URL patterns relative to the server's base URL (the extension app prefixes it)."""
     kwargs = {"jobs": jobs}
     return [
         (r"/nb2prod/jobs/?", JobsHandler, kwargs),
-        (r"/nb2prod/jobs/([0-9a-f]{32})/?", JobHandler, kwargs),
+        (r"/nb2prod/jobs/([^/]+)/?", JobHandler, kwargs),
         (r"/nb2prod/lint/?", LintHandler, kwargs),
         (r"/nb2prod/tag/?", TagHandler, kwargs),
+        (r"/nb2prod/(.*)", UnknownHandler, kwargs),
     ]

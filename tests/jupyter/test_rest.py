@@ -155,7 +155,17 @@ def test_bad_requests_get_json_errors(lab_server: JupyterServer) -> None:
         unknown_option = client.post("/nb2prod/jobs", json={"path": "bad/nb.ipynb", "options": {"colour": "red"}})
         bad_require = client.post("/nb2prod/jobs", json={"path": "bad/nb.ipynb", "options": {"require": ["acc"]}})
         missing = client.get("/nb2prod/jobs/" + "0" * 32)
-    for answer, status in ((not_json, 400), (unknown_option, 400), (bad_require, 400), (missing, 404)):
+        odd_id = client.get("/nb2prod/jobs/not-a-job")
+        unknown = client.post("/nb2prod/convert", json={})
+    answers = (
+        (not_json, 400),
+        (unknown_option, 400),
+        (bad_require, 400),
+        (missing, 404),
+        (odd_id, 404),
+        (unknown, 404),
+    )
+    for answer, status in answers:
         assert answer.status_code == status, answer.text
         assert answer.json()["source"] == "nb2prod" and answer.json()["message"]
     assert bad_require.json()["exit_code"] == 2 and "accuracy>=0.9" in bad_require.json()["hint"]
