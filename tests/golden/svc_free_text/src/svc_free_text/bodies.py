@@ -1,9 +1,10 @@
 """Request and answer bodies of the svc-free-text prediction endpoints, read and written without detours.
 
 FastAPI's own body handling costs more than scoring a compiled model. `read_body` does what it
-does, with the same outcome for every input: `json.loads` for a JSON content type (a missing
-or other content type leaves the bytes, which the schema refuses), the schema's validation in
-Python mode, and the same RequestValidationError (so the same 400 and 422 bodies from `errors`).
+does, with the same outcome for every input: `json.loads`' values for a JSON content type (a
+missing or other content type leaves the bytes, which the schema refuses), the schema's
+validation in Python mode, and the same RequestValidationError (so the same 400 and 422 bodies
+from `errors`).
 `answer` writes JSON with orjson. `document` keeps the request schemas in the OpenAPI document.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import email.message
 import json
+import re
 from typing import Any, TypeVar
 
 import orjson
@@ -24,6 +26,7 @@ from pydantic.json_schema import models_json_schema
 from svc_free_text.schemas import BatchRequest, Record
 
 Body = TypeVar("Body", bound=BaseModel)
+LONG_NUMBER = re.compile(rb"\d{19}")
 REF = "#/components/schemas/{model}"
 
 
@@ -39,7 +42,7 @@ async def read_body(request: Request, model: type[Body]) -> Body:
     if not data:
         raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
     try:
-        body: Any = json.loads(data) if _is_json(request.headers.get("content-type")) else data
+        body: Any = parse_json(data) if _is_json(request.headers.get("content-type")) else data
     except json.JSONDecodeError as err:
         error = {"type": "json_invalid", "loc": ("body", err.pos), "msg": "JSON decode error", "input": {}}
         raise RequestValidationError([{**error, "ctx": {"error": err.msg}}]) from err
@@ -50,6 +53,21 @@ async def read_body(request: Request, model: type[Body]) -> Body:
     except ValidationError as err:
         errors = err.errors(include_url=False)
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+
+
+def parse_json(data: bytes) -> Any:
+    """What `json.loads(data)` gives, faster.
+
+    orjson parses JSON to the same values, except integers outside 64 bits (it makes them floats)
+    and what it refuses (NaN, Infinity, lone surrogates, UTF-16): a body with a run of 19 digits,
+    or one orjson refuses, goes to `json.loads`, which answers or raises exactly as FastAPI's does.
+    """
+    if not LONG_NUMBER.search(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
 
 
 def _is_json(content_type: str | None) -> bool:
