@@ -6,8 +6,9 @@ definitions of the preprocess cells) and `STAT` (computed from the training data
 depending on the request: `train["Age"].median()`, a notebook variable, `len(train)`). Each
 largest `STAT` part inside a `ROW` expression is a training statistic: the run records its
 value and the generated code reads the recorded constant, so a request never recomputes it.
-Two pandas calls also learn from the data they get and are frozen the same way: the columns
-`get_dummies` makes, and the bin edges of `qcut` and of `cut` with a number of bins.
+Some pandas calls also learn from the data they get and are frozen the same way: the columns
+`get_dummies` makes, the bin edges of `qcut` and of `cut` with a number of bins, and the
+categories of `astype("category")`.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class Freeze:
     """A training value to record in the run and read from the recorded constants on a request."""
 
     node: ast.expr
-    what: str  # "value", "columns" (get_dummies) or "bins" (cut/qcut)
+    what: str  # "value", "columns" (get_dummies), "bins" (cut/qcut) or "categories" (astype("category"))
     loop_vars: tuple[str, ...]  # constant loop variables the value depends on
 
 
@@ -181,6 +182,8 @@ class Classifier:
         elif name == "drop" and isinstance(node.func, ast.Attribute) and self.kind(node.func.value) is Kind.ROW:
             if dropped_labels(node, self.scope.label_columns):
                 self.found.label_drops.append(node)
+        elif name == "astype" and _to_category(node) and self.kind(node.func.value) is Kind.ROW:  # type: ignore[attr-defined]
+            self.found.freezes.append(Freeze(node, "categories", self.scope.loop_vars))
         return None
 
     def _randoms(self, node: ast.AST) -> None:
@@ -241,6 +244,12 @@ def _dotted(node: ast.expr) -> str | None:
         parts.append(node.attr)
         node = node.value
     return ".".join([node.id, *reversed(parts)]) if isinstance(node, ast.Name) else None
+
+
+def _to_category(node: ast.Call) -> bool:
+    """`x.astype("category")`: the categories would be learned from the request."""
+    first = node.args[0] if node.args else None
+    return isinstance(first, ast.Constant) and first.value == "category"
 
 
 def bins_argument(node: ast.Call) -> ast.expr | None:

@@ -3,7 +3,8 @@
 For every training value found by `freeze`, the generated code reads `FROZEN[key]` where the
 notebook computed it, and the run wraps the same expression in a recorder call that stores its
 value under `key` (in the training pass of a frame loop only). `get_dummies` results are
-aligned to the recorded training columns; `qcut`/`cut(x, n)` become `cut` on recorded edges.
+aligned to the recorded training columns; `qcut`/`cut(x, n)` become `cut` on recorded edges;
+`astype("category")` takes the recorded categories.
 Label columns a request lacks are taken out of `drop(...)` calls.
 """
 
@@ -14,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 
 from nb2prod.analysis.freeze import Findings, Freeze, bins_argument, drop_columns_node
-from nb2prod.analysis.replay_plan import ALIGN, FROZEN, Emitted, FrozenValue
+from nb2prod.analysis.replay_plan import ALIGN, CATEGORIES, FROZEN, Emitted, FrozenValue
 from nb2prod.analysis.replay_statements import callee_name, string_items
 from nb2prod.analysis.splice import Edit, Positions, replace, wrap
 from nb2prod.notebook.spec import Cell
@@ -51,6 +52,13 @@ class EditMaker:
             elif freeze.what == "columns":
                 edits.code += wrap(positions, freeze.node, f"{ALIGN}(", f", {FROZEN}[{key}]{read})")
                 edits.run += wrap(positions, freeze.node, f"_nb2prod_columns({key}, ", f", {loop}, {varies})")
+            elif freeze.what == "categories":
+                assert isinstance(freeze.node, ast.Call) and isinstance(freeze.node.func, ast.Attribute)
+                receiver = freeze.node.func.value
+                edits.code.append(Edit(positions.start(freeze.node), positions.start(freeze.node), f"{CATEGORIES}("))
+                tail = f", {FROZEN}[{key}]{read})"
+                edits.code.append(Edit(positions.end(receiver), positions.end(freeze.node), tail))
+                edits.run += wrap(positions, freeze.node, f"_nb2prod_categories({key}, ", f", {loop}, {varies})")
             else:
                 assert isinstance(freeze.node, ast.Call)
                 edits.code += self._bins(positions, freeze.node, f"{FROZEN}[{key}]{read}")

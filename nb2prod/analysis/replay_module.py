@@ -19,6 +19,7 @@ from nb2prod.analysis.replay import DEFINITIONS, Replayer
 from nb2prod.analysis.replay_edits import label_drop_edits
 from nb2prod.analysis.replay_plan import (
     ALIGN,
+    CATEGORIES,
     FROZEN,
     FROZEN_PLACEHOLDER,
     ReplayIssue,
@@ -55,6 +56,17 @@ def {align}(frame, columns):
         if name not in frame.columns:
             frame[name] = {pandas}.Series(0, index=frame.index).astype(dtype)
     return frame[[name for name, _ in columns]]
+'''
+
+
+CATEGORIES_SOURCE = '''
+
+def {categories}(values, categories):
+    """`astype("category")` with training's categories, in training's order: a value training
+    never saw is missing, as it would be for the model."""
+    if isinstance(categories, dict):
+        return values.astype({{name: {pandas}.CategoricalDtype(c) for name, c in categories.items()}})
+    return values.astype({pandas}.CategoricalDtype(categories))
 '''
 
 
@@ -249,7 +261,7 @@ def _plan(
     pandas: str | None,
 ) -> ReplayPlan:
     function = bool(replayer.parts.body) and returned is not None
-    columns = any(f.what == "columns" for f in replayer.frozen)
+    columns = any(f.what in ("columns", "categories") for f in replayer.frozen)
     needs_pandas = function and pandas is None and (columns or replayer.maker.uses_pandas)
     pandas_name = pandas or "pandas"
     template, line_cells = _assemble(spec, replayer, returned if function else None, pandas_name, needs_pandas)
@@ -296,6 +308,8 @@ def _assemble(
             lines.append("\n\n" + FROZEN_COMMENT + FROZEN_PLACEHOLDER + "\n")
         if any(f.what == "columns" for f in replayer.frozen):
             lines.append(ALIGN_SOURCE.format(align=ALIGN, pandas=pandas))
+        if any(f.what == "categories" for f in replayer.frozen):
+            lines.append(CATEGORIES_SOURCE.format(categories=CATEGORIES, pandas=pandas))
         _function(spec, replayer, returned, lines, line_cells)
     return "".join(lines), line_cells
 

@@ -16,7 +16,8 @@ from nb2prod.notebook.spec import Cell, NotebookSpec
 FROZEN = "FROZEN"
 FROZEN_PLACEHOLDER = f"{FROZEN} = {{}}"
 ALIGN = "align_columns"
-RECORDERS = ("_nb2prod_freeze", "_nb2prod_columns", "_nb2prod_bins", "_nb2prod_frames", "_nb2prod_keep")
+CATEGORIES = "with_categories"
+RECORDERS = ("_nb2prod_freeze", "_nb2prod_columns", "_nb2prod_bins", "_nb2prod_categories", "_nb2prod_frames")
 
 
 ReplayIssue = Finding  # a statement that cannot be replayed (error) or is left out (note)
@@ -27,7 +28,7 @@ class FrozenValue:
     """A training value: recorded in the run under `key`, read from FROZEN by the service."""
 
     key: str
-    what: str  # "value", "columns" or "bins"
+    what: str  # "value", "columns", "bins" or "categories"
     cell_index: int
     line: int
     text: str  # the expression as the notebook wrote it

@@ -131,3 +131,13 @@ def test_the_recorder_cell_needs_no_newer_python_than_the_kernel_floor(tmp_path:
     namespace: dict[str, object] = {}
     exec(compile(source.read_text(), "<recorder cell>", "exec"), namespace)  # noqa: S102 - our own code
     assert callable(namespace["_nb2prod_freeze"]) and "from nb2prod" not in source.read_text()
+
+
+def test_categories_learned_from_the_request_fail_the_proof() -> None:
+    raw = pd.DataFrame({"port": ["S", "C", "Q", "S"]})
+    fit_input = raw.astype("category")
+    with pytest.raises(_CaptureProblem) as problem:
+        _proof_prove(lambda f: f.astype("category"), raw, fit_input, limit=4)
+    assert problem.value.details["column"] == "port" and problem.value.details["mode"] == "single"
+    categories = pd.CategoricalDtype(["C", "Q", "S"])
+    assert _proof_prove(lambda f: f.astype(categories), raw, fit_input, limit=4)["single_rows"] == 4

@@ -252,3 +252,23 @@ def test_fitted_transformers_before_fit_are_composed_not_shipped(make_notebook) 
 def test_what_is_left_out_of_the_function(make_notebook, statement: str, kept: bool) -> None:
     path = make_notebook([LOAD, code(f'{statement}\nX = train[["Age"]]\ny = train["Survived"]', "preprocess"), TRAIN])
     assert (statement in function_of(module_of(path))) is kept
+
+
+def test_category_lists_are_frozen(make_notebook) -> None:
+    path = make_notebook(
+        [
+            LOAD,
+            code(
+                'import pandas as pd\ntrain["Sex"] = train["Sex"].astype("category")\nX = train[["Sex"]]\ny = train["Survived"]',
+                "preprocess",
+            ),
+            TRAIN,
+        ]
+    )
+    module = module_of(path)
+    function = function_of(module)
+    assert (
+        'train["Sex"] = with_categories(train["Sex"], FROZEN["train[\'Sex\'].astype(\'category\') categories"])'
+        in function
+    )
+    assert "def with_categories(values, categories):" in module.source

@@ -98,12 +98,26 @@ def _proof_compare(expected, actual, actual_rows, expected_rows, labels, mode):
         raise _CaptureProblem("proof_rows", f"it returned {len(actual)} rows for {len(actual_rows)}", mode=mode)
     largest = 0.0
     for name in names:
+        _proof_categories(name, want[name], got[name], labels[expected_rows[0]], mode)
         want_values = _proof_values(want[name])[expected_rows]
         got_values = _proof_values(got[name])[actual_rows]
         largest = max(
             largest, _proof_compare_column(name, want_values, got_values, [labels[j] for j in expected_rows], mode)
         )
     return largest
+
+
+def _proof_categories(name, want, got, row, mode):
+    """A category column must come with training's categories, in training's order (the codes a
+    model sees depend on them), whatever rows the request has."""
+    if str(getattr(want, "dtype", "")) != "category":
+        return
+    expected = want.cat.categories.tolist()
+    found = got.cat.categories.tolist() if str(getattr(got, "dtype", "")) == "category" else None
+    if found != expected:
+        shown = "no categories" if found is None else f"categories {found[:6]!r}"
+        message = f"categories {expected[:6]!r} expected, {shown} computed"
+        raise _CaptureProblem("proof_values", message, mode=mode, column=name, row=row)
 
 
 def _proof_values(column):

@@ -42,6 +42,17 @@ def _nb2prod_columns(key, frame, loop, varies):
     return frame
 
 
+def _nb2prod_categories(key, values, loop, varies):
+    """The categories `astype("category")` found: a list, or {column: list} for a frame."""
+    columns = getattr(values, "columns", None)
+    if columns is None:
+        _nb2prod_store(key, values.cat.categories.tolist(), loop, varies)
+    else:
+        found = {name: values[name].cat.categories.tolist() for name in columns}
+        _nb2prod_store(key, found, loop, varies)
+    return values
+
+
 def _nb2prod_bins(key, loop, varies, cut):
     """`pd.qcut` / `pd.cut(x, n)` as the notebook calls it, recording the bin edges it learned."""
 
