@@ -30,9 +30,10 @@ export class Notice {
 
   async update(args: Omit<Notification.IUpdate<ReadonlyJSONValue>, 'id'>): Promise<void> {
     await this.shown;
-    if (!Notification.update({ ...args, id: this.id })) {
-      this.id = Notification.emit(args.message ?? '', args.type, args);
+    if (Notification.update({ ...args, id: this.id }) || args.type === 'in-progress') {
+      return; // a progress notification the user closed stays closed
     }
+    this.id = Notification.emit(args.message ?? '', args.type, args); // but the outcome is always shown
   }
 
   private id: string;

@@ -41,9 +41,13 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def ui(request: pytest.FixtureRequest) -> JupyterServer:
+def ui(request: pytest.FixtureRequest) -> Iterator[JupyterServer]:
     """The server of the UI a test is parametrized with: JupyterLab or Notebook 7."""
-    return request.getfixturevalue("lab_server" if request.param == "lab" else "notebook7_server")
+    server: JupyterServer = request.getfixturevalue("lab_server" if request.param == "lab" else "notebook7_server")
+    yield server
+    with server.api() as client:  # the kernels the opened notebooks started are not needed any more
+        for kernel in client.get("/api/kernels").json():
+            client.delete(f"/api/kernels/{kernel['id']}")
 
 
 @pytest.fixture
