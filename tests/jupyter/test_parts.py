@@ -69,3 +69,12 @@ def test_records_are_plain_json() -> None:
 def test_the_frontend_has_the_package_version() -> None:
     package = json.loads((ROOT / "labextension" / "package.json").read_text())
     assert package["version"] == nb2prod.__version__
+
+
+def test_a_missing_chromium_is_named_with_its_install_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tests.jupyter import browser
+
+    monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "chromium")
+    monkeypatch.setattr(browser.os, "geteuid", lambda: 1000)  # not root: nothing is installed
+    path, why_not = browser.find_or_install_chromium()
+    assert path is None and "chromium" in why_not and "apt-get install -y chromium" in why_not
