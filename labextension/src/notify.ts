@@ -95,7 +95,12 @@ export async function showSuccess(app: JupyterFrontEnd, notice: Notice, result: 
 export async function showFailure(
   notice: Notice,
   failure: IErrorInfo,
-  extra: { goToCell?: (index: number) => void; retryReplacing?: () => void; chooseModel?: () => void } = {}
+  extra: {
+    goToCell?: (index: number) => void;
+    retryReplacing?: () => void;
+    chooseModel?: () => void;
+    title?: string;
+  } = {}
 ): Promise<void> {
   const actions: Notification.IAction[] = [];
   const index = failure.cell_index;
@@ -109,7 +114,9 @@ export async function showFailure(
   if (extra.chooseModel) {
     actions.push({ label: 'Choose model…', callback: extra.chooseModel });
   }
-  actions.push(keep({ label: 'Details', callback: () => void showDetails('Conversion failed', errorDetails(failure)) }));
+  const title =
+    extra.title ?? (failure.kind === 'LintError' ? 'Problems found before running' : 'Conversion failed');
+  actions.push(keep({ label: 'Details', callback: () => void showDetails(title, errorDetails(failure)) }));
   const headline = failure.hint ? clip(failure.message, 90) : failure.message;
   const message = fit([`nb2prod: ${headline}`, failure.hint ? `fix: ${failure.hint}` : '']);
   await notice.update({ type: 'error', message, autoClose: false, actions });
@@ -198,6 +205,9 @@ function errorDetails(failure: IErrorInfo): string[] {
   }
   if (typeof failure.cell_index === 'number') {
     lines.push('', `Cell: ${failure.cell_index + 1} from the top (markdown cells counted)`);
+  }
+  if (failure.findings?.length) {
+    lines.push('');
   }
   for (const finding of failure.findings ?? []) {
     const cell = typeof finding.cell_index === 'number' ? `cell ${finding.cell_index + 1}: ` : '';

@@ -45,6 +45,7 @@ export async function suggestRoles(app: JupyterFrontEnd, panel: NotebookPanel, m
   } catch (error) {
     const failure = failureOf(error);
     await showFailure(notice, failure, {
+      title: 'No roles proposed',
       goToCell: index => selectCell(app, panel, index),
       chooseModel:
         failure.kind === 'ModelChoiceError' ? () => void askModelThenSuggest(app, panel) : undefined
