@@ -159,7 +159,8 @@ class Classifier:
         if kind is Kind.CONST:
             return
         if kind is Kind.STAT and isinstance(node, ast.expr):
-            self.found.freezes.append(Freeze(node, "value", self._loop_vars(node)))
+            # inside `for i in range(2)`, a value may vary with `i` through names bound in the loop
+            self.found.freezes.append(Freeze(node, "value", self.scope.loop_vars))
             return
         if self.label_column(node) is not None:
             self.found.label_reads.append(node)  # type: ignore[arg-type]
@@ -203,10 +204,6 @@ class Classifier:
             and call.func.attr in RANDOM_CALLS
             and self.kind(call.func.value) is Kind.ROW
         )
-
-    def _loop_vars(self, node: ast.AST) -> tuple[str, ...]:
-        used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-        return tuple(v for v in self.scope.loop_vars if v in used)
 
 
 def _expression_children(node: ast.AST) -> Iterator[ast.AST]:

@@ -71,6 +71,7 @@ class Replayer:
         self.maker = EditMaker(pandas)
         self.pending: list[Pending] = []
         self.skipped: dict[int, tuple[set[str], list[int]]] = {}  # cell -> (other frames, lines)
+        self.frame_loops: dict[int, tuple[list[str], set[str], list[int]]] = {}  # cell -> (iterables, frames, lines)
         self.log = IssueLog()
         self.loops = 0
         self.aliases: dict[str, str] = {}  # split halves -> the frame they were split from
@@ -144,12 +145,10 @@ class Replayer:
         self._body(cell, node.lineno, f"# {header}  (replayed on the request frame only)\n{variable} = {request}")
         self.scope.lineage.add(variable)
         if skipped:
-            listed = ", ".join(f"`{n}`" for n in skipped)
-            self.log.note(
-                cell,
-                node.lineno,
-                f"the loop over {ast.unparse(node.iter)} runs on the request frame only; {listed} is not replayed",
-            )
+            loops, frames, lines = self.frame_loops.setdefault(cell.index, ([], set(), []))
+            loops.append(ast.unparse(node.iter))
+            frames |= set(skipped)
+            lines.append(node.lineno)
         for statement in node.body:
             if self._frame_loop(statement) is not None:
                 self.log.refuse(cell, statement.lineno, "a loop over frames inside another one", "Flatten the loops.")
@@ -383,6 +382,19 @@ class Replayer:
     def finish(self, cells: tuple[Cell, ...], returned: str | None) -> None:
         """After the last cell: one note per cell for statements on other frames; unused values out."""
         for cell in cells:
+            if cell.index in self.frame_loops:
+                loops, frames, lines = self.frame_loops[cell.index]
+                listed = ", ".join(f"`{n}`" for n in sorted(frames))
+                what = (
+                    f"the loop over {loops[0]}"
+                    if len(lines) == 1
+                    else f"the loops over {', '.join(dict.fromkeys(loops))}"
+                )
+                where = "" if len(lines) == 1 else f" (lines {', '.join(map(str, lines))})"
+                verb = "runs" if len(lines) == 1 else "run"
+                self.log.note(
+                    cell, lines[0], f"{what}{where} {verb} on the request frame only; {listed} is not replayed"
+                )
             if cell.index in self.skipped:
                 frames, lines = self.skipped[cell.index]
                 listed = ", ".join(f"`{n}`" for n in sorted(frames)) or "other frames"

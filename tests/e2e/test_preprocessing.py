@@ -29,6 +29,7 @@ NOTEBOOKS = {
     "passengers_features": FIXTURES / "passengers_features.ipynb",
     "impute_scale_before_fit": FIXTURES / "impute_scale_before_fit.ipynb",
     "standardised_by_hand": FIXTURES / "standardised_by_hand.ipynb",
+    "passengers_combine_loops": FIXTURES / "passengers_combine_loops.ipynb",
 }
 
 
@@ -105,6 +106,20 @@ def test_passenger_feature_engineering_is_replayed_and_the_service_takes_raw_rec
         assert answered(client, example["input"]) == pytest.approx(list(expected), rel=1e-9, abs=1e-12)
     unseen = {**examples[0]["input"], "Embarked": "Z"}  # a port training never saw: all its dummies zero
     assert client.post("/predict", json=unseen).status_code == 200
+
+
+def test_tutorial_loops_over_combine_with_group_medians_are_replayed(
+    converted: dict[str, Path], services: dict[str, TestClient]
+) -> None:
+    out = converted["passengers_combine_loops"]
+    record = manifest_of(out)["preprocessing"]
+    assert record["method"] == "replayed" and record["proof"]["rows"] == 700
+    assert "guess_df.median()" in record["frozen"]  # one median per sex and class, frozen as six values
+    notebook = notebook_namespace("passengers_combine_loops")
+    client = services["passengers_combine_loops"]
+    for example in golden_of(out)[:8]:
+        expected = notebook["logreg"].predict_proba(notebook["X_train"].iloc[[example["row"]]])[0]
+        assert answered(client, example["input"]) == pytest.approx(list(expected), rel=1e-9, abs=1e-12)
 
 
 def test_fitted_imputer_and_scaler_are_composed_and_missing_values_accepted(

@@ -73,7 +73,7 @@ def test_loop_over_frames_is_replayed_on_the_request_with_statistics_frozen(make
     assert module.replay is not None and module.replay.raw == "train"
     assert [f.key for f in module.replay.frozen] == ["train['Age'].median()"]
     notes = [i.message for i in module.replay.issues if i.severity is Severity.NOTE]
-    assert any("runs on the request frame only; `test` is not replayed" in n for n in notes)
+    assert any("the loop over [train, test] runs on the request frame only; `test` is not replayed" in n for n in notes)
     ast.parse(module.source)
 
 
