@@ -6,6 +6,7 @@ proof stopped at, and says how to fix it; `run.problems` hands these kinds to th
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from nb2prod.analysis.preprocess import PreprocessModule
@@ -74,11 +75,31 @@ def _pass(details: dict[str, Any]) -> str:
     return "on all training rows at once"
 
 
+def _assigning_line(module: PreprocessModule, column: object) -> tuple[int, int] | None:
+    """(cell index, line) of the first preprocess line that assigns `column` (`x["column"] = ...`)."""
+    pattern = re.compile(rf"""\[\s*["']{re.escape(str(column))}["']\s*\]\s*=[^=]""")
+    for cell in module.cells:
+        for number, text in enumerate(cell.source.splitlines(), start=1):
+            if pattern.search(text):
+                return cell.index, number
+    return None
+
+
 def _values(spec: NotebookSpec, module: PreprocessModule, message: str, details: dict[str, Any]) -> Located:
     what, cell, line = _function(module, details)
     single = details.get("mode") == "single"
+    made = ""
+    assigned = _assigning_line(module, details.get("column"))
+    if assigned is not None:
+        numbers = {c.index: c.number for c in module.cells}
+        made = (
+            f" (made at line {assigned[1]})"
+            if assigned[0] == cell
+            else f" (made in cell {numbers[assigned[0]]}, line {assigned[1]})"
+        )
+        cell, line = assigned
     return (
-        f"{what} does not reproduce the model's fit input: column `{details.get('column')}`, training row "
+        f"{what} does not reproduce the model's fit input: column `{details.get('column')}`{made}, training row "
         f"{details.get('row')}, {_pass(details)}: {message}.",
         PER_REQUEST
         if single

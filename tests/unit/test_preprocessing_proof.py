@@ -141,3 +141,20 @@ def test_categories_learned_from_the_request_fail_the_proof() -> None:
     assert problem.value.details["column"] == "port" and problem.value.details["mode"] == "single"
     categories = pd.CategoricalDtype(["C", "Q", "S"])
     assert _proof_prove(lambda f: f.astype(categories), raw, fit_input, limit=4)["single_rows"] == 4
+
+
+def test_a_failed_proof_names_the_notebook_cell_line_column_and_row() -> None:
+    from nb2prod.analysis.preprocess import assemble_preprocess
+    from nb2prod.notebook.spec import read_notebook
+    from nb2prod.run.captured import CaptureProblem
+    from nb2prod.run.problems import problem_error
+    from tests.conftest import FIXTURES
+
+    spec = read_notebook(FIXTURES / "mean_per_request.ipynb")
+    details = {"mode": "single", "column": "income", "row": "3", "method": "function", "transformers": []}
+    problem = CaptureProblem(kind="proof_values", message="0.5 expected, nan computed", details=details)
+    error = problem_error(spec, assemble_preprocess(spec), problem)
+    assert error.message.startswith("mean_per_request.ipynb: preprocess(frame) of cell 4")
+    assert "column `income` (made at line 6), training row 3, with training row 3 sent alone" in error.message
+    assert (error.cell_index, error.line, error.rule, error.exit_code) == (3, 6, "proof_values", 4)
+    assert "compute it from the training data" in error.hint
