@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from nb2prod.analysis.names import find_magics, fit_calls
+from nb2prod.analysis.names import TIMING_CELL_MAGIC, find_magics, fit_calls
 from nb2prod.analysis.splice import Edit, Positions, wrap
 from nb2prod.notebook.spec import Cell, NotebookSpec, Role
 
@@ -69,12 +69,14 @@ class FitAnalysis:
 
 
 def cell_text(cell: Cell) -> str:
-    """The cell's source with display-only magics turned into comments of the same length, so
-    offsets in it are offsets in the cell (the run is edited at them)."""
+    """The cell's source with display-only magics and a `%%time` line turned into comments of
+    the same length, so offsets in it are offsets in the cell (the run is edited at them)."""
     lines = cell.source.split("\n")
     for use in find_magics(cell):
         if use.display_only and use.line_number <= len(lines):
             lines[use.line_number - 1] = lines[use.line_number - 1].replace("%", "#", 1)
+    if TIMING_CELL_MAGIC.match(cell.source):  # `%%time`: the rest of the cell is plain Python
+        lines[0] = "#" + lines[0][1:]
     return "\n".join(lines)
 
 
@@ -91,14 +93,14 @@ def fit_receivers(spec: NotebookSpec, model: str | None) -> tuple[str, ...]:
     if model:
         return (model.split(".")[0],)
     found = [c for cell in spec.code_cells(Role.TRAIN) for c in fit_calls(cell) if c.method == "fit"]
-    supervised = [c.receiver for c in found if getattr(c, "has_target", True)]
+    supervised = [c.receiver for c in found if c.has_target]
     return tuple(dict.fromkeys(supervised or [c.receiver for c in found]))
 
 
 def run_statements(spec: NotebookSpec) -> list[Located]:
     found: list[Located] = []
     for cell in spec.code_cells():
-        if cell.role is Role.SKIP:
+        if cell.has(Role.SKIP):
             continue
         tree = editable_tree(cell)
         for node in tree.body if tree is not None else []:
@@ -135,7 +137,7 @@ def analyse_fits(spec: NotebookSpec, receivers: tuple[str, ...]) -> FitAnalysis:
 def _last_fit(statements: list[Located], receiver: str) -> tuple[Located, ast.Call] | None:
     found = None
     for located in statements:
-        if located.cell.role is not Role.TRAIN and Role.TRAIN not in getattr(located.cell, "roles", ()):
+        if not located.cell.has(Role.TRAIN):
             continue
         for node in ast.walk(located.node):
             if _is_fit_of(node, receiver, located.node):

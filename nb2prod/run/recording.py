@@ -48,7 +48,12 @@ def preprocessing_config(module: PreprocessModule) -> dict[str, Any]:
         "raw": replay.raw if replay else None,
         "label_columns": sorted(fits.label_columns) if fits else [],
         "chains": {
-            chain.receiver: {"transformers": list(chain.transformers), "function": chain.function, "start": chain.start}
+            chain.receiver: {
+                "transformers": list(chain.transformers),
+                "function": chain.function,
+                "start": chain.start,
+                "features": chain.features,
+            }
             for chain in (fits.chains if fits else ())
         },
     }

@@ -272,3 +272,21 @@ def test_category_lists_are_frozen(make_notebook) -> None:
         in function
     )
     assert "def with_categories(values, categories):" in module.source
+
+
+def test_a_timed_train_cell_is_still_recorded(make_notebook) -> None:
+    timed = code(
+        "%%time\nfrom sklearn.linear_model import LogisticRegression\nmodel = LogisticRegression().fit(X, y)", "train"
+    )
+    path = make_notebook(
+        [
+            LOAD,
+            code('train["Age"] = train["Age"].fillna(0)\nX = train[["Age"]]\ny = train["Survived"]', "preprocess"),
+            timed,
+        ]
+    )
+    spec = read_notebook(path)
+    module = assemble_preprocess(spec)
+    assert module.replay is not None and module.replay.raw == "train" and not module.replay.errors
+    edited = apply_edits(spec.cells[2].source, module.run_edits[2])
+    assert edited.startswith("%%time\n") and 'fit(_nb2prod_keep("fit:model", X), y)' in edited

@@ -38,6 +38,8 @@ def _served_inputs(namespace, config, model, variable):
     served = {"model": _served_compose(transformers, model), "record": record, "function": function}
     served.update(sample=None, inputs=None, positions=None)
     fit_input = kept.get("fit:" + root)
+    if fit_input is None and raw is not None:
+        fit_input = _served_fit_input(namespace, chain.get("features"))
     if raw is not None and fit_input is not None:
         _served_prove(served, raw, fit_input, plan.get("label_columns", []), transformers)
     return served
@@ -63,6 +65,16 @@ def _served_prove(served, raw, fit_input, labels, transformers):
         problem.details.update(method=record["method"], transformers=record["transformers"])
         raise
     served.update(sample=request, inputs=fit_input, positions=_proof_row_positions(request, fit_input))
+
+
+def _served_fit_input(namespace, features):
+    """The fit call's `X` evaluated after the run: when its cell could not be edited to record it."""
+    if not features:
+        return None
+    try:
+        return eval(features, namespace)  # noqa: S307 - the notebook's own expression, in its own kernel
+    except Exception:  # noqa: BLE001 - then there is nothing to prove against
+        return None
 
 
 def _served_raw(plan, chain, kept, root, function, transformers, recorded):
