@@ -5,7 +5,7 @@ definitions, and the build stage ships it as the package's `preprocessing` modul
 assembles it once per conversion and hands it to each of them.
 
 Cells of definitions are shipped verbatim. Cells with statements on training data are planned
-by `replay_module.plan_replay` (a generated `preprocess(frame)`, frozen training values); the
+by `replay.module.plan_replay` (a generated `preprocess(frame)`, frozen training values); the
 fit chains say which fitted transformers are composed with the model. Both come with the edits
 that make the run record what the capture step needs.
 """
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from nb2prod.analysis import names as analysis
 from nb2prod.analysis.fitchain import FitAnalysis, analyse_fits, fit_receivers
-from nb2prod.analysis.replay_module import plan_replay
-from nb2prod.analysis.replay_plan import ReplayPlan, raw_from_config
+from nb2prod.analysis.replay.module import plan_replay
+from nb2prod.analysis.replay.plan import ReplayPlan, raw_from_config
 from nb2prod.analysis.splice import Edit
 from nb2prod.notebook.spec import Cell, NotebookSpec, Role
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import ast
 
 from nb2prod.analysis.fitchain import FitChain, cell_text
-from nb2prod.analysis.freeze import Classifier, Findings, Kind, Scope
-from nb2prod.analysis.replay_edits import EditMaker, Pending, StatementEdits, label_drop_edits, used_assignments
-from nb2prod.analysis.replay_issues import IssueLog
-from nb2prod.analysis.replay_plan import Emitted, FrozenValue, ModuleParts
-from nb2prod.analysis.replay_statements import (
+from nb2prod.analysis.replay.edits import EditMaker, Pending, StatementEdits, label_drop_edits, used_assignments
+from nb2prod.analysis.replay.freeze import Classifier, Findings, Kind, Scope
+from nb2prod.analysis.replay.issues import IssueLog
+from nb2prod.analysis.replay.plan import Emitted, FrozenValue, ModuleParts
+from nb2prod.analysis.replay.statements import (
     bodies,
     bound_names,
     expressions,

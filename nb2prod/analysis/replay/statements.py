@@ -1,14 +1,14 @@
 """Questions about one statement of a preprocess cell, asked while replaying it.
 
 What it binds, changes and reads, whether it only removes training rows, where its text starts.
-Pure AST helpers for `replay`.
+Pure AST helpers for the `walker`.
 """
 
 from __future__ import annotations
 
 import ast
 
-from nb2prod.analysis.freeze import Classifier, Kind, Scope
+from nb2prod.analysis.replay.freeze import Classifier, Kind, Scope
 from nb2prod.analysis.splice import Positions
 
 MUTATORS = frozenset({"insert", "update", "pop"})

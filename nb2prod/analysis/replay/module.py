@@ -1,7 +1,7 @@
 """Plan the preprocessing module: verbatim cells, or definitions plus a replayed `preprocess(frame)`.
 
 `plan_replay` decides, without a kernel, what the preprocess cells become: nothing changes for
-cells of definitions only; otherwise the statements are sorted by `replay.Replayer`, the raw
+cells of definitions only; otherwise the statements are sorted by `walker.Replayer`, the raw
 frame is found (`--raw`, metadata `nb2prod.raw`, or the one frame the fit input is built
 from), and the module is assembled with a `FROZEN = {}` placeholder that the capture step
 fills with the values the run recorded.
@@ -13,11 +13,10 @@ import ast
 
 from nb2prod.analysis.findings import Severity
 from nb2prod.analysis.fitchain import FitAnalysis, FitChain, Located, cell_text, editable_tree, run_statements
-from nb2prod.analysis.freeze import Classifier, Kind
 from nb2prod.analysis.names import NOTEBOOK_BUILTINS
-from nb2prod.analysis.replay import DEFINITIONS, Replayer
-from nb2prod.analysis.replay_edits import label_drop_edits
-from nb2prod.analysis.replay_plan import (
+from nb2prod.analysis.replay.edits import label_drop_edits
+from nb2prod.analysis.replay.freeze import Classifier, Kind
+from nb2prod.analysis.replay.plan import (
     ALIGN,
     CATEGORIES,
     FROZEN,
@@ -28,7 +27,8 @@ from nb2prod.analysis.replay_plan import (
     imported_names,
     random_names,
 )
-from nb2prod.analysis.replay_statements import is_docstring
+from nb2prod.analysis.replay.statements import is_docstring
+from nb2prod.analysis.replay.walker import DEFINITIONS, Replayer
 from nb2prod.analysis.splice import Positions, apply_edits, indent
 from nb2prod.notebook.spec import Cell, NotebookSpec
 

@@ -14,9 +14,9 @@ import ast
 import json
 from dataclasses import dataclass, field
 
-from nb2prod.analysis.freeze import Findings, Freeze, bins_argument, drop_columns_node
-from nb2prod.analysis.replay_plan import ALIGN, CATEGORIES, FROZEN, Emitted, FrozenValue
-from nb2prod.analysis.replay_statements import callee_name, string_items
+from nb2prod.analysis.replay.freeze import Findings, Freeze, bins_argument, drop_columns_node
+from nb2prod.analysis.replay.plan import ALIGN, CATEGORIES, FROZEN, Emitted, FrozenValue
+from nb2prod.analysis.replay.statements import callee_name, string_items
 from nb2prod.analysis.splice import Edit, Positions, replace, wrap
 from nb2prod.notebook.spec import Cell
 
