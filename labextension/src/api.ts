@@ -79,6 +79,7 @@ export interface IJobOptions {
   parameters?: { [name: string]: unknown };
   model?: string;
   features?: string;
+  raw?: string;
   require?: string[];
   seed?: number;
   force?: boolean;
