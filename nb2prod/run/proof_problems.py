@@ -154,8 +154,8 @@ def _frozen_type(spec: NotebookSpec, module: PreprocessModule, message: str, det
     what, cell, line = _frozen(module, details)
     return (
         f"{what} is a training value the service needs, but {message}.",
-        "Frozen values are numbers, strings, lists, dicts, Series and arrays. Apply a fitted transformer to the "
-        "whole fit input before `fit` (nb2prod composes it with the model), or put it in a Pipeline.",
+        "Frozen values are numbers, strings, lists, dicts, Series, arrays and fitted scikit-learn objects; "
+        "compute this one in a cell that is not `preprocess`, or inside preprocess(frame) from the request.",
         cell,
         line,
     )

@@ -30,6 +30,7 @@ NOTEBOOKS = {
     "impute_scale_before_fit": FIXTURES / "impute_scale_before_fit.ipynb",
     "standardised_by_hand": FIXTURES / "standardised_by_hand.ipynb",
     "passengers_combine_loops": FIXTURES / "passengers_combine_loops.ipynb",
+    "label_encoders": FIXTURES / "label_encoders.ipynb",
 }
 
 
@@ -120,6 +121,21 @@ def test_tutorial_loops_over_combine_with_group_medians_are_replayed(
     for example in golden_of(out)[:8]:
         expected = notebook["logreg"].predict_proba(notebook["X_train"].iloc[[example["row"]]])[0]
         assert answered(client, example["input"]) == pytest.approx(list(expected), rel=1e-9, abs=1e-12)
+
+
+def test_encoders_fitted_in_the_cells_are_shipped_as_training_fitted_them(
+    converted: dict[str, Path], services: dict[str, TestClient]
+) -> None:
+    out = converted["label_encoders"]
+    assert manifest_of(out)["preprocessing"]["frozen"] == ["port_encoder", "sex_encoder fitted"]
+    notebook = notebook_namespace("label_encoders")
+    client = services["label_encoders"]
+    for example in golden_of(out)[:5]:
+        expected = notebook["model"].predict_proba(notebook["X_train"].iloc[[example["row"]]])[0]
+        assert answered(client, example["input"]) == pytest.approx(list(expected), rel=1e-9, abs=1e-12)
+    # one record alone: a LabelEncoder refitted on it would code any port as 0
+    record = {**golden_of(out)[0]["input"], "Embarked": "S"}
+    assert client.post("/predict", json=record).status_code == 200
 
 
 def test_fitted_imputer_and_scaler_are_composed_and_missing_values_accepted(

@@ -91,11 +91,27 @@ def test_frozen_values_read_back_equal(value: object) -> None:
         assert back == value
 
 
-def test_objects_that_are_not_values_cannot_be_frozen() -> None:
-    from sklearn.preprocessing import LabelEncoder
+def test_fitted_estimators_are_frozen_as_class_parameters_and_learned_state() -> None:
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import LabelEncoder, OneHotEncoder
 
+    from nb2prod.run.kernel.common import _same_value
+    from nb2prod.run.kernel.frozen import _frozen_evaluate
+
+    frame = pd.DataFrame({"port": ["S", "C", "S"], "fare": [7.0, None, 9.5]})
+    for fitted in (
+        LabelEncoder().fit(frame["port"]),
+        OneHotEncoder(handle_unknown="ignore").fit(frame[["port"]]),
+        SimpleImputer(strategy="median").fit(frame[["fare"]]),
+    ):
+        text = _frozen_literal(fitted)
+        assert text.startswith(f'fitted("{type(fitted).__module__}.{type(fitted).__name__}", ')
+        assert _same_value(_frozen_evaluate(text), fitted)
+
+
+def test_objects_that_are_not_values_cannot_be_frozen() -> None:
     with pytest.raises(_CaptureProblem) as problem:
-        _frozen_literal(LabelEncoder())
+        _frozen_literal(lambda x: x)
     assert problem.value.kind == "frozen_type"
 
 

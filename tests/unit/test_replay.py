@@ -290,3 +290,31 @@ def test_a_timed_train_cell_is_still_recorded(make_notebook) -> None:
     assert module.replay is not None and module.replay.raw == "train" and not module.replay.errors
     edited = apply_edits(spec.cells[2].source, module.run_edits[2])
     assert edited.startswith("%%time\n") and 'fit(_nb2prod_keep("fit:model", X), y)' in edited
+
+
+def test_encoders_fitted_in_the_cells_are_frozen_as_training_fitted_them(make_notebook) -> None:
+    path = make_notebook(
+        [
+            LOAD,
+            code(
+                "from sklearn.preprocessing import LabelEncoder\n"
+                "encoder = LabelEncoder()\n"
+                "for dataset in [train, test]:\n"
+                '    dataset["Sex"] = encoder.fit_transform(dataset["Sex"])\n'
+                "checker = LabelEncoder()\n"
+                'checker.fit(train["Sex"])\n'
+                'train["Check"] = checker.transform(train["Sex"])\n'
+                'X = train[["Sex", "Check"]]\ny = train["Survived"]',
+                "preprocess",
+            ),
+            TRAIN,
+        ]
+    )
+    module = module_of(path)
+    function = function_of(module)
+    assert 'dataset["Sex"] = FROZEN["encoder fitted"].transform(dataset["Sex"])' in function
+    assert 'train["Check"] = FROZEN["checker"].transform(train["Sex"])' in function
+    assert "checker.fit(" not in function
+    spec = read_notebook(path)
+    edited = apply_edits(spec.cells[1].source, module.run_edits[1])
+    assert '_nb2prod_fitted("encoder fitted", encoder, encoder.fit_transform(dataset["Sex"]), "L0", ())' in edited

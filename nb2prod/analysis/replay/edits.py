@@ -4,7 +4,8 @@ For every training value found by `freeze`, the generated code reads `FROZEN[key
 notebook computed it, and the run wraps the same expression in a recorder call that stores its
 value under `key` (in the training pass of a frame loop only). `get_dummies` results are
 aligned to the recorded training columns; `qcut`/`cut(x, n)` become `cut` on recorded edges;
-`astype("category")` takes the recorded categories.
+`astype("category")` takes the recorded categories; `le.fit_transform(x)` becomes training's
+fitted `le` transforming `x`.
 Label columns a request lacks are taken out of `drop(...)` calls.
 """
 
@@ -52,6 +53,14 @@ class EditMaker:
             elif freeze.what == "columns":
                 edits.code += wrap(positions, freeze.node, f"{ALIGN}(", f", {FROZEN}[{key}]{read})")
                 edits.run += wrap(positions, freeze.node, f"_nb2prod_columns({key}, ", f", {loop}, {varies})")
+            elif freeze.what == "fitted":
+                assert isinstance(freeze.node, ast.Call) and isinstance(freeze.node.func, ast.Attribute)
+                receiver = freeze.node.func.value
+                edits.code.append(replace(positions, receiver, f"{FROZEN}[{key}]{read}"))
+                end = positions.end(freeze.node.func)
+                edits.code.append(Edit(end - len("fit_transform"), end, "transform"))
+                before = f"_nb2prod_fitted({key}, {positions.text(receiver)}, "
+                edits.run += wrap(positions, freeze.node, before, f", {loop}, {varies})")
             elif freeze.what == "categories":
                 assert isinstance(freeze.node, ast.Call) and isinstance(freeze.node.func, ast.Attribute)
                 receiver = freeze.node.func.value
@@ -66,13 +75,14 @@ class EditMaker:
         return edits
 
     def _key(self, cell: Cell, freeze: Freeze) -> FrozenValue:
-        text = ast.unparse(freeze.node)
+        node = freeze.node
+        text = ast.unparse(node.func.value if freeze.what == "fitted" else node)  # type: ignore[attr-defined]
         key = text if freeze.what == "value" else f"{text} {freeze.what}"
         unique, number = key, 2
         while unique in self.taken:
             unique, number = f"{key} #{number}", number + 1
         self.taken.add(unique)
-        return FrozenValue(unique, freeze.what, cell.index, freeze.node.lineno, text)
+        return FrozenValue(unique, freeze.what, cell.index, node.lineno, text)
 
     def _bins(self, positions: Positions, call: ast.Call, frozen: str) -> list[Edit]:
         """`pd.qcut(x, 4, labels=False)` -> `pd.cut(x, FROZEN[...], labels=False, include_lowest=True)`."""

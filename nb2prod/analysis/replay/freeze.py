@@ -8,7 +8,8 @@ largest `STAT` part inside a `ROW` expression is a training statistic: the run r
 value and the generated code reads the recorded constant, so a request never recomputes it.
 Some pandas calls also learn from the data they get and are frozen the same way: the columns
 `get_dummies` makes, the bin edges of `qcut` and of `cut` with a number of bins, and the
-categories of `astype("category")`.
+categories of `astype("category")`, and an estimator's `fit_transform` (training's fitted
+estimator transforms the request).
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ class Freeze:
     """A training value to record in the run and read from the recorded constants on a request."""
 
     node: ast.expr
-    what: str  # "value", "columns" (get_dummies), "bins" (cut/qcut) or "categories" (astype("category"))
+    what: str  # "value", "columns" (get_dummies), "bins" (cut/qcut), "categories" (astype("category"))
+    # or "fitted" (`le.fit_transform(x)`: training's fitted `le` transforms the request)
     loop_vars: tuple[str, ...]  # constant loop variables the value depends on
 
 
@@ -127,6 +129,8 @@ class Classifier:
         if isinstance(func, ast.Name) and func.id == "len" and node.args:
             argument = self.kind(node.args[0])
             return Kind.STAT if argument is Kind.ROW else argument
+        if isinstance(func, ast.Attribute) and func.attr == "fit" and self._arguments(node) is Kind.ROW:
+            return Kind.STAT  # `StandardScaler().fit(train[cols])`: an estimator that learned from training data
         return max(self.kind(func), self._arguments(node))
 
     def _arguments(self, node: ast.Call) -> Kind:
@@ -167,6 +171,8 @@ class Classifier:
             return
         skipped = self._special_call(node) if isinstance(node, ast.Call) else None
         for child in _expression_children(node):
+            if isinstance(node, ast.Call) and child is node.func and isinstance(child, ast.Attribute):
+                child = child.value  # `encoder.transform(x)`: freeze the encoder, not its bound method
             if child is not skipped:
                 self._collect(child)
 
@@ -183,6 +189,8 @@ class Classifier:
         elif name == "drop" and isinstance(node.func, ast.Attribute) and self.kind(node.func.value) is Kind.ROW:
             if dropped_labels(node, self.scope.label_columns):
                 self.found.label_drops.append(node)
+        elif name == "fit_transform" and fitted_receiver(node) is not None and self._arguments(node) is Kind.ROW:
+            self.found.freezes.append(Freeze(node, "fitted", self.scope.loop_vars))
         elif name == "astype" and _to_category(node) and self.kind(node.func.value) is Kind.ROW:  # type: ignore[attr-defined]
             self.found.freezes.append(Freeze(node, "categories", self.scope.loop_vars))
         return None
@@ -241,6 +249,14 @@ def _dotted(node: ast.expr) -> str | None:
         parts.append(node.attr)
         node = node.value
     return ".".join([node.id, *reversed(parts)]) if isinstance(node, ast.Name) else None
+
+
+def fitted_receiver(node: ast.Call) -> str | None:
+    """`le` in `le.fit_transform(x)` / `le.fit(x)`: the estimator a statement fits."""
+    func = node.func
+    if isinstance(func, ast.Attribute) and func.attr in ("fit", "fit_transform") and isinstance(func.value, ast.Name):
+        return func.value.id
+    return None
 
 
 def _to_category(node: ast.Call) -> bool:

@@ -17,7 +17,7 @@ import ast
 
 from nb2prod.analysis.fitchain import FitChain, cell_text
 from nb2prod.analysis.replay.edits import EditMaker, Pending, StatementEdits, label_drop_edits, used_assignments
-from nb2prod.analysis.replay.freeze import Classifier, Findings, Kind, Scope
+from nb2prod.analysis.replay.freeze import Classifier, Findings, Kind, Scope, fitted_receiver
 from nb2prod.analysis.replay.issues import IssueLog
 from nb2prod.analysis.replay.plan import Emitted, FrozenValue, ModuleParts
 from nb2prod.analysis.replay.statements import (
@@ -282,6 +282,9 @@ class Replayer:
         if is_row_filter(node, self.scope.lineage):
             self.log.note(cell, node.lineno, f"`{ast.unparse(node)[:60]}` removes training rows; requests keep theirs")
             return True
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and fitted_receiver(node.value):
+            self.scope.constants.discard(str(fitted_receiver(node.value)))  # `le.fit(train.Sex)`: used fitted
+            return True
         if isinstance(node, ast.Expr) and not mutates(node.value):
             return True  # shows a value only
         if touched & self.labels and not bound_names(node) & self.scope.lineage:
@@ -306,6 +309,9 @@ class Replayer:
         if self.first_body_cell is None:
             self.first_body_cell = cell.index
         self._body(cell, node.lineno, statement_text(positions, node, edits.code))
+        for freeze in found.freezes:  # after `le.fit_transform(x)`, `le` is training's fitted `le`
+            if freeze.what == "fitted":
+                self.scope.constants.discard(str(fitted_receiver(freeze.node)))  # type: ignore[arg-type]
 
     def _collect(self, classifier: Classifier, node: ast.stmt) -> None:
         """Collect what to freeze in a statement, following loops and branches inside it."""

@@ -51,13 +51,17 @@ def _plain(value):
 
 
 def _copy_value(value):
-    """A copy of a frame, array or series (so later changes in the notebook do not reach it)."""
+    """A copy of a frame, array, series or estimator (so later changes in the notebook do not reach it)."""
     copy = getattr(value, "copy", None)
     if callable(copy) and not isinstance(value, (dict, list, set)):
         try:
             return copy(deep=True)
         except TypeError:
             return copy()
+    if callable(getattr(value, "get_params", None)):
+        import copy as copying
+
+        return copying.deepcopy(value)
     return value
 
 
@@ -67,6 +71,9 @@ def _same_value(first, second):
         return True
     if isinstance(first, float) and isinstance(second, float) and math.isnan(first) and math.isnan(second):
         return True
+    if callable(getattr(first, "get_params", None)) and type(first) is type(second):
+        state, other = vars(first), vars(second)  # an estimator: the same parameters and learned state
+        return state.keys() == other.keys() and all(_same_value(state[k], other[k]) for k in state)
     equals = getattr(first, "equals", None)
     if callable(equals) and type(first) is type(second):
         try:
@@ -76,6 +83,8 @@ def _same_value(first, second):
     try:
         import numpy
 
+        if isinstance(first, numpy.ndarray) and isinstance(second, numpy.ndarray) and first.dtype.kind in "biuf":
+            return first.dtype == second.dtype and bool(numpy.array_equal(first, second, equal_nan=True))
         return bool(numpy.array_equal(numpy.asarray(first, dtype=object), numpy.asarray(second, dtype=object)))
     except Exception:  # noqa: BLE001
         return repr(first) == repr(second)

@@ -41,23 +41,48 @@ def _frozen_container_literal(value):
     pandas = sys.modules.get("pandas")
     numpy = sys.modules.get("numpy")
     size = getattr(value, "size", 0)
-    if size and size > _LARGEST_FROZEN:
+    if isinstance(size, int) and size > _LARGEST_FROZEN:
         raise _CaptureProblem("frozen_type", f"it has {size} values, too many to be a training statistic")
     if pandas is not None and isinstance(value, pandas.Series) and not isinstance(value.index, pandas.MultiIndex):
         values, index = _frozen_literal(value.tolist()), _frozen_index_literal(value.index)
         name = _frozen_literal(value.name)
-        return f"pandas.Series({values}, index={index}, dtype={str(value.dtype)!r}, name={name})"
+        return f"pandas.Series({values}, index={index}, dtype={_frozen_literal(str(value.dtype))}, name={name})"
     if pandas is not None and isinstance(value, pandas.Index) and not isinstance(value, pandas.MultiIndex):
         return _frozen_index_literal(value)
-    if numpy is not None and isinstance(value, numpy.ndarray) and value.ndim == 1 and value.dtype.kind in "biufU":
-        return f"numpy.array({_frozen_literal(value.tolist())}, dtype={str(value.dtype)!r})"
+    if numpy is not None and isinstance(value, numpy.ndarray) and value.dtype.kind in "biufUO":
+        return f"numpy.array({_frozen_literal(value.tolist())}, dtype={_frozen_literal(str(value.dtype))})"
+    if numpy is not None and isinstance(value, numpy.dtype):
+        return f"numpy.dtype({_frozen_literal(str(value))})"
+    if numpy is not None and isinstance(value, type) and value.__module__ == "numpy":
+        return f"numpy.{value.__name__}"
+    if callable(getattr(value, "get_params", None)) and not isinstance(value, type):
+        return _frozen_estimator_literal(value)
     kind = f"{type(value).__module__}.{type(value).__qualname__}"
     raise _CaptureProblem("frozen_type", f"a {kind} cannot be written into the service's code", type=kind)
 
 
+def _frozen_estimator_literal(estimator):
+    """A fitted scikit-learn object: its class, the parameters that make it, and what it learned."""
+    params = estimator.get_params(deep=False)
+    state = {key: value for key, value in vars(estimator).items() if key not in params}
+    path = f"{type(estimator).__module__}.{type(estimator).__qualname__}"
+    return f"fitted({_frozen_literal(path)}, {_frozen_literal(params)}, {_frozen_literal(state)})"
+
+
+_FITTED_SOURCE = '''def fitted(path, params, state):
+    """A scikit-learn object as training fitted it: `params` make it, `state` is what it learned."""
+    module, _, name = path.rpartition(".")
+    estimator = getattr(importlib.import_module(module), name)(**params)
+    estimator.__dict__.update(state)
+    return estimator
+
+
+'''
+
+
 def _frozen_index_literal(index):
     values, name = _frozen_literal(index.tolist()), _frozen_literal(index.name)
-    return f"pandas.Index({values}, dtype={str(index.dtype)!r}, name={name})"
+    return f"pandas.Index({values}, dtype={_frozen_literal(str(index.dtype))}, name={name})"
 
 
 def _frozen_entry(key, slots):
@@ -105,10 +130,14 @@ def _frozen_render(recorded, frozen, label_columns):
 
 
 def _frozen_evaluate(text):
+    import importlib
+
     import numpy
     import pandas
 
-    return eval(text, {"numpy": numpy, "pandas": pandas, "float": float})  # noqa: S307 - our own literal
+    namespace = {"numpy": numpy, "pandas": pandas, "float": float, "importlib": importlib}
+    exec(_FITTED_SOURCE, namespace)  # noqa: S102 - our own helper
+    return eval(text, namespace)  # noqa: S307 - our own literal
 
 
 def _frozen_shipped_source(template, recorded, frozen, label_columns):
@@ -118,9 +147,11 @@ def _frozen_shipped_source(template, recorded, frozen, label_columns):
     rendered = _frozen_render(recorded, frozen, label_columns)
     lines = template.splitlines(keepends=True)
     index = [line.rstrip("\n") for line in lines].index(_FROZEN_LINE)
-    lines[index] = rendered + "\n"
+    fitted = "fitted(" in rendered
+    lines[index] = (_FITTED_SOURCE if fitted else "") + rendered + "\n"
     source = "".join(lines)
-    needed = [m for m in ("numpy", "pandas") if m + "." in rendered and "\nimport " + m + "\n" not in source]
+    used = [m for m in ("numpy", "pandas") if m + "." in rendered] + (["importlib"] if fitted else [])
+    needed = sorted(m for m in used if "\nimport " + m + "\n" not in source)
     if needed:
         end = source.index('"""', 3) + 4  # after the module docstring
         imports = "".join(f"import {m}\n" for m in needed)

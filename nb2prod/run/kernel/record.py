@@ -65,6 +65,12 @@ def _nb2prod_bins(key, loop, varies, cut):
     return binned
 
 
+def _nb2prod_fitted(key, estimator, result, loop, varies):
+    """`le.fit_transform(x)` as the notebook calls it, keeping a copy of `le` as it fitted."""
+    _nb2prod_store(key, estimator, loop, varies)
+    return result
+
+
 def _nb2prod_keep(key, value):
     """A copy of what the notebook passes on here (the fit input, the start of a chain)."""
     _nb2prod_recorded["kept"][key] = _copy_value(value)
