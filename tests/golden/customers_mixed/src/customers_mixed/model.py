@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
 ARTIFACTS = resources.files("customers_mixed").joinpath("artifacts")
 MODEL_FILE = "model.onnx"
@@ -120,7 +119,7 @@ class Predictor:
         """Predictions (and class probabilities for classifiers) for `records`, in order."""
         try:
             outputs = self.model.run(self.outputs, self.feed(records))
-        except (ValueError, TypeError, KeyError, IndexError, InvalidArgument) as err:
+        except ValueError as err:  # the input's fault (see errors.py); anything else is the service's
             raise PredictionError(f"the model could not score the input: {err}") from err
         predictions = [self.class_of[label] for label in outputs[0].tolist()]
         probabilities = None
