@@ -13,41 +13,25 @@ from nb2prod.run.kernel import common
 KERNEL_FLOOR = "3.9"
 
 
+def _vermin(source: Path) -> subprocess.CompletedProcess[str]:
+    """vermin's verdict on `source` against the kernel's Python floor."""
+    command = [str(Path(sys.executable).with_name("vermin")), f"-t={KERNEL_FLOOR}-", "--violations", "--no-tips"]
+    return subprocess.run([*command, str(source)], capture_output=True, text=True, check=False)
+
+
 def test_kernel_code_needs_no_newer_python_than_its_floor(tmp_path: Path) -> None:
     # vermin finds the minimum Python for syntax and standard-library use (zip(strict=),
     # packages_distributions, match, `X | Y` at run time, ...) in the source the kernel receives.
     source = tmp_path / "kernel_cell.py"
     source.write_text(kernel_source())
-    found = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("vermin")),
-            f"-t={KERNEL_FLOOR}-",
-            "--violations",
-            "--no-tips",
-            str(source),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    found = _vermin(source)
     assert found.returncode == 0, found.stdout + found.stderr
 
 
 def test_vermin_would_catch_a_newer_construct(tmp_path: Path) -> None:
     source = tmp_path / "newer.py"
     source.write_text("pairs = list(zip([1], [2], strict=True))\n")
-    found = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("vermin")),
-            f"-t={KERNEL_FLOOR}-",
-            "--violations",
-            "--no-tips",
-            str(source),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    found = _vermin(source)
     assert found.returncode != 0 and "3.10" in found.stdout
 
 
