@@ -38,16 +38,20 @@ def load_manifest() -> dict[str, Any]:
 
 
 def verified_bytes(manifest: dict[str, Any]) -> bytes:
-    """The model file's bytes, only if they have the sha256 the manifest records."""
+    """The model file's bytes, once every artifact the manifest lists has the digest it records."""
+    contents = {name: _verified(name, expected) for name, expected in manifest["artifacts"].items()}
+    return contents[MODEL_FILE]
+
+
+def _verified(name: str, expected: str) -> bytes:
     try:
-        data = ARTIFACTS.joinpath(MODEL_FILE).read_bytes()
+        data = ARTIFACTS.joinpath(name).read_bytes()
     except FileNotFoundError as err:
-        raise ArtifactError(f"{MODEL_FILE} is missing from {ARTIFACTS}; reinstall the package.") from err
-    expected = manifest["artifacts"][MODEL_FILE]
+        raise ArtifactError(f"{name} is missing from {ARTIFACTS}; reinstall the package.") from err
     actual = "sha256:" + hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise ArtifactError(
-            f"{MODEL_FILE} has digest {actual}, but the manifest expects {expected}: "
+            f"{name} has digest {actual}, but the manifest expects {expected}: "
             "the artifact was changed or corrupted. Reinstall the package or convert the notebook again."
         )
     return data
