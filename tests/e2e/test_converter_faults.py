@@ -95,7 +95,7 @@ def test_a_signal_mid_run_shuts_the_kernel_down_and_leaves_nothing(make_notebook
 
 
 def test_the_audit_copy_carries_no_stale_outputs(make_notebook, tmp_path: Path) -> None:
-    stale = "stale-output-" + "x" * 200_000
+    stale = "stale-output-" + "x" * 2_000_000
     cells = [*TRAIN, code("print('fresh')")]
     cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text=stale)]
     notebook = make_notebook(cells)
@@ -103,7 +103,7 @@ def test_the_audit_copy_carries_no_stale_outputs(make_notebook, tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     executed = (tmp_path / "out/notebook/executed.ipynb").read_text()
     assert "stale-output-" not in executed and "fresh" in executed
-    assert len(executed) < len(stale)  # the run adds only its own (small) outputs
+    assert len(executed) < len(stale) / 4  # the run adds only its own outputs and nb2prod's cells
 
 
 def test_kernel_fallback_warning_comes_before_the_run(make_notebook, tmp_path: Path) -> None:
