@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from nb2prod.analysis.lint import Finding, Severity, lint_notebook
-from nb2prod.analysis.preprocess import assemble_preprocess
+from nb2prod.analysis.preprocess import PreprocessModule, assemble_preprocess
 from nb2prod.analysis.roles import RolePlan, RoleProposal
 from nb2prod.analysis.roles import propose_roles as plan_roles
-from nb2prod.analysis.targets import find_targets
-from nb2prod.build.artifact import build_artifact
+from nb2prod.analysis.targets import CaptureTargets, find_targets
+from nb2prod.build.artifact import Artifact, build_artifact
 from nb2prod.build.extract import extract_code
 from nb2prod.build.render import RenderInput, render_project
 from nb2prod.build.schema import infer_schema
@@ -27,7 +27,7 @@ from nb2prod.notebook.spec import NotebookSpec, Role, read_notebook
 from nb2prod.options import ConvertOptions, MetricRequirement, package_name, slug_name
 from nb2prod.run.capture import capture_cell_source, read_capture
 from nb2prod.run.captured import Capture
-from nb2prod.run.execute import ProgressCallback, RunRequest, choose_kernel, run_notebook
+from nb2prod.run.execute import ExecutedRun, ProgressCallback, RunRequest, choose_kernel, run_notebook
 from nb2prod.run.recording import recording_edits
 
 
@@ -97,6 +97,22 @@ def _spec(spec: NotebookSpec | Path) -> NotebookSpec:
 Warn = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Everything known before the run: the checked notebook, names, targets, the kernel."""
+
+    spec: NotebookSpec
+    module: PreprocessModule
+    findings: list[Finding]
+    name: str
+    package: str
+    out: Path
+    parameters: dict[str, Any]
+    targets: CaptureTargets
+    kernel: str
+    warnings: tuple[str, ...]
+
+
 def convert(
     options: ConvertOptions, progress: ProgressCallback | None = None, warn: Warn | None = None
 ) -> ConversionResult:
@@ -106,68 +122,18 @@ def convert(
     (before the run, when they may explain a failure). The result lists them all again.
     """
     started = time.monotonic()
-    spec = read_notebook(options.notebook)
-    module = assemble_preprocess(spec, raw=options.raw, model=options.model)
-    findings = lint_notebook(spec, model_var=options.model, module=module, features_var=options.features)
-    _raise_for_errors(spec, findings)
-    name = options.name or spec.config.name or slug_name(spec.path.stem)
-    package = package_name(name)
-    out = options.output or spec.path.parent / f"{name}-service"
-    check_output(out, spec.path, options.force, options.discard_changes)
-    parameters = coerce_parameters(spec, options.parameters)
-    targets = find_targets(spec, model=options.model, features=options.features)
-    kernel, kernel_warnings = choose_kernel(spec, options.kernel)
-    early = tuple(kernel_warnings) + tuple(f.message for f in findings if f.severity is Severity.WARNING)
+    plan = _plan(options)
     if warn is not None:
-        for message in early:
+        for message in plan.warnings:
             warn(message)
     with tempfile.TemporaryDirectory(prefix="nb2prod-run-") as work_dir:
-        work = Path(work_dir)
-        request = RunRequest(
-            spec=spec,
-            parameters=parameters,
-            kernel=kernel,
-            seed=options.seed,
-            timeout=options.timeout,
-            capture_source=capture_cell_source(
-                out_dir=work,
-                package=package,
-                targets=targets,
-                spec=spec,
-                module=module,
-            ),
-            executed_path=work / "executed.ipynb",
-            edits=recording_edits(spec, module),
-        )
-        try:
-            run = run_notebook(request, progress)
-        except CellExecutionError as err:
-            kept = request.executed_path.is_file()
-            err.executed_notebook = keep_failed_run(request.executed_path, out) if kept else None
-            raise
-        capture = read_capture(work, spec, module)
-        check_requirements(spec, options.requirements, capture.metrics, capture.report.metrics_problems)
-        schema = infer_schema(capture)
-        code = extract_code(module, capture.distributions, capture.report.preprocessing.source)
-        effective = {p.name: p.value for p in spec.parameters} | parameters
-        artifact = build_artifact(
-            spec=spec,
-            name=name,
-            package=package,
-            base_version=options.version or spec.config.version or "0.1.0",
-            capture=capture,
-            schema=schema,
-            code=code,
-            parameters=effective,
-            seed=options.seed,
-        )
-        files = render_project(
-            RenderInput(artifact, capture, schema, code, spec.path.name, request.executed_path.read_bytes())
-        )
-        written = write_project(out, files, spec.path, options.force, options.discard_changes)
+        run, capture = _run(plan, options, Path(work_dir), progress)
+        artifact, files = _build(plan, options, capture, run.executed_path.read_bytes())
+        written = write_project(plan.out, files, plan.spec.path, options.force, options.discard_changes)
+    spec, findings = plan.spec, plan.findings
     return ConversionResult(
         output=written,
-        name=name,
+        name=plan.name,
         version=artifact.version,
         model_class=capture.model.class_path,
         model_variable=capture.model.variable,
@@ -176,11 +142,88 @@ def convert(
         golden_examples=len(capture.golden),
         kernel=run.kernel_name,
         elapsed=time.monotonic() - started,
-        warnings=early + capture.report.warnings + _metric_warnings(spec, capture),
+        warnings=plan.warnings + capture.report.warnings + _metric_warnings(spec, capture),
         notes=capture.notes
         + tuple(f.message for f in findings if f.severity is Severity.NOTE)
         + _metric_notes(spec, capture),
     )
+
+
+def _plan(options: ConvertOptions) -> _Plan:
+    """Read and lint the notebook and settle every name, without starting a kernel."""
+    spec = read_notebook(options.notebook)
+    module = assemble_preprocess(spec, raw=options.raw, model=options.model)
+    findings = lint_notebook(spec, model_var=options.model, module=module, features_var=options.features)
+    _raise_for_errors(spec, findings)
+    name = options.name or spec.config.name or slug_name(spec.path.stem)
+    out = options.output or spec.path.parent / f"{name}-service"
+    check_output(out, spec.path, options.force, options.discard_changes)
+    parameters = coerce_parameters(spec, options.parameters)
+    targets = find_targets(spec, model=options.model, features=options.features)
+    kernel, kernel_warnings = choose_kernel(spec, options.kernel)
+    lint_warnings = tuple(f.message for f in findings if f.severity is Severity.WARNING)
+    return _Plan(
+        spec=spec,
+        module=module,
+        findings=findings,
+        name=name,
+        package=package_name(name),
+        out=out,
+        parameters=parameters,
+        targets=targets,
+        kernel=kernel,
+        warnings=tuple(kernel_warnings) + lint_warnings,
+    )
+
+
+def _run(
+    plan: _Plan, options: ConvertOptions, work: Path, progress: ProgressCallback | None
+) -> tuple[ExecutedRun, Capture]:
+    """Run the notebook with the capture cell; keep the executed notebook beside OUT if a cell fails."""
+    spec, module = plan.spec, plan.module
+    request = RunRequest(
+        spec=spec,
+        parameters=plan.parameters,
+        kernel=plan.kernel,
+        seed=options.seed,
+        timeout=options.timeout,
+        capture_source=capture_cell_source(
+            out_dir=work, package=plan.package, targets=plan.targets, spec=spec, module=module
+        ),
+        executed_path=work / "executed.ipynb",
+        edits=recording_edits(spec, module),
+    )
+    try:
+        run = run_notebook(request, progress)
+    except CellExecutionError as err:
+        kept = request.executed_path.is_file()
+        err.executed_notebook = keep_failed_run(request.executed_path, plan.out) if kept else None
+        raise
+    capture = read_capture(work, spec, module)
+    check_requirements(spec, options.requirements, capture.metrics, capture.report.metrics_problems)
+    return run, capture
+
+
+def _build(
+    plan: _Plan, options: ConvertOptions, capture: Capture, executed_notebook: bytes
+) -> tuple[Artifact, dict[str, bytes]]:
+    """From the capture to the files of the project, in memory."""
+    spec = plan.spec
+    schema = infer_schema(capture)
+    code = extract_code(plan.module, capture.distributions, capture.report.preprocessing.source)
+    artifact = build_artifact(
+        spec=spec,
+        name=plan.name,
+        package=plan.package,
+        base_version=options.version or spec.config.version or "0.1.0",
+        capture=capture,
+        schema=schema,
+        code=code,
+        parameters={p.name: p.value for p in spec.parameters} | plan.parameters,
+        seed=options.seed,
+    )
+    files = render_project(RenderInput(artifact, capture, schema, code, spec.path.name, executed_notebook))
+    return artifact, files
 
 
 def _metric_warnings(spec: NotebookSpec, capture: Capture) -> tuple[str, ...]:
