@@ -7,6 +7,7 @@ tests check statuses, limits, the error rule, threads and what is published, not
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import threading
@@ -143,7 +144,11 @@ def test_chunked_body_over_the_limit_is_413_and_not_read_to_the_end(customers: T
 
     headers = [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]
     scope = {"type": "http", "method": "POST", "path": "/predict", "headers": headers, "query_string": b""}
-    asyncio.run(customers.app({**scope, "http_version": "1.1", "scheme": "http", "root_path": ""}, receive, send))
+    app_call = customers.app({**scope, "http_version": "1.1", "scheme": "http", "root_path": ""}, receive, send)
+    # A thread of its own: an earlier test's session fixture (Playwright's sync API) may keep an
+    # event loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, app_call).result(timeout=60)
     assert answer[0]["status"] == 413
     assert b"bytes" in answer[1]["body"]
     assert read * len(chunk) <= MAX_BODY_BYTES + len(chunk)  # it stopped reading at the limit
