@@ -7,6 +7,7 @@ notification. On failure a screenshot goes to test-artifacts/ (named in the fail
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -59,7 +60,8 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     opened.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
     yield opened
     report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
+    # NB2PROD_SCREENSHOTS=1 keeps a screenshot of every test, to look at what a user sees.
+    if report is not None and (report.failed or os.environ.get("NB2PROD_SCREENSHOTS")):
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', request.node.name)}.png"
         opened.screenshot(path=str(shot), full_page=True)
