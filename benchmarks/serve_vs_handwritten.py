@@ -172,21 +172,46 @@ def measure(case: Case, seconds: int, rounds: int) -> dict[str, Any]:
     env = {"MODEL_PATH": str(model_file), "INPUT_KIND": case.kind}
     row: dict[str, Any] = {"case": case}
     with contextlib.ExitStack() as stack:
-        urls = {}
+        urls, pids = {}, []
         for side, target in targets.items():
             urls[side], pid = stack.enter_context(serve(target, env, case.payload))
             row[f"{side}_rss"] = rss_mb(pid)
+            pids.append(pid)
         for connections in (8, 64):
             runs: dict[str, list[Load]] = {side: [] for side in targets}
             for _ in range(rounds):
                 for side, url in urls.items():
+                    settle(pids)
                     runs[side].append(wrk(f"{url}/predict", case.payload, connections, seconds))
             for side in targets:
                 row[f"{side}_c{connections}"] = median_load(runs[side])
+        settle(pids)
         batch = median_load([wrk(f"{urls['generated']}/predict/batch", case.batch, 8, seconds) for _ in range(rounds)])
         row["batch_row_us"] = 1e6 / (batch.rps * BATCH_ROWS) if batch.rps else float("nan")
     print(f"  {case.key}: done", file=sys.stderr)
     return row
+
+
+def settle(pids: list[int], timeout: float = 15.0) -> None:
+    """Wait until neither server uses the CPU: a server that fell behind (the hand-written app at 64
+    connections) goes on answering requests that wrk has given up on, and would slow the next run."""
+    deadline = time.monotonic() + timeout
+    last = cpu_ticks(pids)
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = cpu_ticks(pids)
+        if now - last <= 1:
+            return
+        last = now
+
+
+def cpu_ticks(pids: list[int]) -> int:
+    """User plus system CPU time of the processes, in clock ticks (all their threads)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total
 
 
 def median_load(runs: list[Load]) -> Load:

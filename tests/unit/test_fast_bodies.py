@@ -1,8 +1,8 @@
 """The generated service reads request bodies without FastAPI's routing: same values, same errors.
 
 `bodies.parse_json` must give what `json.loads` gives (FastAPI's parser), and the prediction
-endpoints must answer bad bodies with the same statuses whether they are reached through the
-fast path or through the router.
+endpoints must give the same answers, bad bodies included, whether they are reached through their
+own lane (`fastpath.Service`) or through FastAPI's router.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.stand_in import serve_in_process
 
@@ -52,6 +54,8 @@ def same(a: Any, b: Any) -> bool:
         return True
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     return type(a) is type(b) and a == b
 
 
@@ -67,6 +71,72 @@ def test_parse_json_fails_as_json_loads_fails(bodies: ModuleType, data: bytes) -
     with pytest.raises(ValueError) as theirs:
         json.loads(data)
     assert (type(ours.value), str(ours.value)) == (type(theirs.value), str(theirs.value))
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=20,
+)
+JSONISH = st.text(alphabet='{}[]",:0123456789.eE+-truefalsnNIity\\u \t', max_size=30)
+
+
+def outcome(parse: Any, data: bytes) -> tuple[str, Any]:
+    try:
+        return "value", parse(data)
+    except ValueError as err:
+        return "error", (type(err), str(err))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(value=JSON_VALUES, ascii_only=st.booleans(), noise=st.binary(max_size=24), jsonish=JSONISH)
+def test_parse_json_agrees_with_json_loads_on_any_input(
+    bodies: ModuleType, value: Any, ascii_only: bool, noise: bytes, jsonish: str
+) -> None:
+    for data in (json.dumps(value, ensure_ascii=ascii_only).encode(), noise, jsonish.encode()):
+        ours, theirs = outcome(bodies.parse_json, data), outcome(json.loads, data)
+        assert ours[0] == theirs[0], data
+        assert same(ours[1], theirs[1]) if ours[0] == "value" else ours[1] == theirs[1], data
+
+
+HOSTILE = [
+    ("/predict", b'{"features": [1, 2, 3, 4]}', "application/json"),
+    ("/predict", b'{"features": [1, 2, 3, 4], "extra": 1}', "application/json"),
+    ("/predict", b'{"features": [1, 2, 3]}', "application/json"),
+    ("/predict", b'{"features": [1, 2, 3, "four"]}', "application/json"),
+    ("/predict", b'{"features": [1e400, 2, 3, 4]}', "application/json"),
+    ("/predict", b'{"features": [100000000000000000000000000000, 2, 3, 4]}', "application/json"),
+    ("/predict", b'{"features": ["\\ud800", 2, 3, 4]}', "application/json"),
+    ("/predict", b"[]", "application/json"),
+    ("/predict", b"", "application/json"),
+    ("/predict", b"{not json", "application/json"),
+    ("/predict", b"\xef\xbb\xbf{}", "application/json"),
+    ("/predict", b'{"features": [1, 2, 3, 4]}', "text/plain"),
+    ("/predict/batch", b'{"records": [{"features": [1, 2, 3, 4]}, {"features": [1, 2]}]}', "application/json"),
+    ("/predict/batch", b'{"records": []}', "application/json"),
+    ("/predict/batch", b'{"records": [{"features": [1, 2, 3, 4]}]}', "application/vnd.api+json"),
+]
+
+
+def answer_of(client: TestClient, path: str, body: bytes, content_type: str) -> tuple[int, Any, str]:
+    response = client.post(path, content=body, headers={"content-type": content_type, "x-request-id": "same-id"})
+    return response.status_code, response.json(), response.headers["x-request-id"]
+
+
+def test_the_prediction_lane_answers_as_fastapi_router_does(app_module: ModuleType) -> None:
+    """Every body gets the same status, JSON and request id on the lane as through FastAPI's stack."""
+    app = app_module.app
+    lane = app.prediction_lane
+    assert lane is not None
+    with TestClient(app, raise_server_exceptions=False) as client:
+        fast = [answer_of(client, *case) for case in HOSTILE]
+        app.prediction_lane = None  # the same endpoints, reached through FastAPI's middleware and router
+        try:
+            routed = [answer_of(client, *case) for case in HOSTILE]
+        finally:
+            app.prediction_lane = lane
+    assert fast == routed
+    assert {status for status, _, _ in fast} >= {200, 400, 422}
 
 
 @pytest.mark.parametrize(
