@@ -27,7 +27,7 @@ def manifest_of(out: Path) -> dict:
 
 def pinned(out: Path) -> dict[str, str]:
     dependencies = tomllib.loads((out / "pyproject.toml").read_text())["project"]["dependencies"]
-    return dict(pin.split("==", 1) for pin in dependencies)
+    return dict(pin.split(";", 1)[0].split("==", 1) for pin in dependencies)
 
 
 def test_custom_transformer_falls_back_to_scikit_learn_and_says_why(tmp_path: Path) -> None:
