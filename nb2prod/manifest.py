@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nb2prod.errors import Nb2ProdError
 
-MANIFEST_VERSION = 1
+# 2: the notebook's content hash names its algorithm; `data_files` lists the files the run read
+# (noted in the kernel, with size); `provenance` (notebook path, per-cell hashes, git) is new.
+MANIFEST_VERSION = 2
 
 
 def digest(data: bytes) -> str:
@@ -30,13 +32,47 @@ class _Part(BaseModel):
 
 
 class NotebookRecord(_Part):
+    """The notebook's file name and the digest of its cells (type, source, tags; never outputs)."""
+
     file: str
     content_hash: str
 
 
 class DataFile(_Part):
+    """A file the run read (noted by the kernel) or a string parameter names, hashed after the run.
+
+    `path`: relative to the notebook's folder (with `/`) when inside it, else absolute.
+    `parameters`: the string parameters whose value names this file (often none)."""
+
     path: str
+    size: int
     sha256: str
+    parameters: list[str]
+
+
+class CellRecord(_Part):
+    """A cell that ran: its index among all the notebook's cells, its roles, its source's digest."""
+
+    index: int
+    roles: list[str]
+    sha256: str
+
+
+class GitRecord(_Part):
+    """The HEAD commit of the notebook's git work tree (None before the first commit); `dirty`:
+    a tracked file has uncommitted changes, or the notebook or a data file the run read is untracked."""
+
+    commit: str | None
+    dirty: bool
+
+
+class ProvenanceRecord(_Part):
+    """Where the notebook came from: its path relative to OUT, the cells that ran, and git
+    (None when git is missing or the notebook is not in a work tree)."""
+
+    notebook_path: str
+    cells: list[CellRecord]
+    git: GitRecord | None
 
 
 class ModelRecord(_Part):
@@ -118,8 +154,9 @@ class Manifest(_Part):
     version: str
     nb2prod_version: str
     notebook: NotebookRecord
+    provenance: ProvenanceRecord
     parameters: dict[str, Any]
-    data_files: dict[str, DataFile]
+    data_files: list[DataFile]
     seed: int
     python: str
     packages: dict[str, str]

@@ -25,9 +25,10 @@ from nb2prod.build.write import check_output, keep_failed_run, write_project
 from nb2prod.errors import CellExecutionError, LintError, OptionsError, RequirementNotMet
 from nb2prod.notebook.spec import NotebookSpec, Role, read_notebook
 from nb2prod.options import ConvertOptions, MetricRequirement, package_name, slug_name
-from nb2prod.run.capture import capture_cell_source, read_capture
+from nb2prod.run.capture import capture_cell_source, read_capture, setup_cell_source
 from nb2prod.run.captured import Capture
 from nb2prod.run.execute import ExecutedRun, ProgressCallback, RunRequest, choose_kernel, run_notebook
+from nb2prod.run.provenance import git_state, parameter_files, read_paths
 from nb2prod.run.recording import recording_edits
 
 
@@ -126,10 +127,8 @@ def convert(
     if warn is not None:
         for message in plan.warnings:
             warn(message)
-    with tempfile.TemporaryDirectory(prefix="nb2prod-run-") as work_dir:
-        run, capture = _run(plan, options, Path(work_dir), progress)
-        artifact, files = _build(plan, options, capture, run.executed_path.read_bytes())
-        written = write_project(plan.out, files, plan.spec.path, options.force, options.discard_changes)
+    run, capture, artifact, files = _produce(plan, options, progress)
+    written = write_project(plan.out, files, plan.spec.path, options.force, options.discard_changes)
     spec, findings = plan.spec, plan.findings
     return ConversionResult(
         output=written,
@@ -149,7 +148,24 @@ def convert(
     )
 
 
-def _plan(options: ConvertOptions) -> _Plan:
+def reproduce(options: ConvertOptions, progress: ProgressCallback | None = None) -> dict[str, bytes]:
+    """Every file `convert` would write for `options`, in memory: the output folder is neither
+    checked nor written (`nb2prod verify` compares these with what is there)."""
+    plan = _plan(options, writing=False)
+    return _produce(plan, options, progress)[3]
+
+
+def _produce(
+    plan: _Plan, options: ConvertOptions, progress: ProgressCallback | None
+) -> tuple[ExecutedRun, Capture, Artifact, dict[str, bytes]]:
+    """Run the notebook in a temporary folder, then build the project's files from the capture."""
+    with tempfile.TemporaryDirectory(prefix="nb2prod-run-") as work_dir:
+        run, capture = _run(plan, options, Path(work_dir), progress)
+        artifact, files = _build(plan, options, capture, run.executed_path.read_bytes())
+    return run, capture, artifact, files
+
+
+def _plan(options: ConvertOptions, *, writing: bool = True) -> _Plan:
     """Read and lint the notebook and settle every name, without starting a kernel."""
     spec = read_notebook(options.notebook)
     module = assemble_preprocess(spec, raw=options.raw, model=options.model)
@@ -157,7 +173,8 @@ def _plan(options: ConvertOptions) -> _Plan:
     _raise_for_errors(spec, findings)
     name = options.name or spec.config.name or slug_name(spec.path.stem)
     out = options.output or spec.path.parent / f"{name}-service"
-    check_output(out, spec.path, options.force, options.discard_changes)
+    if writing:
+        check_output(out, spec.path, options.force, options.discard_changes)
     parameters = coerce_parameters(spec, options.parameters)
     targets = find_targets(spec, model=options.model, features=options.features)
     kernel, kernel_warnings = choose_kernel(spec, options.kernel)
@@ -192,6 +209,7 @@ def _run(
         ),
         executed_path=work / "executed.ipynb",
         edits=recording_edits(spec, module),
+        setup_source=setup_cell_source(notebook_dir=spec.path.parent, exclude=(work, plan.out)),
     )
     try:
         run = run_notebook(request, progress)
@@ -209,6 +227,8 @@ def _build(
 ) -> tuple[Artifact, dict[str, bytes]]:
     """From the capture to the files of the project, in memory."""
     spec = plan.spec
+    parameters = {p.name: p.value for p in spec.parameters} | plan.parameters
+    inputs = read_paths(spec, capture.report.data_reads) + list(parameter_files(spec, parameters).values())
     schema = infer_schema(capture)
     code = extract_code(plan.module, capture.distributions, capture.report.preprocessing.source)
     artifact = build_artifact(
@@ -219,8 +239,10 @@ def _build(
         capture=capture,
         schema=schema,
         code=code,
-        parameters={p.name: p.value for p in spec.parameters} | plan.parameters,
+        parameters=parameters,
         seed=options.seed,
+        out=plan.out,
+        git=git_state(spec.path, inputs, exclude=(plan.out,)),
     )
     files = render_project(RenderInput(artifact, capture, schema, code, spec.path.name, executed_notebook))
     return artifact, files

@@ -60,3 +60,21 @@ def run_cli(*args: str | Path, cwd: Path | None = None, timeout: int = 300) -> s
         timeout=timeout,
         check=False,
     )
+
+
+ConvertExample = Callable[[Path], tuple[Path, subprocess.CompletedProcess[str]]]
+
+
+@pytest.fixture(scope="session")
+def convert_example(tmp_path_factory: pytest.TempPathFactory) -> ConvertExample:
+    """`convert_example(notebook)` -> (output folder, CLI result): each example converted once per
+    session with default options, for the tests that only read what the conversion wrote."""
+    done: dict[Path, tuple[Path, subprocess.CompletedProcess[str]]] = {}
+
+    def convert(notebook: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+        if notebook not in done:
+            out = tmp_path_factory.mktemp(notebook.stem) / "service"
+            done[notebook] = out, run_cli("convert", notebook, "-o", out, timeout=600)
+        return done[notebook]
+
+    return convert

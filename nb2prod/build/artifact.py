@@ -7,6 +7,7 @@ manifest is canonical JSON (sorted keys) built only from what the run determined
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from nb2prod._version import __version__
 from nb2prod.build.extract import ExtractedCode
 from nb2prod.build.schema import InputSchema
 from nb2prod.manifest import (
+    CellRecord,
     DataFile,
+    GitRecord,
     InferenceRecord,
     InputSchemaRecord,
     Manifest,
@@ -24,11 +27,13 @@ from nb2prod.manifest import (
     OutputRecord,
     PreprocessingRecord,
     ProofRecord,
+    ProvenanceRecord,
     canonical_json,
     digest,
 )
-from nb2prod.notebook.spec import NotebookSpec
+from nb2prod.notebook.spec import NotebookSpec, Role
 from nb2prod.run.captured import Capture
+from nb2prod.run.provenance import parameter_files
 
 
 @dataclass(frozen=True)
@@ -56,16 +61,45 @@ class Artifact:
         return {self.model_file: self.model_bytes, **self.compiled, "manifest.json": self.manifest.to_bytes()}
 
 
-def data_file_hashes(spec: NotebookSpec, parameters: dict[str, Any]) -> dict[str, DataFile]:
-    """The digest of every file a string parameter points to (relative to the notebook's folder)."""
-    found = {}
-    for name, value in sorted(parameters.items()):
-        if not isinstance(value, str) or not value or len(value) > 4096:
-            continue
-        path = Path(value) if Path(value).is_absolute() else spec.path.parent / value
-        if path.is_file():
-            found[name] = DataFile(path=value, sha256=digest(path.read_bytes()))
-    return found
+def data_files(spec: NotebookSpec, capture: Capture, parameters: dict[str, Any]) -> list[DataFile]:
+    """Every file the kernel saw the run read, and every file a string parameter names (C readers
+    such as pyarrow open files unseen), sorted by path, with the parameters that name each."""
+    found = {read.path: (read.size, read.sha256) for read in capture.report.data_reads}
+    named: dict[str, list[str]] = {}
+    for name, path in parameter_files(spec, parameters).items():
+        shown = shown_path(path, spec.path.parent)
+        if shown not in found:
+            data = path.read_bytes()
+            found[shown] = (len(data), digest(data))
+        named.setdefault(shown, []).append(name)
+    return [
+        DataFile(path=path, size=size, sha256=sha256, parameters=sorted(named.get(path, [])))
+        for path, (size, sha256) in sorted(found.items())
+    ]
+
+
+def shown_path(path: Path, folder: Path) -> str:
+    """How the manifest names a file: relative to `folder` with `/` when inside it, else absolute.
+    The kernel names the files it saw read the same way (`run.kernel.reads._shown_path`)."""
+    real, base = Path(os.path.realpath(path)), Path(os.path.realpath(folder))
+    return real.relative_to(base).as_posix() if real.is_relative_to(base) else str(real)
+
+
+def cell_records(spec: NotebookSpec) -> list[CellRecord]:
+    """The cells that ran (code cells not tagged `skip`): index, roles and the digest of the source."""
+    return [
+        CellRecord(index=cell.index, roles=[str(role) for role in cell.roles], sha256=digest(cell.source.encode()))
+        for cell in spec.code_cells()
+        if not cell.has(Role.SKIP)
+    ]
+
+
+def provenance_record(spec: NotebookSpec, out: Path | None, git: GitRecord | None) -> ProvenanceRecord:
+    """The notebook's path relative to OUT (its file name when OUT is not known), the cells that
+    ran, and the git state the pipeline found."""
+    notebook = spec.path.resolve()
+    where = os.path.relpath(notebook, out.resolve()) if out is not None else notebook.name
+    return ProvenanceRecord(notebook_path=Path(where).as_posix(), cells=cell_records(spec), git=git)
 
 
 def build_artifact(
@@ -79,8 +113,12 @@ def build_artifact(
     code: ExtractedCode,
     parameters: dict[str, Any],
     seed: int,
+    out: Path | None = None,
+    git: GitRecord | None = None,
 ) -> Artifact:
-    """Assemble the manifest. The version ends in a hash of model, code and schema."""
+    """Assemble the manifest. The version ends in a hash of model, code and schema. `out`: where
+    the project is written (the manifest names the notebook relative to it); `git`: the state of
+    the notebook's repository (`run.provenance.git_state`), None outside one."""
     model_bytes = capture.model_file.read_bytes()
     model_digest = digest(model_bytes)
     compiled = _compiled_files(capture)
@@ -95,8 +133,9 @@ def build_artifact(
         version=version,
         nb2prod_version=__version__,
         notebook=NotebookRecord(file=spec.path.name, content_hash=spec.content_hash),
+        provenance=provenance_record(spec, out, git),
         parameters={key: _jsonable(value) for key, value in sorted(parameters.items())},
-        data_files=data_file_hashes(spec, parameters),
+        data_files=data_files(spec, capture, parameters),
         seed=seed,
         python=capture.python,
         packages=dict(code.pins),

@@ -53,7 +53,7 @@ def check_output(out: Path, notebook: Path, force: bool, discard_changes: bool =
 
 def user_changes(out: Path) -> list[str]:
     """Files under `out` that the marker does not list with their current digest (added or edited)."""
-    written = _written_files(out)
+    written = written_files(out)
     changed = []
     for path in sorted(p for p in out.rglob("*") if p.is_file() or p.is_symlink()):
         relative = path.relative_to(out).as_posix()
@@ -64,7 +64,8 @@ def user_changes(out: Path) -> list[str]:
     return changed
 
 
-def _written_files(out: Path) -> dict[str, str]:
+def written_files(out: Path) -> dict[str, str]:
+    """What the marker lists: each file nb2prod wrote into `out`, with the digest it had then."""
     try:
         listing = json.loads((out / MARKER).read_text(encoding="utf-8"))
         return dict(listing["files"])

@@ -20,6 +20,7 @@ from nb2prod.errors import CellExecutionError, LintError, Nb2ProdError
 from nb2prod.options import MetricRequirement, build_options
 from nb2prod.run.execute import CellProgress
 
+VERIFY_FAILED = 6  # exit code of `verify` when a check fails
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 out_console = Console(highlight=False, soft_wrap=True)
 
@@ -262,6 +263,85 @@ def tag(notebook: Path, model: str | None, write: bool, copy: Path | None, debug
         written = escape(_shown(result.written))
         out_console.print(f"[green]tagged[/] {written}: {result.changed} cell(s) changed, cell metadata only")
         out_console.print(escape(f"  next: nb2prod convert {shlex.quote(_shown(result.written))}{model_flag}"))
+
+    _run(debug, action)
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("source", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Answers (.csv or .parquet).")
+@click.option("--rejects", type=click.Path(path_type=Path), help="Set bad rows aside here, with the reason, and go on.")
+@click.option("--id", "id_column", help="Column that identifies a row; copied to the answers and rejects.")
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=10_000, show_default=True, help="Rows per chunk.")
+@click.option("--force", is_flag=True, help="Replace OUTPUT and REJECTS when they exist.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def predict(
+    out: Path,
+    source: Path,
+    output: Path,
+    rejects: Path | None,
+    id_column: str | None,
+    chunk_rows: int,
+    force: bool,
+    debug: bool,
+) -> None:
+    """Score every row of INPUT (CSV or Parquet) with the service converted into OUT."""
+    from nb2prod.batch.score import predict as score
+
+    def action() -> None:
+        def progress(rows: int) -> None:
+            err_console.print(f"{rows:,} rows read")
+
+        result = score(
+            out,
+            source,
+            output,
+            rejects=rejects,
+            id_column=id_column,
+            chunk_rows=chunk_rows,
+            force=force,
+            progress=progress,
+        )
+        if result.ignored_columns:
+            ignored = ", ".join(f"`{c}`" for c in result.ignored_columns)
+            err_console.print(f"note: column(s) the model does not take were left out: {escape(ignored)}")
+        out_console.print(
+            f"[green]scored[/] {result.scored:,} of {result.rows:,} rows -> {escape(_shown(result.output))}"
+        )
+        if result.rejects is not None:
+            out_console.print(f"  {result.rejected:,} rejected -> {escape(_shown(result.rejects))}")
+
+    _run(debug, action)
+
+
+@main.command()
+@click.argument("output", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option(
+    "--notebook",
+    type=click.Path(path_type=Path),
+    help="The notebook OUTPUT was converted from [default: found beside OUTPUT].",
+)
+@click.option("--offline", is_flag=True, help="Don't run the notebook: check the files, its hash and this environment.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def verify(output: Path, notebook: Path | None, offline: bool, debug: bool) -> None:
+    """Prove that OUTPUT is what its notebook gives: files, notebook, environment, and a rerun bit for bit."""
+    from nb2prod.verify import verify as run_verify
+
+    def action() -> None:
+        with ProgressPrinter() as printer:
+            report = run_verify(output, notebook, offline=offline, progress=printer)
+        for check in report.checks:
+            mark = "[green]ok  [/]" if check.ok else "[bold red]FAIL[/]"
+            out_console.print(f"{mark} {check.name}: {escape(check.detail)}")
+        if not report.ok:
+            err_console.print(
+                f"[bold red]error:[/] {escape(_shown(report.output))} is not what "
+                f"{escape(_shown(report.notebook))} gives here (see FAIL above)."
+            )
+            sys.exit(VERIFY_FAILED)
+        verdict = "checked without a rerun" if offline else "reproduced bit for bit"
+        out_console.print(f"[green]verified[/] {escape(_shown(report.output))}: {verdict}")
 
     _run(debug, action)
 

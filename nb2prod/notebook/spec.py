@@ -170,7 +170,7 @@ def read_notebook(path: Path) -> NotebookSpec:
         kernel_name=(node.metadata.get("kernelspec") or {}).get("name"),
         config=_read_config(path, node.metadata.get("nb2prod") or {}),
         parameters=tuple(_read_parameters(params_cells[0])) if params_cells else (),
-        content_hash=_content_hash(cells),
+        content_hash=content_hash(cells, node.metadata.get("nb2prod") or {}),
         notes=_foreign_tag_notes(path, foreign),
     )
 
@@ -386,8 +386,10 @@ def _assignment(node: ast.stmt) -> tuple[str | None, ast.expr | None]:
     return None, None
 
 
-def _content_hash(cells: tuple[Cell, ...]) -> str:
-    """sha256 of what the cells say (type, source, tags), never of outputs or counts."""
-    canonical = [[c.cell_type, c.source, sorted(c.tags)] for c in cells]
-    blob = json.dumps(canonical, ensure_ascii=False, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()
+def content_hash(cells: tuple[Cell, ...], config: Mapping[str, Any]) -> str:
+    """`"sha256:<hex>"` of what the notebook says: each cell's type, source and tags, and the
+    notebook's `metadata.nb2prod`; never outputs, execution counts or other metadata, so running
+    and saving the notebook again does not change it."""
+    canonical = {"cells": [[c.cell_type, c.source, sorted(c.tags)] for c in cells], "nb2prod": config}
+    blob = json.dumps(canonical, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return "sha256:" + hashlib.sha256(blob).hexdigest()

@@ -41,8 +41,11 @@ KERNEL_MODULES = (
     "proof",
     "frozen",
     "compose",
+    "reads",
     "capture",
 )
+# The modules of the setup cell, which runs before the notebook's first cell.
+SETUP_MODULES = ("reads",)
 KERNEL_PACKAGE = "nb2prod.run.kernel"
 
 
@@ -94,6 +97,21 @@ def capture_cell_source(
         "# nb2prod capture step: added by nb2prod after your last cell; not part of your notebook.\n"
         f"{kernel_source()}\n"
         f"_nb2prod_ok = _nb2prod_capture(globals(), json.loads({json.dumps(config)!r}))\n"
+    )
+
+
+def setup_cell_source(*, notebook_dir: Path, exclude: tuple[Path, ...]) -> str:
+    """Source run before the notebook's first cell: the audit hook that notes which files the run
+    opens (`kernel.reads`). `exclude`: folders nb2prod writes, never data."""
+    config = {"root": str(notebook_dir.resolve()), "exclude": [str(p.resolve()) for p in exclude]}
+    # Run in a namespace of its own: only `_nb2prod_reads` (the hook's state) reaches the notebook's
+    # globals, so no import of ours can hide a missing import in the user's cells.
+    code = f"compile({kernel_source(SETUP_MODULES)!r}, '<nb2prod setup>', 'exec')"
+    return (
+        "# nb2prod: notes which data files the run reads (an audit hook; see the manifest's data_files).\n"
+        f"_nb2prod_setup = {{}}\nexec({code}, _nb2prod_setup)\n"
+        f"_nb2prod_setup['_nb2prod_watch_reads'](globals(), {config!r})\n"
+        "del _nb2prod_setup\n"
     )
 
 

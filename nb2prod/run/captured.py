@@ -137,6 +137,15 @@ class PreprocessingReport(_Reported):
     proof: PreprocessingProof | None = None
 
 
+class DataRead(_Reported):
+    """A file the run opened read-only as data (noted by the kernel's audit hook, hashed after the
+    run): relative to the notebook's folder with `/` when inside it, else absolute."""
+
+    path: str
+    size: int
+    sha256: str  # "sha256:<hex>"
+
+
 class CaptureProblem(_Reported):
     """A problem the kernel found and reported instead of raising (phrased by `run.problems`)."""
 
@@ -162,6 +171,8 @@ class CaptureReport(_Reported):
     model_file: str
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    # sorted by path; empty in captures stored before the kernel recorded reads
+    data_reads: tuple[DataRead, ...] = ()
 
 
 class Capture(BaseModel):

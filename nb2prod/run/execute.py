@@ -1,8 +1,9 @@
 """Execute stage: run the notebook deterministically with papermill, then the capture step.
 
 The only module that imports papermill. The run notebook is the source notebook with `skip`
-cells removed, a seed cell first and the capture cell last; papermill injects `-p` overrides
-after the parameters cell. Each run cell remembers its source index in `metadata.nb2prod`.
+cells removed, a seed cell first (it also installs the hook that notes the files the run reads)
+and the capture cell last; papermill injects `-p` overrides after the parameters cell. Each run
+cell remembers its source index in `metadata.nb2prod`.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class RunRequest:
     capture_source: str
     executed_path: Path
     edits: CellEdits = field(default_factory=CellEdits)
+    setup_source: str = ""  # run in the seed cell, before the notebook's first cell
 
 
 @dataclass(frozen=True)
@@ -92,10 +94,10 @@ def choose_kernel(spec: NotebookSpec, requested: str | None) -> tuple[str, list[
 
 
 def build_run_notebook(
-    spec: NotebookSpec, seed: int, capture_source: str, edits: CellEdits | None = None
+    spec: NotebookSpec, seed: int, capture_source: str, edits: CellEdits | None = None, setup_source: str = ""
 ) -> nbformat.NotebookNode:
-    """The notebook papermill runs: skip cells out, seed cell in front, capture cell at the end,
-    and the recording `edits` of the preprocessing proof."""
+    """The notebook papermill runs: skip cells out, seed cell (and `setup_source`) in front,
+    capture cell at the end, and the recording `edits` of the preprocessing proof."""
     edits = edits or CellEdits()
     original = nbformat.read(str(spec.path), as_version=4)
     run = copy.deepcopy(original)
@@ -113,7 +115,7 @@ def build_run_notebook(
             raw.outputs = []
             raw.execution_count = None
         run.cells.append(raw)
-    run.cells.insert(0, _injected_cell(_seed_source(seed), SEED_TAG))
+    run.cells.insert(0, _injected_cell(_seed_source(seed) + setup_source, SEED_TAG))
     run.cells.append(_injected_cell(capture_source, CAPTURE_TAG))
     return run
 
@@ -148,7 +150,7 @@ def run_notebook(request: RunRequest, progress: ProgressCallback | None = None) 
     from papermill.exceptions import PapermillExecutionError
 
     kernel = request.kernel
-    run_nb = build_run_notebook(request.spec, request.seed, request.capture_source, request.edits)
+    run_nb = build_run_notebook(request.spec, request.seed, request.capture_source, request.edits, request.setup_source)
     # papermill adds one code cell when it injects parameters.
     total = sum(c.cell_type == "code" for c in run_nb.cells) + (1 if request.parameters else 0)
     tracker = _ProgressTracker(progress, total)

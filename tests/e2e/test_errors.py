@@ -229,10 +229,16 @@ def _artifact_hashes(out: Path) -> dict[str, str]:
 
 def test_conversion_is_deterministic_even_without_random_state(tmp_path: Path) -> None:
     notebook = fixture("random_unseeded", tmp_path)
+    # In a git repository: the first conversion's output (untracked) must not change the second's manifest.
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for git in (["init", "-q"], ["add", "-A"], [*identity, "commit", "-q", "-m", "notebook"]):
+        subprocess.run(["git", *git], cwd=tmp_path, check=True, capture_output=True)
     first = run_cli("convert", notebook, "-o", tmp_path / "a")
     second = run_cli("convert", notebook, "-o", tmp_path / "b")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert _artifact_hashes(tmp_path / "a") == _artifact_hashes(tmp_path / "b")
+    git = json.loads(next((tmp_path / "a").glob("src/*/artifacts/manifest.json")).read_text())["provenance"]["git"]
+    assert git is not None and git["dirty"] is False
     other_seed = run_cli("convert", notebook, "-o", tmp_path / "c", "--seed", "1")
     assert other_seed.returncode == 0
     assert _artifact_hashes(tmp_path / "c")["model.joblib"] != _artifact_hashes(tmp_path / "a")["model.joblib"]

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import EXAMPLES, run_cli
+from tests.conftest import EXAMPLES, ConvertExample
 from tests.e2e.service import fresh_venv_with, fuzz, golden_of, running_service
 
 pytestmark = pytest.mark.slow
@@ -45,10 +45,9 @@ def test_there_are_four_examples() -> None:
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_example_converts_installs_passes_its_tests_and_serves_the_notebooks_answers(
-    notebook: Path, tmp_path: Path
+    notebook: Path, tmp_path: Path, convert_example: ConvertExample
 ) -> None:
-    out = tmp_path / "service"
-    converted = run_cli("convert", notebook, "-o", out, timeout=600)
+    out, converted = convert_example(notebook)
     assert converted.returncode == 0, converted.stderr
     assert "converted" in converted.stdout
     assert "cell 1/" in converted.stderr  # progress was shown
@@ -56,8 +55,8 @@ def test_example_converts_installs_passes_its_tests_and_serves_the_notebooks_ans
     manifest = json.loads(next(out.glob("src/*/artifacts/manifest.json")).read_text())
     package = manifest["package"]
     assert manifest["notebook"]["file"] == notebook.name
-    for document in (out / "deploy" / "kubernetes").glob("*.yaml"):
-        assert yaml.safe_load(document.read_text())["kind"] in {"Deployment", "Service", "HorizontalPodAutoscaler"}
+    kinds = {yaml.safe_load(d.read_text())["kind"] for d in (out / "deploy" / "kubernetes").rglob("*.yaml")}
+    assert kinds == {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "InferenceService"}
     lint = subprocess.run(
         [str(Path(__import__("sys").executable).parent / "ruff"), "check", str(out)],
         capture_output=True,

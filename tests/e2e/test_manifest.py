@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
-from nb2prod.manifest import read_manifest
-from tests.conftest import code, run_cli
+from nb2prod.manifest import GitRecord, read_manifest
+from nb2prod.notebook.spec import read_notebook
+from nb2prod.run.provenance import git_state
+from tests.conftest import code, markdown, run_cli, write_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -47,9 +52,15 @@ def test_manifest_records_parameters_data_files_versions_and_schema(make_noteboo
     manifest = json.loads((tmp_path / "out/src/csv_model/artifacts/manifest.json").read_text())
 
     assert manifest["parameters"] == {"data_path": "train.csv", "C": 0.5}
-    assert manifest["data_files"] == {
-        "data_path": {"path": "train.csv", "sha256": "sha256:" + hashlib.sha256(data.read_bytes()).hexdigest()}
-    }
+    assert manifest["data_files"] == [
+        {
+            "path": "train.csv",
+            "size": len(data.read_bytes()),
+            "sha256": "sha256:" + hashlib.sha256(data.read_bytes()).hexdigest(),
+            "parameters": ["data_path"],
+        }
+    ]
+    assert manifest["provenance"]["notebook_path"] == "../csv_model.ipynb"
     assert manifest["python"] == ".".join(map(str, sys.version_info[:3]))
     assert "scikit-learn" in manifest["packages"] and "pandas" in manifest["packages"]
     model_bytes = (tmp_path / "out/src/csv_model/artifacts/model.joblib").read_bytes()
@@ -126,3 +137,93 @@ def test_chained_fit_on_an_expression_is_detected(make_notebook, tmp_path: Path)
     manifest = json.loads(next((tmp_path / "out").glob("src/*/artifacts/manifest.json")).read_text())
     assert manifest["input_schema"]["kind"] == "array"
     assert len(manifest["input_schema"]["features"]) == 4
+
+
+def _git(repo: Path, *args: str) -> None:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t"}
+    env |= {"GIT_COMMITTER_EMAIL": "t@example.com", "HOME": str(repo), "PATH": os.environ["PATH"]}
+    subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_manifest_records_provenance_data_read_in_the_kernel_and_git(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    # Inputs the test writes (not the notebook): one beside the notebook, one by absolute path elsewhere.
+    data = repo / "data" / "train.csv"
+    data.parent.mkdir()
+    data.write_text("size,label\n" + "".join(f"{i / 10},{int(i > 5)}\n" for i in range(12)))
+    outside = tmp_path / "elsewhere" / "extra.csv"
+    outside.parent.mkdir()
+    outside.write_text("bonus\n1\n")
+    cells = [
+        markdown("# A model"),
+        code("C = 1.0", "parameters"),
+        code(
+            "import pandas as pd\n"
+            "frame = pd.read_csv('data/train.csv')\n"
+            f"extra = pd.read_csv({str(outside)!r})\n"
+            "frame.to_csv('scratch.csv', index=False)  # written by the run, then read: not an input\n"
+            "frame = pd.read_csv('scratch.csv')\n"
+            "X, y = frame[['size']], frame['label']",
+            "load",
+        ),
+        code("print('not run')", "skip"),
+        code("from sklearn.linear_model import LogisticRegression\nclf = LogisticRegression(C=C).fit(X, y)", "train"),
+    ]
+    notebook = write_notebook(repo / "model.ipynb", cells)
+    (repo / "notes.txt").write_text("committed\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "first")
+    (repo / "notes.txt").write_text("changed after the commit\n")  # a tracked file modified: dirty
+
+    out = repo / "model-service"  # inside the repository, as by default: it must not count as a change
+    result = run_cli("convert", notebook, "-o", out)
+    assert result.returncode == 0, result.stderr
+    manifest_path = out / "src/model/artifacts/manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+
+    assert manifest["manifest_version"] == 2
+    assert manifest["data_files"] == [
+        {"path": str(outside.resolve()), "size": 8, "sha256": _sha256(outside.read_bytes()), "parameters": []},
+        {
+            "path": "data/train.csv",
+            "size": len(data.read_bytes()),
+            "sha256": _sha256(data.read_bytes()),
+            "parameters": [],
+        },
+    ]
+    spec = read_notebook(notebook)
+    assert manifest["notebook"] == {"file": "model.ipynb", "content_hash": spec.content_hash}
+    assert manifest["notebook"]["content_hash"].startswith("sha256:")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True)
+    assert manifest["provenance"] == {
+        "notebook_path": "../model.ipynb",
+        "cells": [
+            {"index": 1, "roles": ["parameters"], "sha256": _sha256(b"C = 1.0")},
+            {"index": 2, "roles": ["load"], "sha256": _sha256(cells[2].source.encode())},
+            {"index": 4, "roles": ["train"], "sha256": _sha256(cells[4].source.encode())},
+        ],
+        "git": {"commit": head.stdout.strip(), "dirty": True},
+    }
+    # A second conversion sees the same repository: OUT and scratch.csv (untracked, not inputs) do not count.
+    inputs = [data, outside]
+    assert git_state(notebook, inputs, exclude=(out,)) == GitRecord(commit=head.stdout.strip(), dirty=True)
+    (repo / "notes.txt").write_text("committed\n")
+    assert git_state(notebook, inputs, exclude=(out,)) == GitRecord(commit=head.stdout.strip(), dirty=False)
+    assert read_manifest(manifest_path).to_bytes() == manifest_path.read_bytes()
+
+    # Running and saving the notebook (outputs, counts) keeps its content hash; editing a source does not.
+    saved = nbformat.read(str(notebook), as_version=4)
+    saved.cells[4].outputs = [nbformat.v4.new_output("stream", name="stdout", text="fitted")]
+    saved.cells[4].execution_count = 3
+    nbformat.write(saved, str(notebook))
+    assert read_notebook(notebook).content_hash == manifest["notebook"]["content_hash"]
+    saved.cells[4].source += "\n# tuned"
+    nbformat.write(saved, str(notebook))
+    assert read_notebook(notebook).content_hash != manifest["notebook"]["content_hash"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.conftest import EXAMPLES, FIXTURES, code, run_cli
+from tests.conftest import EXAMPLES, FIXTURES, ConvertExample, code, run_cli
 
 pytestmark = pytest.mark.slow
 ROLES = {"parameters", "load", "preprocess", "train", "evaluate", "skip"}
@@ -41,6 +41,10 @@ def strip_roles(source: Path, target: Path) -> Path:
 
 def converted(notebook: Path, out: Path, *args: str) -> tuple[dict, dict, str]:
     result = run_cli("convert", notebook, "-o", out, *args, timeout=600)
+    return written(out, result)
+
+
+def written(out: Path, result: subprocess.CompletedProcess[str]) -> tuple[dict, dict, str]:
     assert result.returncode == 0, result.stderr
     manifest = json.loads(next(out.glob("src/*/artifacts/manifest.json")).read_text())
     golden = json.loads((out / "tests" / "golden.json").read_text())
@@ -54,14 +58,13 @@ def tag_write(notebook: Path, *args: str) -> str:
 
 
 @pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.ipynb")), ids=lambda p: p.stem)
-def test_tagging_an_untagged_example_gives_the_hand_tagged_service(example: Path, tmp_path: Path) -> None:
-    hand = tmp_path / "hand" / example.name
-    hand.parent.mkdir()
-    shutil.copy(example, hand)
+def test_tagging_an_untagged_example_gives_the_hand_tagged_service(
+    example: Path, tmp_path: Path, convert_example: ConvertExample
+) -> None:
     auto = strip_roles(example, tmp_path / "auto" / example.name)
     assert run_cli("convert", auto, "-o", tmp_path / "refused").returncode == 1  # no roles yet
     tag_write(auto)
-    hand_manifest, hand_golden, _ = converted(hand, tmp_path / "hand-out")
+    hand_manifest, hand_golden, _ = written(*convert_example(example))  # the hand-tagged example, as it is
     auto_manifest, auto_golden, _ = converted(auto, tmp_path / "auto-out")
     assert auto_golden["examples"] == hand_golden["examples"]
     for key in COMPARED:

@@ -16,6 +16,7 @@ LAYERS = [
     {"run"},
     {"build"},
     {"pipeline"},
+    {"verify", "batch"},
     {"cli", "jupyter", "__main__", "__init__"},
 ]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nb2prod.errors import CaptureError
-from nb2prod.manifest import ManifestError, read_manifest
+from nb2prod.manifest import MANIFEST_VERSION, ManifestError, read_manifest
 from nb2prod.run.captured import CAPTURE_VERSION, CaptureProblem, Task, load_report
 
 
@@ -21,7 +21,7 @@ def test_manifest_of_another_format_is_refused(tmp_path: Path) -> None:
 
 def test_manifest_with_an_unknown_field_names_it(tmp_path: Path) -> None:
     path = tmp_path / "manifest.json"
-    path.write_text(json.dumps({"manifest_version": 1, "surprise": 1}))
+    path.write_text(json.dumps({"manifest_version": MANIFEST_VERSION, "surprise": 1}))
     with pytest.raises(ManifestError, match="surprise"):
         read_manifest(path)
 

@@ -20,14 +20,20 @@ from nb2prod.run.kernel.environment import _distributions
 from nb2prod.run.kernel.golden import _golden_examples
 from nb2prod.run.kernel.model import _apply_labels, _describe_model, _find_model, _metrics, _metrics_problems
 from nb2prod.run.kernel.pickling import _check_picklable, _dump, _rebind_preprocess_definitions
+from nb2prod.run.kernel.reads import _data_reads
 from nb2prod.run.kernel.sample import _describe_sample, _find_features
 
 
 def _nb2prod_capture(namespace, config):
     """Capture the model and the input sample from `namespace` (the notebook's globals)."""
     out_dir = config["out_dir"]
+    reads = _data_reads(namespace)  # first: the hook goes inert before the capture opens any file
     try:
         result = _capture(namespace, config)
+        if reads is None:
+            result["notes"].append("the data files the notebook read were not recorded (its namespace was reset).")
+        else:
+            result["data_reads"] = reads
     except _CaptureProblem as problem:
         result = {"error": {"kind": problem.kind, "message": str(problem), "details": problem.details}}
     with open(os.path.join(out_dir, "capture.json"), "w", encoding="utf-8") as handle:

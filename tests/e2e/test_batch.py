@@ -1,0 +1,95 @@
+"""`nb2prod predict`: files scored in chunks with a converted service's own code give the
+notebook's answers, and bad rows are set aside with the service's reasons (or stop the run)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import EXAMPLES, ConvertExample, run_cli
+
+pytestmark = pytest.mark.slow
+TOLERANCE = 1e-9
+
+
+def golden_examples(out: Path) -> list[dict]:
+    return json.loads((out / "tests" / "golden.json").read_text())["examples"]
+
+
+def csv_cell(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def test_a_frame_models_csv_scores_as_the_notebook_did_and_bad_rows_are_named(
+    tmp_path: Path, convert_example: ConvertExample
+) -> None:
+    out, converted = convert_example(EXAMPLES / "customers_mixed.ipynb")
+    assert converted.returncode == 0, converted.stderr
+    golden = golden_examples(out)
+    columns = list(golden[0]["input"])
+    source = tmp_path / "customers.csv"
+    with source.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["customer", *columns, "churned"])  # an id, the features, and the label
+        for i, example in enumerate(golden):
+            writer.writerow([f"c{i}", *(csv_cell(example["input"][c]) for c in columns), "?"])
+        bad = dict(golden[0]["input"])
+        for key, column, value in (("bad-age", "age", "forty"), ("bad-plan", "plan", "gold")):
+            writer.writerow([key, *(value if c == column else csv_cell(bad[c]) for c in columns), "?"])
+        writer.writerow(["no-spend", *("" if c == "monthly spend" else csv_cell(bad[c]) for c in columns), "?"])
+
+    answers, rejects = tmp_path / "answers.csv", tmp_path / "rejects.csv"
+    scored = run_cli(
+        "predict", out, source, "-o", answers, "--rejects", rejects, "--id", "customer", "--chunk-rows", "7"
+    )
+    assert scored.returncode == 0, scored.stderr
+    assert f"scored {len(golden)} of {len(golden) + 3} rows" in scored.stdout
+    assert "left out: `churned`" in scored.stderr
+
+    table = pd.read_csv(answers, dtype={"customer": str})
+    assert list(table["customer"]) == [f"c{i}" for i in range(len(golden))]
+    for (_, row), example in zip(table.iterrows(), golden, strict=True):
+        assert row["prediction"] == example["prediction"]
+        for label, p in example["probabilities"].items():
+            assert abs(row[f"probability_{label}"] - p) <= TOLERANCE
+    refused = pd.read_csv(rejects)
+    assert list(refused["customer"]) == ["bad-age", "bad-plan", "no-spend"]
+    assert list(refused["row"]) == [len(golden) + 1, len(golden) + 2, len(golden) + 3]
+    assert refused["error"][0].startswith("invalid field `age`")
+    assert refused["error"][1].startswith("invalid field `plan`")
+    assert refused["error"][2].startswith("invalid field `monthly spend`")
+
+
+def test_an_array_models_parquet_scores_and_a_bad_row_stops_the_run_without_output(
+    tmp_path: Path, convert_example: ConvertExample
+) -> None:
+    out, converted = convert_example(EXAMPLES / "iris_array.ipynb")
+    assert converted.returncode == 0, converted.stderr
+    golden = golden_examples(out)
+    rows = [example["input"]["features"] for example in golden]
+    frame = pd.DataFrame(rows, columns=[f"x{i}" for i in range(len(rows[0]))])
+    good, spoiled = tmp_path / "flowers.parquet", tmp_path / "spoiled.parquet"
+    frame.to_parquet(good, index=False)
+    frame.assign(x2=frame["x2"].where(frame.index != 5, float("inf"))).to_parquet(spoiled, index=False)
+
+    answers = tmp_path / "answers.parquet"
+    stopped = run_cli("predict", out, spoiled, "-o", answers)
+    assert stopped.returncode == 1
+    assert "spoiled.parquet: row 6: invalid field `x2`: Input should be a finite number" in stopped.stderr
+    assert "--rejects" in stopped.stderr
+    assert not answers.exists() and not list(tmp_path.glob(".*partial*"))
+
+    scored = run_cli("predict", out, good, "-o", answers, "--chunk-rows", "4")
+    assert scored.returncode == 0, scored.stderr
+    table = pd.read_parquet(answers)
+    assert list(table["row"]) == list(range(1, len(golden) + 1))
+    assert list(table["prediction"]) == [example["prediction"] for example in golden]
+
+    again = run_cli("predict", out, good, "-o", answers)
+    assert again.returncode == 1 and "exists" in again.stderr  # never overwritten without --force
+    missing = run_cli("predict", out, good, "-o", tmp_path / "other.csv", "--id", "flower")
+    assert missing.returncode == 1 and "has no column `flower` (--id)" in missing.stderr
