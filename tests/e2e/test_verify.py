@@ -74,4 +74,4 @@ def test_a_run_that_does_not_reproduce_is_caught(make_notebook: Callable[..., Pa
     assert "ok   notebook" in checked.stdout
     assert "FAIL rerun: " in checked.stdout
     assert "model.joblib differs" in checked.stdout
-    assert "is not what entropy.ipynb gives here" in checked.stderr
+    assert "entropy.ipynb gives here (see FAIL above)" in checked.stderr
