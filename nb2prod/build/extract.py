@@ -17,9 +17,10 @@ class ExtractedCode:
     test_pins: tuple[tuple[str, str], ...]
 
 
-# The service's web stack: orjson writes its answers; httptools (and uvloop, where it runs) is the
-# parser and loop uvicorn picks when they are installed, several times faster than the defaults.
-SERVICE_DISTRIBUTIONS = ("fastapi", "uvicorn", "pydantic", "orjson", "httptools", "uvloop")
+# The service's web stack: orjson writes its answers and log lines, prometheus-client its /metrics;
+# httptools (and uvloop, where it runs) is the parser and loop uvicorn picks when they are
+# installed, several times faster than the defaults.
+SERVICE_DISTRIBUTIONS = ("fastapi", "uvicorn", "pydantic", "orjson", "httptools", "uvloop", "prometheus-client")
 # Starlette's TestClient moved from httpx to httpx2; pin whichever this environment has (httpx2 first).
 TEST_CLIENTS = ("httpx2", "httpx")
 

@@ -40,17 +40,21 @@ TEMPLATES = {
     "deploy/kubernetes/deployment.yaml.j2": "deploy/kubernetes/deployment.yaml",
     "deploy/kubernetes/service.yaml.j2": "deploy/kubernetes/service.yaml",
     "deploy/kubernetes/hpa.yaml.j2": "deploy/kubernetes/hpa.yaml",
+    "deploy/kubernetes/pdb.yaml.j2": "deploy/kubernetes/pdb.yaml",
+    "deploy/kubernetes/kserve/inferenceservice.yaml.j2": "deploy/kubernetes/kserve/inferenceservice.yaml",
     "src/init.py.j2": "src/{package}/__init__.py",
     "src/app.py.j2": "src/{package}/app.py",
     "src/bodies.py.j2": "src/{package}/bodies.py",
     "src/fastpath.py.j2": "src/{package}/fastpath.py",
     "src/errors.py.j2": "src/{package}/errors.py",
     "src/lifecycle.py.j2": "src/{package}/lifecycle.py",
+    "src/metrics.py.j2": "src/{package}/metrics.py",
     "src/middleware.py.j2": "src/{package}/middleware.py",
     "src/routes.py.j2": "src/{package}/routes.py",
     "src/scoring.py.j2": "src/{package}/scoring.py",
     "src/model.py.j2": "src/{package}/model.py",
     "src/schemas.py.j2": "src/{package}/schemas.py",
+    "src/v2.py.j2": "src/{package}/v2.py",
     "tests/test_service.py.j2": "tests/test_service.py",
 }
 
@@ -159,6 +163,7 @@ def _context(data: RenderInput) -> dict[str, Any]:
         # preStop sleep, then the drain, then requests in flight, then a margin before SIGKILL
         "grace_seconds": 2 * DRAIN_SECONDS + IN_FLIGHT_SECONDS + 5,
         "example_json": json.dumps(_example_record(schema)).replace("'", "'\\''"),
+        "v2_example_json": json.dumps(_v2_example(schema)).replace("'", "'\\''"),
     }
 
 
@@ -289,3 +294,30 @@ def _bad_cases(schema: InputSchema) -> list[dict[str, str]]:
     if required is not None:
         cases.append({"id": "missing_field", "field": required.name, "value": "MISSING"})
     return cases
+
+
+def _v2_datatype(feature: Feature, dtype: str) -> str:
+    """The Open Inference Protocol datatype the generated service states for a feature (see v2.py.j2)."""
+    kind = feature.column.kind
+    if kind == "category":
+        return {"bool": "BOOL", "int": "INT64", "float": "FP64"}.get(feature.python_type, "BYTES")
+    if kind in ("boolean", "string"):
+        return "BOOL" if kind == "boolean" else "BYTES"
+    name = dtype.upper().replace("FLOAT", "FP")
+    if kind == "integer":
+        return name if name.startswith(("INT", "UINT")) and name[-1].isdigit() else "INT64"
+    return name if name in ("FP16", "FP32", "FP64") else "FP64"
+
+
+def _v2_example(schema: InputSchema) -> dict[str, Any]:
+    """The README's example record as an Open Inference Protocol (v2) inference request."""
+    record = _example_record(schema)
+    if schema.kind == "array":
+        datatype = _v2_datatype(schema.features[0], schema.array_dtype or "float64") if schema.features else "FP64"
+        tensor = {"name": "input-0", "shape": [1, len(record["features"])], "datatype": datatype}
+        return {"inputs": [{**tensor, "data": record["features"]}]}
+    tensors = [
+        {"name": f.name, "shape": [1], "datatype": _v2_datatype(f, f.column.dtype), "data": [record[f.name]]}
+        for f in schema.features
+    ]
+    return {"inputs": tensors}

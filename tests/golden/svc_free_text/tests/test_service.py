@@ -63,6 +63,25 @@ def test_metadata_describes_the_model(client: TestClient) -> None:
     assert body["input_schema"]["kind"] == "frame"
 
 
+def metric(client: TestClient, sample: str) -> float:
+    """The value of one sample of /metrics, e.g. `nb2prod_rows_scored_total{endpoint="/predict"}` (0 until it is counted)."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    found = [line.split()[-1] for line in response.text.splitlines() if line.startswith(sample + " ")]
+    return float(found[0]) if found else 0.0
+
+
+def test_metrics_count_requests_rows_and_the_model(client: TestClient) -> None:
+    requests = 'nb2prod_requests_total{endpoint="/predict",status="200"}'
+    rows = 'nb2prod_rows_scored_total{endpoint="/predict"}'
+    before = metric(client, requests), metric(client, rows)
+    assert client.post("/predict", json=EXAMPLE, headers={"X-Request-ID": "metrics-1"}).status_code == 200
+    assert (metric(client, requests), metric(client, rows)) == (before[0] + 1, before[1] + 1)
+    info = next(line for line in client.get("/metrics").text.splitlines() if line.startswith("nb2prod_model_info{"))
+    assert f'version="{GOLDEN["model_version"]}"' in info
+
+
 def test_preprocessing_imports_in_a_fresh_interpreter() -> None:
     # A fresh process has none of the notebook's variables: the shipped module must not need them.
     found = subprocess.run(
@@ -88,6 +107,31 @@ def test_batch_answers_every_golden_example(client: TestClient) -> None:
     assert len(body["predictions"]) == len(records)
     for index, example in enumerate(GOLDEN["examples"]):
         assert_same_answer(body["predictions"][index], example["prediction"])
+
+
+def test_v2_infer_answers_every_golden_example(client: TestClient) -> None:
+    """The Open Inference Protocol (v2) endpoint, with the input tensors its model metadata states."""
+    metadata = client.get("/metadata").json()
+    model = client.get(f"/v2/models/{metadata['name']}").json()
+    records = [example["input"] for example in GOLDEN["examples"]]
+    columns = {t["name"]: (t["datatype"], [record.get(t["name"]) for record in records]) for t in model["inputs"]}
+    inputs = [{"name": n, "shape": [len(records)], "datatype": t, "data": data} for n, (t, data) in columns.items()]
+    response = client.post(f"/v2/models/{metadata['name']}/infer", json={"id": "golden", "inputs": inputs})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["id"], body["model_version"]) == ("golden", GOLDEN["model_version"])
+    outputs = {output["name"]: output for output in body["outputs"]}
+    assert outputs["predict"]["shape"] == [len(records)]
+    for index, example in enumerate(GOLDEN["examples"]):
+        assert_same_answer(outputs["predict"]["data"][index], example["prediction"])
+
+
+def test_v2_bad_input_is_400_naming_it(client: TestClient) -> None:
+    name = client.get("/metadata").json()["name"]
+    tensor = {"name": "not_an_input", "shape": [1], "datatype": "FP64", "data": [1.0]}
+    response = client.post(f"/v2/models/{name}/infer", json={"inputs": [tensor]})
+    assert response.status_code == 400
+    assert "not_an_input" in response.json()["error"]
 
 
 def test_malformed_json_is_400(client: TestClient) -> None:

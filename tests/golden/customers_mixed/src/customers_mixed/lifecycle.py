@@ -84,7 +84,7 @@ class Shutdown:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.shutdown = Shutdown(drain_seconds())
-    predictor = Predictor.load()
+    predictor = Predictor.load(app.state.metrics.drift)
     scorer = Scorer(predictor)
     try:
         await scorer.warm_up()
@@ -94,6 +94,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         app.state.predictor = app.state.scorer = None
         scorer.close()
+        app.state.metrics.flush()
 
 
 def is_ready(request: Request) -> bool:

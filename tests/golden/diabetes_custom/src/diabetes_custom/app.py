@@ -3,13 +3,13 @@
 Run it with `uvicorn diabetes_custom.app:app`. `create_app()` puts the parts together, one module each:
 `routes` (the endpoints), `fastpath` (the prediction endpoints' shorter lane), `errors` (which
 error gets which answer), `middleware` (request ids, the body limit, draining), `lifecycle`
-(loading the model, readiness, shutdown), `scoring` (the scoring thread) and `model` (the model
-and its inputs).
+(loading the model, readiness, shutdown), `metrics` (/metrics and the request log), `scoring`
+(the scoring thread) and `model` (the model and its inputs).
 """
 
 from __future__ import annotations
 
-from diabetes_custom import bodies, errors, lifecycle, routes
+from diabetes_custom import bodies, errors, lifecycle, metrics, routes, v2
 from diabetes_custom.fastpath import Service
 from diabetes_custom.middleware import BodyLimit, CloseWhileDraining, RequestIds
 from diabetes_custom.model import load_manifest
@@ -28,7 +28,10 @@ def create_app() -> Service:
     app.state.manifest = manifest
     app.state.predictor = app.state.scorer = None
     app.state.shutdown = lifecycle.Shutdown(lifecycle.drain_seconds())
+    app.state.metrics = metrics.Metrics(manifest)
     app.include_router(routes.router)
+    app.include_router(metrics.router)  # GET /metrics, beside FastAPI's routes: never the prediction lane
+    v2.install(app)  # the Open Inference Protocol (v2) endpoints
     bodies.document(app)
     errors.install(app)
     # Outermost first: request ids (and the 500 of last resort), draining, the body limit.

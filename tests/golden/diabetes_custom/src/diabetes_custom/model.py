@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from diabetes_custom import preprocessing
+from diabetes_custom.metrics import Drift
 
 ARTIFACTS = resources.files("diabetes_custom").joinpath("artifacts")
 MODEL_FILE = "model.joblib"
@@ -80,9 +81,10 @@ def plain(value: Any) -> Any:
 class Predictor:
     """The loaded model with what it needs to score JSON records."""
 
-    def __init__(self, manifest: dict[str, Any], model: Any) -> None:
+    def __init__(self, manifest: dict[str, Any], model: Any, drift: Drift | None = None) -> None:
         self.manifest = manifest
         self.model = model
+        self.drift = drift  # where the inputs' drift is counted (metrics.Drift), if anywhere
         self.version: str = manifest["version"]
         self.features: list[dict[str, Any]] = manifest["input_schema"]["features"]
         self.classes: list[Any] | None = manifest["output"]["classes"]
@@ -100,15 +102,15 @@ class Predictor:
         self.one_call = self.has_proba and bool(manifest["inference"]["label_from_proba"])
 
     @classmethod
-    def load(cls) -> Predictor:
+    def load(cls, drift: Drift | None = None) -> Predictor:
         manifest = load_manifest()
-        return cls(manifest, load_verified_model(manifest))
+        return cls(manifest, load_verified_model(manifest), drift)
 
     def warm_up(self) -> None:
         """Score the manifest's example once, so the first request is not the slow one."""
         example = self.manifest.get("example")
         if example is not None:
-            self.predict([example])
+            self.predict([example], observe=False)
 
     def runs_inline(self, rows: int) -> bool:
         """Whether scoring `rows` records is quick enough to do without leaving the event loop."""
@@ -135,9 +137,14 @@ class Predictor:
             frame[self.none_columns] = text.where(text.notna(), None)
         return frame
 
-    def predict(self, records: list[dict[str, Any]]) -> tuple[list[Any], list[dict[str, float]] | None]:
-        """Predictions (and class probabilities for classifiers) for `records`, in order: one model call."""
+    def predict(
+        self, records: list[dict[str, Any]], observe: bool = True
+    ) -> tuple[list[Any], list[dict[str, float]] | None]:
+        """Predictions (and class probabilities for classifiers) for `records`, in order: one model call;
+        `observe`: count their drift."""
         inputs = self.to_inputs(records)
+        if observe and self.drift is not None:
+            self.drift.add(records)
         try:
             inputs = preprocessing.preprocess(inputs)
             if self.one_call and self.classes is not None and self.labels is not None:

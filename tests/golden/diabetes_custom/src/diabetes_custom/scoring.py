@@ -52,17 +52,18 @@ class Scorer:
             raise PredictionError(f"record {index}: {error}") from error
 
     def _first_unscorable(self, records: list[dict[str, Any]]) -> tuple[int, PredictionError] | None:
-        """Bisect the batch: about a dozen predictions for the largest batch, not one per record."""
+        """Bisect the batch: about a dozen predictions for the largest batch, not one per record (their
+        inputs were counted for drift already)."""
         low, high = 0, len(records)  # records[low:high] holds the record that fails
         while high - low > 1:
             middle = (low + high) // 2
             try:
-                self.predictor.predict(records[low:middle])
+                self.predictor.predict(records[low:middle], observe=False)
                 low = middle
             except PredictionError:
                 high = middle
         try:
-            self.predictor.predict(records[low : low + 1])
+            self.predictor.predict(records[low : low + 1], observe=False)
         except PredictionError as error:
             return low, error
         return None  # only the batch as a whole fails

@@ -46,7 +46,7 @@ async def read_body(request: Request, model: type[Body]) -> Body:
         error = {"type": "json_invalid", "loc": ("body", err.pos), "msg": "JSON decode error", "input": {}}
         raise RequestValidationError([{**error, "ctx": {"error": err.msg}}]) from err
     except Exception as err:  # not UTF-8, nested too deep, ...: FastAPI's answer to the same
-        raise HTTPException(status_code=400, detail="There was an error parsing the body") from err
+        raise HTTPException(status_code=400, detail="malformed JSON in the request body: it cannot be decoded") from err
     try:
         return model.model_validate(body, from_attributes=True)
     except ValidationError as err:

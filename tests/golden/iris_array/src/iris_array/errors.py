@@ -9,6 +9,7 @@ Every error answer is JSON, `{"error": "<what is wrong and where>"}`:
 - a `ValueError` raised by the notebook's code (its preprocessing or the model) on schema-valid
   input, such as a category the model cannot encode: 422, since the input is the client's to change;
 - the model not loaded yet: 503;
+- an unknown path 404, a wrong method 405 (with `Allow`);
 - anything else is a fault of the service, never the client's: 500 with a `request_id`; the
   traceback goes to the log, never to the client.
 """
@@ -23,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from iris_array.model import PredictionError
 from iris_array.schemas import ErrorBody
@@ -63,6 +65,9 @@ def where(loc: Sequence[Any]) -> str:
 
 async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:  # a null, an unknown category, a number past its dtype: drift, refused
+        metrics.drift.refused(request.scope["path"], errors)
     if any(e.get("type") == "json_invalid" for e in errors):
         return error_response(400, "malformed JSON in the request body")
     first = errors[0] if errors else {}
@@ -80,8 +85,16 @@ async def not_ready(request: Request, exc: NotReadyError) -> JSONResponse:
     return error_response(503, str(exc))
 
 
+async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    """FastAPI's own errors (an unknown path, a wrong method, a body it cannot decode) in the rule's shape."""
+    response = error_response(exc.status_code, str(exc.detail))
+    response.headers.update(exc.headers or {})
+    return response
+
+
 def install(app: FastAPI) -> None:
     """Register the rule's exception handlers on `app` (the 500 is middleware.RequestIds's)."""
     app.exception_handler(RequestValidationError)(invalid_request)
     app.exception_handler(PredictionError)(unscorable)
     app.exception_handler(NotReadyError)(not_ready)
+    app.exception_handler(HTTPException)(http_error)

@@ -1,10 +1,11 @@
-"""ASGI middleware of the svc-free-text service: request ids and the last resort of the error rule,
-the body limit, and closing connections while the service drains."""
+"""ASGI middleware of the svc-free-text service: request ids, metrics and the request log, and the last
+resort of the error rule; the body limit; closing connections while the service drains."""
 
 from __future__ import annotations
 
 import re
 import secrets
+from time import perf_counter
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,7 +20,8 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 class RequestIds:
     """Give each request an id (the client's `X-Request-ID` when it is a plain token) and send it back
     on every answer. An exception that nothing else mapped becomes the rule's JSON 500 here; its
-    traceback goes to the log with the id."""
+    traceback goes to the log with the id. Every request, answered or not, is counted and logged
+    here (`metrics.Metrics.observe`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -28,15 +30,16 @@ class RequestIds:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        began = perf_counter()
         given = Headers(scope=scope).get("x-request-id", "")
         request_id = given if REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = request_id
-        started = False
+        status = 0  # until the answer starts
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
+                status = message["status"]
                 MutableHeaders(scope=message).append("x-request-id", request_id)
             await send(message)
 
@@ -44,9 +47,11 @@ class RequestIds:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
             log.error("request %s: %s %s failed", request_id, scope["method"], scope["path"], exc_info=exc)
-            if started:  # too late for an error answer: the server closes the connection
+            if status:  # too late for an error answer: the server closes the connection
                 raise
             await internal_error(request_id)(scope, receive, send_with_id)
+        finally:
+            scope["app"].state.metrics.observe(scope, request_id, status, began)
 
 
 class BodyTooLarge(Exception):

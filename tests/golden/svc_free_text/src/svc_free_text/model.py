@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from svc_free_text.metrics import Drift
+
 ARTIFACTS = resources.files("svc_free_text").joinpath("artifacts")
 MODEL_FILE = "model.onnx"
 # A batch up to this size is scored on the event loop: it takes less time than a hop to a thread.
@@ -76,9 +78,10 @@ def plain(value: Any) -> Any:
 class Predictor:
     """The loaded model with what it needs to score JSON records."""
 
-    def __init__(self, manifest: dict[str, Any], model: Any) -> None:
+    def __init__(self, manifest: dict[str, Any], model: Any, drift: Drift | None = None) -> None:
         self.manifest = manifest
         self.model = model
+        self.drift = drift  # where the inputs' drift is counted (metrics.Drift), if anywhere
         self.version: str = manifest["version"]
         self.features: list[dict[str, Any]] = manifest["input_schema"]["features"]
         self.classes: list[Any] | None = manifest["output"]["classes"]
@@ -94,15 +97,15 @@ class Predictor:
         self.class_of = {(str(c) if texts else int(c)): c for c in self.classes or []}
 
     @classmethod
-    def load(cls) -> Predictor:
+    def load(cls, drift: Drift | None = None) -> Predictor:
         manifest = load_manifest()
-        return cls(manifest, load_verified_model(manifest))
+        return cls(manifest, load_verified_model(manifest), drift)
 
     def warm_up(self) -> None:
         """Score the manifest's example once, so the first request is not the slow one."""
         example = self.manifest.get("example")
         if example is not None:
-            self.predict([example])
+            self.predict([example], observe=False)
 
     def runs_inline(self, rows: int) -> bool:
         """Whether scoring `rows` records is quick enough to do without leaving the event loop."""
@@ -119,10 +122,16 @@ class Predictor:
                 feed[name] = np.array(values, dtype="float64").reshape(-1, 1)
         return feed
 
-    def predict(self, records: list[dict[str, Any]]) -> tuple[list[Any], list[dict[str, float]] | None]:
-        """Predictions (and class probabilities for classifiers) for `records`, in order."""
+    def predict(
+        self, records: list[dict[str, Any]], observe: bool = True
+    ) -> tuple[list[Any], list[dict[str, float]] | None]:
+        """Predictions (and class probabilities for classifiers) for `records`, in order; `observe`:
+        count their drift."""
         try:
-            outputs = self.model.run(self.outputs, self.feed(records))
+            feed = self.feed(records)
+            if observe and self.drift is not None:
+                self.drift.add(records)
+            outputs = self.model.run(self.outputs, feed)
         except ValueError as err:  # the input's fault (see errors.py); anything else is the service's
             raise PredictionError(f"the model could not score the input: {err}") from err
         predictions = [self.class_of[label] for label in outputs[0].tolist()]

@@ -45,6 +45,7 @@ async def predict(request: Request) -> Response:
     record = await read_body(request, Record)
     scorer = scorer_of(request)
     predictions, _ = await scorer.predict([record.model_dump(by_alias=True)])
+    request.scope["state"]["rows"] = 1  # for metrics and the request log
     return answer(
         {
             "prediction": predictions[0],
@@ -59,6 +60,7 @@ async def predict_batch(request: Request) -> Response:
     batch = await read_body(request, BatchRequest)
     scorer = scorer_of(request)
     predictions, _ = await scorer.predict_batch([r.model_dump(by_alias=True) for r in batch.records])
+    request.scope["state"]["rows"] = len(predictions)
     return answer(
         {
             "predictions": predictions,

@@ -1,0 +1,203 @@
+"""The generated service's /metrics and its request log, in this process, without a kernel.
+
+The services are rendered from stored captures with a stand-in model (tests/stand_in.py): the
+counts are checked after known requests, not the model's answers.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.stand_in import serve_in_process
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+@pytest.fixture(scope="module")
+def customers(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    return serve_in_process("customers_mixed", tmp_path_factory.mktemp("customers"))
+
+
+@pytest.fixture(scope="module")
+def iris(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    return serve_in_process("iris_array", tmp_path_factory.mktemp("iris"))
+
+
+@pytest.fixture
+def client(customers: ModuleType) -> Iterator[TestClient]:
+    with TestClient(customers.app) as test_client:
+        yield test_client
+
+
+def metrics_module(app_module: ModuleType) -> ModuleType:
+    return sys.modules[app_module.__name__.rsplit(".", 1)[0] + ".metrics"]
+
+
+def scrape(client: TestClient) -> Samples:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def example(client: TestClient) -> dict[str, Any]:
+    return dict(client.app.state.manifest["example"])  # type: ignore[attr-defined]
+
+
+def test_requests_latency_and_rows_are_counted_by_endpoint_and_status(client: TestClient) -> None:
+    record = example(client)
+    before = scrape(client)
+    for _ in range(2):
+        assert client.post("/predict", json=record).status_code == 200
+    assert client.post("/predict/batch", json={"records": [record] * 3}).status_code == 200
+    assert client.post("/predict", json={**record, "age": "old"}).status_code == 422
+    assert client.get("/health").status_code == 200
+    assert client.get("/no/such/path").status_code == 404
+    after = scrape(client)
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert moved("nb2prod_requests_total", endpoint="/predict", status="200") == 2
+    assert moved("nb2prod_requests_total", endpoint="/predict", status="422") == 1
+    assert moved("nb2prod_requests_total", endpoint="/predict/batch", status="200") == 1
+    assert moved("nb2prod_requests_total", endpoint="/health", status="200") == 1
+    assert moved("nb2prod_requests_total", endpoint="other", status="404") == 1
+    # /metrics goes through FastAPI's router (the route names it), never the prediction lane.
+    assert moved("nb2prod_requests_total", endpoint="/metrics", status="200") == 1
+    assert moved("nb2prod_rows_scored_total", endpoint="/predict") == 2
+    assert moved("nb2prod_rows_scored_total", endpoint="/predict/batch") == 3
+    assert moved("nb2prod_request_duration_seconds_count", endpoint="/predict") == 3
+    assert moved("nb2prod_request_duration_seconds_bucket", endpoint="/predict", le="+Inf") == 3
+    assert moved("nb2prod_request_duration_seconds_sum", endpoint="/predict") > 0
+    manifest = client.app.state.manifest  # type: ignore[attr-defined]
+    info = [labels for (name, labels), v in after.items() if name == "nb2prod_model_info" and v == 1]
+    assert len(info) == 1 and dict(info[0])["version"] == manifest["version"]
+
+
+def test_drift_counts_out_of_range_values_unseen_categories_and_nulls(client: TestClient) -> None:
+    record = example(client)
+    before = scrape(client)
+    assert client.post("/predict", json=record).status_code == 200  # the training example: no drift
+    assert client.post("/predict", json={**record, "age": 200}).status_code == 200  # age was 18..79
+    assert client.post("/predict", json={**record, "city": "Paris"}).status_code == 200
+    assert client.post("/predict", json={**record, "city": None, "income": None}).status_code == 200  # nullable
+    batch = [{**record, "age": 5, "monthly spend": 1e6}, {**record, "age": 6}]
+    assert client.post("/predict/batch", json={"records": batch}).status_code == 200
+    # Refused by the schema, and still drift: a null where training had none, a category it did not list.
+    assert client.post("/predict", json={**record, "is_member": None}).status_code == 422
+    assert client.post("/predict", json={**record, "plan": "gold"}).status_code == 422
+    after = scrape(client)
+
+    def moved(kind: str, feature: str) -> float:
+        name = f"nb2prod_drift_{kind}_total"
+        return value(after, name, feature=feature) - value(before, name, feature=feature)
+
+    assert moved("out_of_range", "age") == 3
+    assert moved("out_of_range", "monthly spend") == 1
+    assert moved("out_of_range", "income") == 0
+    assert moved("unseen_category", "city") == 1
+    assert moved("unseen_category", "plan") == 1
+    assert moved("null", "is_member") == 1
+    assert moved("null", "age") == 0
+    labelled = {dict(labels)["feature"] for (name, labels) in after if name.startswith("nb2prod_drift_null")}
+    assert labelled == {"age", "plan", "is_member", "monthly spend"}  # the columns that had no nulls
+
+
+def test_drift_of_an_array_model_counts_by_position(iris: ModuleType) -> None:
+    with TestClient(iris.app) as client:
+        features = example(client)["features"]
+        before = scrape(client)
+        assert client.post("/predict", json={"features": [100.0, *features[1:]]}).status_code == 200
+        assert client.post("/predict", json={"features": [*features[:2], None, features[3]]}).status_code == 422
+        after = scrape(client)
+    assert value(after, "nb2prod_drift_out_of_range_total", feature="x0") == 1 + value(
+        before, "nb2prod_drift_out_of_range_total", feature="x0"
+    )
+    assert value(after, "nb2prod_drift_null_total", feature="x2") == 1 + value(
+        before, "nb2prod_drift_null_total", feature="x2"
+    )
+    assert not any(name.startswith("nb2prod_drift_unseen") for name, _ in after)
+
+
+def test_drift_counts_nulls_that_reach_the_model_and_never_free_text(customers: ModuleType) -> None:
+    drift_class = metrics_module(customers).Drift
+    number = {"kind": "number", "dtype": "float64", "min": 0.0, "max": 1.0}
+    array = drift_class(
+        {"kind": "array", "features": [{**number, "name": "x0", "nullable": True}, {**number, "name": "x1"}]}
+    )
+    values = np.array([[np.nan, np.nan], [0.5, 2.0], [-1.0, 0.5]])
+    array.add([{"features": []}] * 3, values)
+    array.add([{"features": [None, None]}])
+    array.check()
+    assert array.nulls.tolist() == [0, 2]
+    assert array.out_of_range.tolist() == [1, 1]
+    text = {"kind": "string", "dtype": "str", "nullable": False}
+    frame = drift_class(
+        {
+            "kind": "frame",
+            "features": [
+                {**text, "name": "name", "free_text": True, "distinct": 240},
+                {**text, "name": "port", "categories": ["C", "Q", "S"]},
+            ],
+        }
+    )
+    frame.add([{"name": "Zed", "port": "X"}, {"name": "Amy", "port": "C"}])
+    frame.check()
+    assert frame.unseen.tolist() == [0, 1]
+    families = {family.name: family for family in frame.collect()}
+    assert [s.labels for s in families["nb2prod_drift_unseen_category"].samples] == [{"feature": "port"}]
+
+
+def test_one_json_log_line_per_request_with_its_id_and_never_the_input(
+    customers: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    secret = "Zanzibar-7f3a"
+    with TestClient(customers.app) as client:
+        record = {**example(client), "city": secret, "income": 31337.25}
+        answer = client.post("/predict", json=record, headers={"X-Request-ID": "lane-42"})
+        assert answer.headers["x-request-id"] == "lane-42"
+        client.post("/predict/batch", json={"records": [record, record]}, headers={"X-Request-ID": "batch-7"})
+        client.get("/health", headers={"X-Request-ID": "health-1"})
+        client.post("/predict", content=b"{not json", headers={"content-type": "application/json"})
+    out = capsys.readouterr().out  # the lines are written out when the service stops, at the latest
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    by_id = {line["request_id"]: line for line in lines}
+    lane = by_id["lane-42"]
+    assert (lane["method"], lane["path"], lane["status"], lane["rows"]) == ("POST", "/predict", 200, 1)
+    assert lane["ms"] > 0 and lane["level"] == "info" and lane["time"] > 0
+    assert (by_id["batch-7"]["status"], by_id["batch-7"]["rows"]) == (200, 2)
+    assert (by_id["health-1"]["path"], by_id["health-1"]["status"], by_id["health-1"]["rows"]) == ("/health", 200, 0)
+    assert any(line["status"] == 400 and len(line["request_id"]) == 32 for line in lines)
+    assert secret not in out and "31337" not in out
+
+
+def test_request_log_can_be_switched_off(customers: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = metrics_module(customers)
+    monkeypatch.setenv("LOG_REQUESTS", "off")
+    manifest = json.loads(Path(module.__file__).with_name("artifacts").joinpath("manifest.json").read_text())
+    metrics = module.Metrics(manifest)
+    metrics.observe({"path": "/health", "method": "GET", "state": {}}, "id-1", 200, 0.0)
+    assert metrics.lines == [] and not metrics.logging
+    assert metrics.endpoints["other"].statuses == {200: 1}  # counted all the same (no route: "other")
+    monkeypatch.setenv("LOG_REQUESTS", "1")
+    assert module.Metrics(manifest).logging
