@@ -2,7 +2,7 @@
 
 Run it with `uvicorn customers_mixed.app:app`. `create_app()` puts the parts together, one module each:
 `routes` (the endpoints), `fastpath` (the prediction endpoints' shorter lane), `errors` (which
-error gets which answer), `middleware` (request ids, the body limit, draining), `lifecycle`
+error gets which answer), `middleware` (request ids, metrics, draining, the body limit), `lifecycle`
 (loading the model, readiness, shutdown), `metrics` (/metrics and the request log), `scoring`
 (the scoring thread) and `model` (the model and its inputs).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from customers_mixed import bodies, errors, lifecycle, metrics, routes, v2
 from customers_mixed.fastpath import Service
-from customers_mixed.middleware import BodyLimit, CloseWhileDraining, RequestIds
+from customers_mixed.middleware import BodyLimit, Envelope
 from customers_mixed.model import load_manifest
 
 
@@ -34,8 +34,8 @@ def create_app() -> Service:
     v2.install(app)  # the Open Inference Protocol (v2) endpoints
     bodies.document(app)
     errors.install(app)
-    # Outermost first: request ids (and the 500 of last resort), draining, the body limit.
-    app.use_middleware([RequestIds, CloseWhileDraining, BodyLimit])
+    # Outermost first: the envelope (request ids, the 500 of last resort, draining, metrics), the body limit.
+    app.use_middleware([Envelope, BodyLimit])
     return app
 
 

@@ -93,7 +93,7 @@ async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    """Register the rule's exception handlers on `app` (the 500 is middleware.RequestIds's)."""
+    """Register the rule's exception handlers on `app` (the 500 is middleware.Envelope's)."""
     app.exception_handler(RequestValidationError)(invalid_request)
     app.exception_handler(PredictionError)(unscorable)
     app.exception_handler(NotReadyError)(not_ready)

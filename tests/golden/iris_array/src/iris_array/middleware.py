@@ -1,5 +1,5 @@
-"""ASGI middleware of the iris-array service: request ids, metrics and the request log, and the last
-resort of the error rule; the body limit; closing connections while the service drains."""
+"""ASGI middleware of the iris-array service: `Envelope` (request ids, metrics and the request log,
+the last resort of the error rule, closing connections while the service drains) and `BodyLimit`."""
 
 from __future__ import annotations
 
@@ -17,11 +17,16 @@ MAX_BODY_BYTES = 1048576
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
-class RequestIds:
-    """Give each request an id (the client's `X-Request-ID` when it is a plain token) and send it back
-    on every answer. An exception that nothing else mapped becomes the rule's JSON 500 here; its
-    traceback goes to the log with the id. Every request, answered or not, is counted and logged
-    here (`metrics.Metrics.observe`)."""
+class Envelope:
+    """What every request gets, in one layer:
+
+    - an id (the client's `X-Request-ID` when it is a plain token), sent back on every answer;
+    - the rule's JSON 500 for an exception that nothing else mapped (its traceback goes to the log
+      with the id);
+    - while the service drains before it stops, `Connection: close` on each answer, so keep-alive
+      connections end after an answer, never under a request in flight;
+    - counting and the request log line, answered or not (`metrics.Metrics.observe`).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -34,13 +39,17 @@ class RequestIds:
         given = Headers(scope=scope).get("x-request-id", "")
         request_id = given if REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = request_id
+        state = scope["app"].state
         status = 0  # until the answer starts
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message).append("x-request-id", request_id)
+                headers = MutableHeaders(scope=message)
+                headers.append("x-request-id", request_id)
+                if state.shutdown.draining:
+                    headers["connection"] = "close"
             await send(message)
 
         try:
@@ -51,7 +60,7 @@ class RequestIds:
                 raise
             await internal_error(request_id)(scope, receive, send_with_id)
         finally:
-            scope["app"].state.metrics.observe(scope, request_id, status, began)
+            state.metrics.observe(scope, request_id, status, began)
 
 
 class BodyTooLarge(Exception):
@@ -60,7 +69,8 @@ class BodyTooLarge(Exception):
 
 class BodyLimit:
     """Refuse a request body over `max_bytes` with a 413, whether its size is declared or it comes in
-    chunks: the bytes are counted as they arrive, and reading stops at the limit."""
+    chunks: a declared size is checked at once (the server then delivers no more than it declares),
+    a chunked body's bytes are counted as they arrive, and reading stops at the limit."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -70,9 +80,13 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self.refuse(scope, receive, send)
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and "transfer-encoding" not in headers:
+            if int(declared) > self.max_bytes:
+                await self.refuse(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         received = 0
         over = False
@@ -102,24 +116,3 @@ class BodyLimit:
         response = error_response(413, f"request body over {self.max_bytes} bytes")
         response.headers["connection"] = "close"  # the rest of the body is never read
         await response(scope, receive, send)
-
-
-class CloseWhileDraining:
-    """While the service drains before it stops, each answer asks the client to close its connection,
-    so keep-alive connections end after an answer, never under a request in flight."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        shutdown = scope["app"].state.shutdown
-
-        async def send_closing(message: Message) -> None:
-            if message["type"] == "http.response.start" and shutdown.draining:
-                MutableHeaders(scope=message)["connection"] = "close"
-            await send(message)
-
-        await self.app(scope, receive, send_closing)

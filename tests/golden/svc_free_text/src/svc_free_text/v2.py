@@ -9,7 +9,7 @@ An inference request becomes the records `POST /predict/batch` takes: the same s
 them and the same scorer scores them, so the answers are the same. The protocol's own error rule
 holds here, not the one in `errors`: every error is `{"error": "..."}` with a 400 naming the
 input (and the row), or a 404 for a model or version this service does not serve. Only a fault of
-the service itself is a 500 (middleware.RequestIds).
+the service itself is a 500 (middleware.Envelope).
 """
 
 from __future__ import annotations
