@@ -13,7 +13,6 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -25,23 +24,9 @@ from starlette.types import Message
 from nb2prod.build.render import MAX_BODY_BYTES
 from nb2prod.run.kernel.sample import _describe_column
 from tests.golden_render import stored_capture
-from tests.stand_in import serve_in_process
+from tests.unit.conftest import Services
 
 INT64 = (-(2**63), 2**63 - 1)
-Services = Callable[[str], ModuleType]
-
-
-@pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Services:
-    """`services(branch)`: the branch's generated `app` module, rendered and imported once."""
-    cache: dict[str, ModuleType] = {}
-
-    def get(branch: str) -> ModuleType:
-        if branch not in cache:
-            cache[branch] = serve_in_process(branch, tmp_path_factory.mktemp(branch))
-        return cache[branch]
-
-    return get
 
 
 @pytest.fixture

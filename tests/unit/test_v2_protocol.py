@@ -20,22 +20,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from nb2prod.build.render import MAX_BATCH
-from tests.stand_in import serve_in_process
-
-Services = Callable[[str], ModuleType]
-
-
-@pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Services:
-    """`services(branch)`: the branch's generated `app` module, rendered and imported once."""
-    cache: dict[str, ModuleType] = {}
-
-    def get(branch: str) -> ModuleType:
-        if branch not in cache:
-            cache[branch] = serve_in_process(branch, tmp_path_factory.mktemp(branch))
-        return cache[branch]
-
-    return get
+from tests.unit.conftest import Services
 
 
 @pytest.fixture(scope="module")
