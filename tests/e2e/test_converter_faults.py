@@ -77,6 +77,9 @@ def test_a_signal_mid_run_shuts_the_kernel_down_and_leaves_nothing(make_notebook
         env=_isolated_env(tmp_path),
         stderr=subprocess.PIPE,
         text=True,
+        # A shell without job control starts background jobs with SIGINT ignored, and a child
+        # inherits that: give the conversion the default handling a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stderr is not None
     deadline = time.monotonic() + 120
