@@ -29,7 +29,6 @@ each scrape.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import sys
@@ -91,8 +90,12 @@ class Metrics:
         self.endpoints: dict[str, Endpoint] = {path: Endpoint() for path in PREDICTION_PATHS}
         self.drift = Drift(manifest["input_schema"])
         self.logging = os.environ.get(LOG_REQUESTS, "1").strip().lower() not in ("0", "false", "no", "off")
-        self.lines: list[tuple[float, str, str, str, int, float, int]] = []
-        self.flush_due = False
+        self.lines: deque[tuple[float, str, str, str, int, float, int]] = deque()
+        # The lines are written by a thread of their own: a slow reader of standard output (a full
+        # pipe, a busy disk) holds up the log, never the requests.
+        self._wake = threading.Event()
+        self._writing = threading.Lock()
+        self._writer: threading.Thread | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
         ProcessCollector(registry=self.registry)
@@ -116,23 +119,28 @@ class Metrics:
         rows = scope["state"].get("rows", 0)
         counts.rows += rows
         if self.logging:
-            # Only the fields here; the line is written out with the others of its batch (`flush`).
+            # Only the fields here; the line is formatted and written with the others of its batch.
             self.lines.append((time.time(), request_id, scope["method"], path, status, seconds, rows))
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_forever, name="request-log", daemon=True)
+                self._writer.start()
             if len(self.lines) >= LOG_FLUSH_LINES:
-                self.flush()
-            elif not self.flush_due:
-                try:
-                    asyncio.get_running_loop().call_later(LOG_FLUSH_SECONDS, self.flush)
-                    self.flush_due = True
-                except RuntimeError:  # no event loop here: write at once
-                    self.flush()
+                self._wake.set()
+
+    def _write_forever(self) -> None:
+        while True:
+            self._wake.wait(LOG_FLUSH_SECONDS)
+            self._wake.clear()
+            self.flush()
 
     def flush(self) -> None:
         """Write the buffered log lines to standard output, in writes a pipe keeps whole."""
-        self.flush_due = False
-        if not self.lines:
-            return
-        lines, self.lines = self.lines, []
+        with self._writing:
+            lines = [self.lines.popleft() for _ in range(len(self.lines))]
+            if lines:
+                self._write(lines)
+
+    def _write(self, lines: list[tuple[float, str, str, str, int, float, int]]) -> None:
         chunks: list[bytes] = []
         chunk = b""
         for when, request_id, method, path, status, seconds, rows in lines:
