@@ -23,7 +23,7 @@ from pathlib import Path
 from nb2prod.build.write import MARKER, written_files
 from nb2prod.errors import Nb2ProdError
 from nb2prod.manifest import Manifest, digest, read_manifest
-from nb2prod.notebook.spec import read_notebook
+from nb2prod.notebook.spec import NotebookSpec, read_notebook
 from nb2prod.options import build_options
 from nb2prod.pipeline import reproduce
 from nb2prod.run.execute import ProgressCallback
@@ -64,13 +64,14 @@ def verify(
     manifest = read_manifest(manifest_path)
     source = _notebook(output, manifest, notebook)
     written = written_files(output)
+    spec = read_notebook(source)
     checks = [
         _files(output, manifest, manifest_path, written),
-        _notebook_check(source, manifest),
+        _notebook_check(spec, manifest),
         _environment(manifest),
     ]
     if not offline:
-        checks.append(_rerun(output, source, manifest, written, progress))
+        checks.append(_rerun(output, spec, manifest, written, progress))
     return VerifyReport(output, source, tuple(checks))
 
 
@@ -126,8 +127,8 @@ def _files(output: Path, manifest: Manifest, manifest_path: Path, written: dict[
     return Check("files", True, f"{len(written)} files as nb2prod wrote them; every artifact matches the manifest")
 
 
-def _notebook_check(source: Path, manifest: Manifest) -> Check:
-    spec = read_notebook(source)
+def _notebook_check(spec: NotebookSpec, manifest: Manifest) -> Check:
+    source = spec.path
     if spec.content_hash != manifest.notebook.content_hash:
         return Check(
             "notebook",
@@ -157,9 +158,9 @@ def _environment(manifest: Manifest) -> Check:
 
 
 def _rerun(
-    output: Path, source: Path, manifest: Manifest, written: dict[str, str], progress: ProgressCallback | None
+    output: Path, spec: NotebookSpec, manifest: Manifest, written: dict[str, str], progress: ProgressCallback | None
 ) -> Check:
-    spec = read_notebook(source)
+    source = spec.path
     defaults = {p.name: p.value for p in spec.parameters}
     preprocessing = manifest.preprocessing
     options = build_options(
