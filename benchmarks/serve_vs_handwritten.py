@@ -2,7 +2,9 @@
 
 Three models: a 30-feature breast-cancer model (scikit-learn's bundled data, no download) as
 StandardScaler + LogisticRegression and as RandomForestClassifier(100 trees, n_jobs=-1), and the
-mixed-type frame example `notebooks/customers_mixed.ipynb`. Each is converted with
+mixed-type frame example `notebooks/customers_mixed.ipynb`, served twice: on the compiled path the
+conversion chooses, and (`mixed-sklearn`, converted with `--no-compile`) on the lean scikit-learn
+frame path that a pipeline which does not compile gets. Each is converted with
 `nb2prod convert`, then served both ways at once in the same run, each measured in turn: the
 servers pinned to CPU 0 (taskset), wrk pinned to CPU 1, one uvicorn worker, the same uvicorn flags.
 The hand-written app is `benchmarks/handwritten_app.py`.
@@ -11,7 +13,7 @@ Prints, per model and side: req/s at 8 and 64 connections, p50/p99 latency, RSS 
 the ratio, and the generated service's cost per row on /predict/batch. A benchmark that prints
 figures, never a test. Needs wrk (Debian: `apt-get install wrk`) and taskset (util-linux).
 
-    python benchmarks/serve_vs_handwritten.py [--seconds 10] [--rounds 3] [--work DIR] [--only lr,rf,mixed]
+    python benchmarks/serve_vs_handwritten.py [--seconds 10] [--rounds 3] [--work DIR] [--only lr,rf]
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ TITLES = {
     "lr": "breast cancer, StandardScaler + LogisticRegression",
     "rf": "breast cancer, RandomForestClassifier(100, n_jobs=-1)",
     "mixed": "customers_mixed (ColumnTransformer + GradientBoosting, frame)",
+    "mixed-sklearn": "customers_mixed with --no-compile (lean scikit-learn frame path)",
 }
 
 
@@ -92,7 +95,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs per figure (the median is shown)")
     parser.add_argument("--work", type=Path, help="folder for the converted services (reused when present)")
-    parser.add_argument("--only", default="lr,rf,mixed", help="comma-separated subset of lr, rf, mixed")
+    parser.add_argument(
+        "--only", default="lr,rf,mixed,mixed-sklearn", help="comma-separated subset of lr, rf, mixed, mixed-sklearn"
+    )
     args = parser.parse_args()
     missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
     if missing:
@@ -126,9 +131,12 @@ def prepare(key: str, work: Path) -> Case:
     """Convert the model's notebook (once; reused from `work`) and build its request bodies."""
     out = work / f"{key}-service"
     if not (out / "pyproject.toml").is_file():
-        notebook = ROOT / "notebooks" / "customers_mixed.ipynb" if key == "mixed" else write_notebook(key, work)
+        mixed = key.startswith("mixed")
+        notebook = ROOT / "notebooks" / "customers_mixed.ipynb" if mixed else write_notebook(key, work)
+        lean = ["--no-compile"] if key == "mixed-sklearn" else []
+        command = [sys.executable, "-m", "nb2prod", "convert", str(notebook), "-o", str(out), "--name", f"bench-{key}"]
         result = subprocess.run(
-            [sys.executable, "-m", "nb2prod", "convert", str(notebook), "-o", str(out), "--name", f"bench-{key}"],
+            [*command, *lean],
             capture_output=True,
             text=True,
             check=False,

@@ -99,7 +99,10 @@ class InferenceRecord(_Part):
     (largest |compiled - scikit-learn| / max(1, |scikit-learn|) seen: `max_difference`), on
     `rows_checked` rows; `layout` says how the service feeds it. `sklearn`: `reason` says why not.
     `label_from_proba`: on the same rows, the label was `classes_[argmax(predict_proba)]`, so the
-    scikit-learn path may answer both from one call.
+    scikit-learn path may answer both from one call. `requested`: "sklearn" when the conversion
+    was told not to compile (`--no-compile`), "auto" when the proof chose. `rows_independent` (the
+    scikit-learn path): proof rows scored one at a time got the answers they got scored together,
+    so the service may score concurrent requests in one model call.
     """
 
     path: Literal["compiled", "sklearn"]
@@ -111,6 +114,8 @@ class InferenceRecord(_Part):
     rows_checked: int
     layout: dict[str, Any] | None
     label_from_proba: bool
+    requested: Literal["auto", "sklearn"] = "auto"
+    rows_independent: bool = False
 
 
 class ProofRecord(_Part):

@@ -63,6 +63,7 @@ class ConvertOptions(BaseModel):
     raw: str | None = Field(default=None, description="the raw frame replayed preprocess cells start from")
     requirements: tuple[MetricRequirement, ...] = ()
     seed: int = 0
+    compile_model: bool = Field(default=True, description="try the compiled (ONNX) inference path")
     kernel: str | None = None
     timeout: int = Field(default=600, gt=0, description="seconds one cell may run")
     force: bool = False

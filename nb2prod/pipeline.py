@@ -205,7 +205,12 @@ def _run(
         seed=options.seed,
         timeout=options.timeout,
         capture_source=capture_cell_source(
-            out_dir=work, package=plan.package, targets=plan.targets, spec=spec, module=module
+            out_dir=work,
+            package=plan.package,
+            targets=plan.targets,
+            spec=spec,
+            module=module,
+            compile_model=options.compile_model,
         ),
         executed_path=work / "executed.ipynb",
         edits=recording_edits(spec, module),

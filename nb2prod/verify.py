@@ -173,6 +173,7 @@ def _rerun(
         features=manifest.input_schema.sample_variable,
         raw=preprocessing.raw_variable if preprocessing is not None else None,
         seed=manifest.seed,
+        compile_model=manifest.inference.requested != "sklearn",
         version=manifest.version.split("+", 1)[0],
     )
     files = reproduce(options, progress)

@@ -33,7 +33,11 @@ BRANCHES = {
     "iris_array": EXAMPLES / "iris_array.ipynb",  # array model
     "diabetes_custom": EXAMPLES / "diabetes_custom.ipynb",  # regression with a preprocess function
     "svc_free_text": FIXTURES / "svc_free_text.ipynb",  # classifier without predict_proba; a free-text column
+    # the frame model on the scikit-learn path, proved row-independent: concurrent requests scored together
+    "customers_lean": EXAMPLES / "customers_mixed.ipynb",
 }
+# branch -> the convert options its capture was made with, besides the defaults
+BRANCH_OPTIONS: dict[str, dict[str, object]] = {"customers_lean": {"compile_model": False}}
 # Files that are code or configuration; model bytes, golden answers and the executed notebook are not.
 COMPARED = (
     "pyproject.toml",
@@ -99,20 +103,26 @@ def store_capture(branch: str, capture: Capture) -> None:
     (CAPTURES / f"{branch}.json").write_text(text + "\n", encoding="utf-8")
 
 
-def render_branch(branch: str, model_dir: Path, *, scikit_learn: bool = False) -> dict[str, bytes]:
+def render_branch(
+    branch: str, model_dir: Path, *, scikit_learn: bool = False, rows_independent: bool = False
+) -> dict[str, bytes]:
     """Every file `convert` would write for the branch's notebook, from its stored capture.
 
     The model files must exist in `model_dir` (under the names the capture reports: the model,
     and the ONNX file when the capture chose the compiled path); rendering only reads their
     bytes for their digest, so stand-ins will do. `scikit_learn`: render the scikit-learn
-    inference path whatever the capture chose (for a stand-in scikit-learn model).
+    inference path whatever the capture chose (for a stand-in scikit-learn model), proved row
+    by row independent if `rows_independent` (so that the service scores concurrent requests together).
     """
     spec = read_notebook(BRANCHES[branch])
     module = assemble_preprocess(spec)
     capture = stored_capture(branch, model_dir)
     if scikit_learn:
         capture = Capture(
-            model_file=capture.model_file, report=capture.report.model_copy(update={"inference": NOT_REPORTED})
+            model_file=capture.model_file,
+            report=capture.report.model_copy(
+                update={"inference": NOT_REPORTED.model_copy(update={"rows_independent": rows_independent})}
+            ),
         )
     schema = infer_schema(capture)
     code = extract_code(module, capture.distributions)

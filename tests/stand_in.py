@@ -83,22 +83,23 @@ def _one_hot() -> OneHotEncoder:
     return OneHotEncoder(handle_unknown="ignore")
 
 
-def project_with_stand_in(branch: str, folder: Path) -> Path:
+def project_with_stand_in(branch: str, folder: Path, *, rows_independent: bool = False) -> Path:
     """Render `branch` with a stand-in model into `folder`/project; return the project's folder."""
     model_dir = folder / "model"
     model_dir.mkdir(parents=True)
     capture = stored_capture(branch, model_dir)
     joblib.dump(stand_in_model(capture, branch), capture.model_file)
-    return write_tree(render_branch(branch, model_dir, scikit_learn=True), folder / "project")
+    files = render_branch(branch, model_dir, scikit_learn=True, rows_independent=rows_independent)
+    return write_tree(files, folder / "project")
 
 
 def package_of(project: Path) -> str:
     return next((project / "src").glob("*/app.py")).parent.name
 
 
-def serve_in_process(branch: str, folder: Path) -> ModuleType:
+def serve_in_process(branch: str, folder: Path, *, rows_independent: bool = False) -> ModuleType:
     """Render `branch` with a stand-in model into `folder`, and import its `app` module."""
-    project = project_with_stand_in(branch, folder)
+    project = project_with_stand_in(branch, folder, rows_independent=rows_independent)
     package = package_of(project)
     sys.path.insert(0, str(project / "src"))
     for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:

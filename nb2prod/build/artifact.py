@@ -184,6 +184,8 @@ def inference_record(capture: Capture, code: ExtractedCode) -> InferenceRecord:
         rows_checked=report.rows_checked,
         layout=report.layout.model_dump(mode="json", exclude_none=True) if compiled and report.layout else None,
         label_from_proba=report.label_from_proba,
+        requested=report.requested,
+        rows_independent=report.rows_independent and not compiled,
     )
 
 

@@ -135,6 +135,12 @@ def main() -> None:
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for random and NumPy before the first cell.")
 @click.option("--kernel", help="Kernel to run [default: the notebook's, if installed].")
+@click.option(
+    "--no-compile",
+    "no_compile",
+    is_flag=True,
+    help="Serve with scikit-learn; do not try the compiled (ONNX Runtime) path.",
+)
 @click.option("--timeout", type=int, default=600, show_default=True, help="Seconds one cell may run.")
 @click.option("--version", "version", help="Base version of the service [default: metadata nb2prod.version or 0.1.0].")
 @click.option("--force", is_flag=True, help="Replace an existing output folder written by nb2prod.")
@@ -153,6 +159,7 @@ def convert(
     requirements: tuple[str, ...],
     seed: int,
     kernel: str | None,
+    no_compile: bool,
     timeout: int,
     version: str | None,
     force: bool,
@@ -174,6 +181,7 @@ def convert(
             requirements=tuple(MetricRequirement.parse(r) for r in requirements),
             seed=seed,
             kernel=kernel,
+            compile_model=not no_compile,
             timeout=timeout,
             version=version,
             force=force,

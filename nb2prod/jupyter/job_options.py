@@ -25,6 +25,7 @@ _FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "require": ((list, str), "a list of requirements like 'accuracy>=0.9'"),
     "seed": ((int,), "an integer"),
     "kernel": ((str,), "a kernel name"),
+    "compile": ((bool,), "true or false"),
     "timeout": ((int,), "a number of seconds"),
     "version": ((str,), "a base version like 0.2.0"),
     "force": ((bool,), "true or false"),
@@ -73,4 +74,6 @@ def to_convert_options(request: dict[str, Any]) -> ConvertOptions:
     if "output" in values:
         values["output"] = Path(values["output"])
     values["requirements"] = tuple(MetricRequirement.parse(text) for text in request.get("require") or ())
+    if "compile" in values:  # `"compile": false` is the CLI's --no-compile
+        values["compile_model"] = values.pop("compile")
     return build_options(**values)

@@ -70,6 +70,7 @@ def capture_cell_source(
     targets: CaptureTargets,
     spec: NotebookSpec,
     module: PreprocessModule,
+    compile_model: bool = True,
 ) -> str:
     """Source of the cell appended after the notebook's last cell."""
     config = {
@@ -88,6 +89,7 @@ def capture_cell_source(
         "tolerance": TOLERANCE,
         "proof_rows": PROOF_ROWS,
         "precision": COMPILE_PRECISION,
+        "compile": compile_model,
         "evaluate": bool(spec.code_cells(Role.EVALUATE)),
         "metrics_variable": spec.config.metrics or "metrics",
         "labels": spec.config.labels,

@@ -109,6 +109,11 @@ class InferenceReport(_Reported):
     # `classes_[argmax(predict_proba)] == predict` on every checked row: the scikit-learn path
     # may then answer both from one predict_proba call.
     label_from_proba: bool = False
+    # "sklearn" when the user turned compiling off (`--no-compile`); "auto" lets the proof choose.
+    requested: Literal["auto", "sklearn"] = "auto"
+    # On the scikit-learn path: every proof row got the same answer alone as among the others, so
+    # concurrent requests may be scored in one call.
+    rows_independent: bool = False
 
 
 NOT_REPORTED = InferenceReport(

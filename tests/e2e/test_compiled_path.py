@@ -73,6 +73,21 @@ def test_a_compiled_model_that_changes_the_answers_is_rejected(tmp_path: Path, m
     assert "onnxruntime" not in pinned(out)
 
 
+def test_no_compile_keeps_scikit_learn_and_verify_reproduces_it(tmp_path: Path) -> None:
+    out = tmp_path / "iris"
+    result = run_cli("convert", EXAMPLES / "iris_array.ipynb", "-o", out, "--no-compile", timeout=600)
+    assert result.returncode == 0, result.stderr
+    inference = manifest_of(out)["inference"]
+    assert (inference["path"], inference["requested"]) == ("sklearn", "sklearn")
+    assert inference["reason"] == "compiling was turned off (--no-compile)"
+    assert inference["label_from_proba"] is True  # the lean path's proof is still made
+    assert not list(out.glob("src/*/artifacts/model.onnx")) and "onnxruntime" not in pinned(out)
+    assert "inference: scikit-learn: compiling was turned off" in result.stdout + result.stderr
+    # verify re-runs the conversion the same way (without compiling), so every file comes out again
+    checked = run_cli("verify", out, "--offline", timeout=600)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_the_compiled_model_is_the_same_file_every_time(tmp_path: Path) -> None:
     digests = []
     for run in ("first", "second"):

@@ -20,6 +20,7 @@ from nb2prod.options import ConvertOptions
 from nb2prod.run.captured import Capture
 from tests.conftest import run_cli
 from tests.golden_render import (
+    BRANCH_OPTIONS,
     BRANCHES,
     compared_files,
     golden_files,
@@ -49,7 +50,8 @@ def recaptured(tmp_path_factory: pytest.TempPathFactory) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pipeline, "read_capture", keep)
         for branch, notebook in BRANCHES.items():
-            pipeline.convert(ConvertOptions(notebook=notebook, output=work / branch))
+            options = BRANCH_OPTIONS.get(branch, {})
+            pipeline.convert(ConvertOptions(notebook=notebook, output=work / branch, **options))  # type: ignore[arg-type]
             store_capture(branch, kept[-1])
             (work / "model").mkdir(exist_ok=True)
             for name in (kept[-1].report.model_file, kept[-1].report.inference.file):

@@ -43,6 +43,9 @@ def test_job_options_are_the_cli_options(root: Path) -> None:
     options = to_convert_options(json.loads(json.dumps(request)))  # what the runner rebuilds
     assert options.output == (root / "sub" / "svc").resolve() and options.seed == 3 and options.force
     assert [str(r) for r in options.requirements] == ["accuracy>=0.9"]
+    assert options.compile_model  # the CLI's default
+    no_compile = job_request(root, notebook, {"compile": False})
+    assert not to_convert_options(json.loads(json.dumps(no_compile))).compile_model  # --no-compile
 
 
 @pytest.mark.parametrize(

@@ -192,3 +192,34 @@ def test_one_scikit_learn_call_only_where_predict_is_argmax_of_predict_proba(tmp
     contrary = _compile_model(Contrary(max_iter=1000).fit(sample, target), sample, None, [], config(tmp_path))
     assert plain["label_from_proba"] is True
     assert contrary["label_from_proba"] is False
+
+
+class BatchCentred(BaseEstimator, TransformerMixin):
+    """Subtracts the mean of the rows it is given: each row's answer depends on the rows beside it."""
+
+    def fit(self, X: Any, y: Any = None) -> BatchCentred:
+        return self
+
+    def transform(self, X: Any) -> Any:
+        return np.asarray(X) - np.asarray(X).mean(axis=0)
+
+
+def test_no_compile_keeps_scikit_learn_and_still_proves_the_lean_path(tmp_path: Path) -> None:
+    sample, target = load_iris(return_X_y=True)
+    model = GradientBoostingClassifier(n_estimators=20, random_state=0).fit(sample, target)
+    report = _compile_model(model, sample, None, [], config(tmp_path, compile=False))
+    assert (report["path"], report["requested"]) == ("sklearn", "sklearn")
+    assert report["reason"] == "compiling was turned off (--no-compile)"
+    assert report["label_from_proba"] is True
+    assert report["rows_independent"] is True  # trees answer each row alone, bit for bit
+    assert not (tmp_path / "model.onnx").exists()
+
+
+def test_a_model_whose_answer_depends_on_the_other_rows_is_not_scored_in_groups(tmp_path: Path) -> None:
+    sample, target = load_iris(return_X_y=True)
+    model = make_pipeline(BatchCentred(), DecisionTreeClassifier(random_state=0)).fit(sample, target)
+    report = _compile_model(model, sample, None, [], config(tmp_path))
+    assert report["path"] == "sklearn"  # no converter for BatchCentred
+    assert report["rows_independent"] is False
+    plain = make_pipeline(StandardScaler(), DecisionTreeClassifier(random_state=0)).fit(sample, target)
+    assert _compile_model(plain, sample, None, [], config(tmp_path, compile=False))["rows_independent"] is True

@@ -1,6 +1,7 @@
 """Every template branch rendered from a stored capture, without a kernel, equals its golden copy.
 
-Branches: a frame model (categories, nulls, probabilities), an array model, a regression with a
+Branches: a frame model (categories, nulls, probabilities), the same on the scikit-learn path
+scoring concurrent requests together, an array model, a regression with a
 preprocess function, and a classifier without predict_proba with a free-text column. A template
 change shows up here as a diff to review; regenerate the copies on purpose with
 `NB2PROD_REGENERATE_GOLDEN=1 python -m pytest tests/unit/test_golden_branches.py` and commit them.

@@ -48,13 +48,19 @@ def _compile_model(model, sample, preprocess, golden, config):
         return report
     report.update(_label_from_proba_proof(model, subset))
     report["rows_checked"] = len(rows) + len(golden)
+    if not config.get("compile", True):
+        report.update(path="sklearn", reason="compiling was turned off (--no-compile)", requested="sklearn")
+        report.update(_rows_independent_proof(model, subset))
+        return report
     try:
         onnx_bytes, layout, difference = _compile_and_prove(model, subset, sample, preprocess, golden, config)
     except _Fallback as why:
         report.update(path="sklearn", reason=str(why), max_difference=why.max_difference)
+        report.update(_rows_independent_proof(model, subset))
         return report
     except Exception as err:  # noqa: BLE001 - a failed proof is a reason to keep scikit-learn, never a failed run
         report.update(path="sklearn", reason=f"the compiled model could not be checked: {type(err).__name__}: {err}")
+        report.update(_rows_independent_proof(model, subset))
         return report
     path = os.path.join(config["out_dir"], config["onnx_file"])
     with open(path, "wb") as handle:
@@ -108,6 +114,43 @@ def _label_from_proba_proof(model, subset):
     except Exception:  # noqa: BLE001 - then the service simply calls predict as well
         same = False
     return {"label_from_proba": same}
+
+
+# Rows scored one at a time, against the same rows scored together, in the proof below.
+INDEPENDENCE_ROWS = 64
+
+
+def _rows_independent_proof(model, subset):
+    """Whether the model gives each row, bit for bit, the same answer alone as among others (on
+    evenly spread proof rows): the scikit-learn path may then score concurrent requests in one
+    call, and an answer never depends on the load. Trees and element-wise transformers pass; a
+    matrix product may round differently for one row than for many, and a transformer that uses
+    the batch's own statistics gives other answers: those models are scored request by request."""
+    import numpy as np
+
+    count = len(subset)
+    spread = min(count, INDEPENDENCE_ROWS)
+    rows = sorted({int(i * (count - 1) / max(1, spread - 1)) for i in range(spread)})
+    if len(rows) < 2:
+        return {"rows_independent": False}
+    chosen = _take(subset, rows)
+    proba = getattr(model, "classes_", None) is not None and callable(getattr(model, "predict_proba", None))
+
+    def answers(inputs):
+        predicted = [repr(_plain(v)) for v in np.asarray(model.predict(inputs))]
+        values = np.asarray(model.predict_proba(inputs), dtype="float64") if proba else None
+        return predicted, values
+
+    try:
+        labels, values = answers(chosen)
+        alone = [answers(_take(chosen, [i])) for i in range(len(rows))]
+        same = labels == [row_labels[0] for row_labels, _ in alone]
+        if same and values is not None:
+            stacked = np.vstack([row_values.reshape(1, -1) for _, row_values in alone])
+            same = stacked.shape == values.shape and bool(np.array_equal(values, stacked, equal_nan=True))
+    except Exception:  # noqa: BLE001 - a model that cannot score rows alone is scored as it is asked
+        return {"rows_independent": False}
+    return {"rows_independent": bool(same)}
 
 
 def _compile_and_prove(model, subset, sample, preprocess, golden, config):

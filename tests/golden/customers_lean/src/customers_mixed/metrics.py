@@ -1,0 +1,348 @@
+"""What the customers-mixed service reports: Prometheus metrics at `GET /metrics`, and one JSON log line
+per request on standard output.
+
+Metrics, all prefixed `nb2prod_` (the same names in every service nb2prod generates):
+
+- `nb2prod_requests_total{endpoint, status}`: requests answered (`endpoint` is the route's path,
+  `other` for a path no route has; `status` is 0 when the client left before any answer);
+- `nb2prod_request_duration_seconds{endpoint}`: a histogram of the time to answer, middleware included;
+- `nb2prod_rows_scored_total{endpoint}`: records scored by the prediction endpoints;
+- `nb2prod_model_info{name, version, model_class, task, inference, nb2prod_version}`: always 1;
+- drift, per feature, in the records the prediction endpoints received (scored, or refused by the
+  schema with a 422): `nb2prod_drift_out_of_range_total{feature}` (a number outside the training
+  sample's min..max), `nb2prod_drift_unseen_category_total{feature}` (a value the training sample
+  did not have, for columns whose values the manifest lists: never free text), and
+  `nb2prod_drift_null_total{feature}` (a null or a missing value in a column that had no nulls).
+  An array model's features are its positions, `x0`, `x1`, ...;
+- `process_*`: the process's CPU time, memory and open files.
+
+The log line: `{"time", "level", "request_id", "method", "path", "status", "ms", "rows"}`, the request
+id being the one the answer's `X-Request-ID` carries; never a request's body. `LOG_REQUESTS=0` turns
+it off.
+
+Both cost little on the prediction lane: a request adds to plain counters, which prometheus_client
+reads only when /metrics is scraped; its log line's fields join a buffer, turned into JSON and
+written out at most `LOG_FLUSH_SECONDS` later (or once it holds `LOG_FLUSH_LINES`); its records
+join a queue checked for drift `CHECK_ROWS` rows at a time, in a few NumPy operations, and before
+each scrape.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import threading
+import time
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import accumulate
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+
+LOG_REQUESTS = "LOG_REQUESTS"  # the environment variable; 0, false, no or off turns the log line off
+LOG_FLUSH_SECONDS = 0.1
+LOG_FLUSH_LINES = 64
+PIPE_BYTES = 4096  # a pipe writes this much whole: the lines of several workers never mix
+PREDICTION_PATHS = ("/predict", "/predict/batch")
+CHECK_ROWS = 256  # drift is checked this many scored rows at a time, and at each scrape
+# Upper bounds of the latency histogram's buckets, in seconds.
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Schema errors that are drift: a null (or missing) value, a category the schema does not list, a
+# number past its dtype's range.
+REFUSED = {"missing": "null", "literal_error": "unseen", "greater_than_equal": "range", "less_than_equal": "range"}
+
+router = APIRouter()
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: requests, latency, rows scored, the model, and drift per feature."""
+    encode, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encode(request.app.state.metrics.registry), media_type=content_type)
+
+
+class Endpoint:
+    """The counts of one endpoint."""
+
+    __slots__ = ("buckets", "rows", "seconds", "statuses")
+
+    def __init__(self) -> None:
+        self.statuses: dict[int, int] = {}
+        self.buckets = [0] * (len(BUCKETS) + 1)  # the last one is +Inf
+        self.seconds = 0.0
+        self.rows = 0
+
+
+class Metrics:
+    """The service's counters, its log line, and the registry /metrics exposes them in."""
+
+    def __init__(self, manifest: dict[str, Any]) -> None:
+        self.manifest = manifest
+        self.endpoints: dict[str, Endpoint] = {path: Endpoint() for path in PREDICTION_PATHS}
+        self.drift = Drift(manifest["input_schema"])
+        self.logging = os.environ.get(LOG_REQUESTS, "1").strip().lower() not in ("0", "false", "no", "off")
+        self.lines: deque[tuple[float, str, str, str, int, float, int]] = deque()
+        # The lines are written by a thread of their own: a slow reader of standard output (a full
+        # pipe, a busy disk) holds up the log, never the requests.
+        self._wake = threading.Event()
+        self._writing = threading.Lock()
+        self._writer: threading.Thread | None = None
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
+        ProcessCollector(registry=self.registry)
+
+    def observe(self, scope: dict[str, Any], request_id: str, status: int, began: float) -> None:
+        """Count a request answered with `status` (begun at `perf_counter()` `began`), and log it."""
+        seconds = time.perf_counter() - began
+        path = scope["path"]
+        route = scope.get("route")
+        if route is not None:
+            endpoint = route.path
+        else:
+            endpoint = path if path in PREDICTION_PATHS else "other"
+        counts = self.endpoints.get(endpoint)
+        if counts is None:
+            counts = self.endpoints[endpoint] = Endpoint()
+        statuses = counts.statuses
+        statuses[status] = statuses.get(status, 0) + 1
+        counts.buckets[bisect_left(BUCKETS, seconds)] += 1
+        counts.seconds += seconds
+        rows = scope["state"].get("rows", 0)
+        counts.rows += rows
+        if self.logging:
+            # Only the fields here; the line is formatted and written with the others of its batch.
+            self.lines.append((time.time(), request_id, scope["method"], path, status, seconds, rows))
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_forever, name="request-log", daemon=True)
+                self._writer.start()
+            if len(self.lines) >= LOG_FLUSH_LINES:
+                self._wake.set()
+
+    def _write_forever(self) -> None:
+        while True:
+            self._wake.wait(LOG_FLUSH_SECONDS)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered log lines to standard output, in writes a pipe keeps whole."""
+        with self._writing:
+            lines = [self.lines.popleft() for _ in range(len(self.lines))]
+            if lines:
+                self._write(lines)
+
+    def _write(self, lines: list[tuple[float, str, str, str, int, float, int]]) -> None:
+        chunks: list[bytes] = []
+        chunk = b""
+        for when, request_id, method, path, status, seconds, rows in lines:
+            line = {
+                "time": when,
+                "level": "info",
+                "request_id": request_id,
+                "method": method,
+                "path": path,
+                "status": status,
+                "ms": seconds * 1000,
+                "rows": rows,
+            }
+            text = orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
+            if chunk and len(chunk) + len(text) > PIPE_BYTES:
+                chunks.append(chunk)
+                chunk = b""
+            chunk += text
+        chunks.append(chunk)
+        stream = getattr(sys.stdout, "buffer", None)
+        try:
+            for data in chunks:
+                if stream is not None:
+                    stream.write(data)
+                else:
+                    sys.stdout.write(data.decode())
+                sys.stdout.flush()
+        except (OSError, ValueError):  # standard output closed: the lines are lost, not the requests
+            pass
+
+    def collect(self) -> Iterator[Metric]:
+        """The metrics, for prometheus_client, at each scrape."""
+        requests = CounterMetricFamily("nb2prod_requests", "Requests answered.", labels=["endpoint", "status"])
+        latency = HistogramMetricFamily(
+            "nb2prod_request_duration_seconds", "Time to answer a request.", labels=["endpoint"]
+        )
+        rows = CounterMetricFamily("nb2prod_rows_scored", "Records scored.", labels=["endpoint"])
+        bounds = [str(bound) for bound in BUCKETS] + ["+Inf"]
+        for endpoint, counts in list(self.endpoints.items()):
+            for status, count in list(counts.statuses.items()):
+                requests.add_metric([endpoint, str(status)], count)
+            cumulative = list(accumulate(counts.buckets))
+            if cumulative[-1]:
+                latency.add_metric([endpoint], list(zip(bounds, cumulative, strict=True)), counts.seconds)
+            if counts.rows or endpoint in PREDICTION_PATHS:
+                rows.add_metric([endpoint], counts.rows)
+        yield requests
+        yield latency
+        yield rows
+        yield self.model_info()
+        yield from self.drift.collect()
+
+    def model_info(self) -> InfoMetricFamily:
+        manifest = self.manifest
+        model = manifest.get("model", {})
+        info = {
+            "name": manifest.get("name", ""),
+            "version": manifest.get("version", ""),
+            "model_class": model.get("class", ""),
+            "task": model.get("task", ""),
+            "inference": manifest.get("inference", {}).get("path", "scikit-learn"),
+            "nb2prod_version": manifest.get("nb2prod_version", ""),
+        }
+        family = InfoMetricFamily("nb2prod_model", "The model this service scores with.")
+        family.add_metric([], {key: str(value) for key, value in info.items()})
+        return family
+
+
+class Drift:
+    """Per-feature counts of inputs unlike the training sample, from the manifest's `input_schema`.
+
+    `add` only queues the records a prediction scores; they are checked `CHECK_ROWS` at a time (and
+    before each scrape), in a few NumPy operations for all of them: checking one record at a time
+    would cost more than scoring it. `refused` counts what the schema refused. Records are added on
+    the scoring thread and on the event loop: the queue is a deque, and the counts change under a lock.
+    """
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        features: list[dict[str, Any]] = schema["features"]
+        self.array = schema["kind"] == "array"
+        self.names = [str(f["name"]) for f in features]
+        self.index = {name: i for i, name in enumerate(self.names)}
+        size = len(features)
+        self.out_of_range = np.zeros(size, dtype=np.int64)
+        self.unseen = np.zeros(size, dtype=np.int64)
+        self.nulls = np.zeros(size, dtype=np.int64)
+        self.queue: deque[list[dict[str, Any]] | np.ndarray] = deque()
+        self.queued = 0  # rows, about: only says when to check
+        self.lock = threading.Lock()
+        self.ranged = [i for i, f in enumerate(features) if _bound(f.get("min")) and _bound(f.get("max"))]
+        self.listed = [i for i, f in enumerate(features) if f["kind"] in ("string", "category") and f.get("categories")]
+        self.nullable = np.array([bool(f.get("nullable")) for f in features], dtype=bool)
+        self.never_null = [i for i, f in enumerate(features) if not f.get("nullable")]
+        self.low = np.array([features[i]["min"] for i in self.ranged], dtype=np.float64)
+        self.high = np.array([features[i]["max"] for i in self.ranged], dtype=np.float64)
+        ranged = [self.names[i] for i in self.ranged]
+        self.ranged_values: Callable[[dict[str, Any]], Any] = itemgetter(*ranged) if ranged else tuple
+        # A null reaches the model only in an array whose positions take nulls, as some did in training;
+        # a frame's schema refuses it in a column that had none.
+        self.nulls_reach = self.array and bool(self.nullable.any()) and not bool(self.nullable.all())
+        # The text columns whose values the manifest lists (a category column's schema refuses the others).
+        self.text_columns = [
+            (i, self.names[i], frozenset(features[i]["categories"]) | {None})
+            for i in self.listed
+            if features[i]["kind"] == "string"
+        ]
+
+    def add(self, records: list[dict[str, Any]], values: np.ndarray | None = None) -> None:
+        """Queue records given to the model (keyed by column, or `{"features": [...]}`) for the next check;
+        or `values`, when the model takes them as one matrix: one row per record, one column per feature."""
+        self.queue.append(records if values is None else values)
+        self.queued += len(records)
+        if self.queued >= CHECK_ROWS:
+            self.check()
+
+    def check(self) -> None:
+        """Count what the queued records hold: numbers out of range, unseen categories, nulls."""
+        self.queued = 0
+        matrices: list[np.ndarray] = []
+        records: list[dict[str, Any]] = []
+        while self.queue:
+            try:
+                item = self.queue.popleft()
+            except IndexError:  # another thread took the last ones
+                break
+            if isinstance(item, np.ndarray):
+                matrices.append(item)
+            else:
+                records += item
+        if matrices:
+            self._count_matrix(np.concatenate(matrices) if len(matrices) > 1 else matrices[0])
+        if records and self.array:
+            self._count_matrix(np.array([record["features"] for record in records], dtype=np.float64))  # None -> NaN
+        elif records:
+            if self.ranged:
+                values = np.array(list(map(self.ranged_values, records)), dtype=np.float64)
+                self._count_out_of_range(values.reshape(len(records), len(self.ranged)))
+            for i, column, seen in self.text_columns:
+                unseen = len(records) - sum(map(seen.__contains__, map(itemgetter(column), records)))
+                if unseen:
+                    with self.lock:
+                        self.unseen[i] += unseen
+
+    def _count_matrix(self, values: np.ndarray) -> None:
+        """Count out-of-range values, and nulls where they can reach the model, in a matrix of all features."""
+        if self.nulls_reach and values.dtype.kind == "f":
+            nulls = np.isnan(values[:, self.never_null]).sum(axis=0)
+            with self.lock:
+                self.nulls[self.never_null] += nulls
+        if self.ranged:
+            self._count_out_of_range(values[:, self.ranged])
+
+    def _count_out_of_range(self, values: np.ndarray) -> None:
+        """`values`: one column per ranged feature. Compared in the values' own float type, a training
+        extreme is equal to itself, not past it."""
+        low, high = self.low, self.high
+        if values.dtype.kind == "f":
+            low, high = low.astype(values.dtype), high.astype(values.dtype)
+        outside = ((values < low) | (values > high)).sum(axis=0)  # NaN is neither
+        with self.lock:
+            self.out_of_range[self.ranged] += outside
+
+    def refused(self, path: str, errors: Iterable[dict[str, Any]]) -> None:
+        """Count what the schema refused in a prediction request: nulls, unknown categories, numbers past their dtype."""
+        if path not in PREDICTION_PATHS:
+            return
+        for error in errors:
+            i = self._feature_at(error.get("loc", ()))
+            if i is None:
+                continue
+            kind = "null" if "input" in error and error["input"] is None else REFUSED.get(error.get("type", ""))
+            with self.lock:
+                if kind == "null" and not self.nullable[i]:
+                    self.nulls[i] += 1
+                elif kind == "unseen" and i in self.listed:
+                    self.unseen[i] += 1
+                elif kind == "range" and i in self.ranged:
+                    self.out_of_range[i] += 1
+
+    def _feature_at(self, loc: Sequence[Any]) -> int | None:
+        """The feature an error's location names: ("body", ["records", 3,] "age") or (..., "features", 2)."""
+        parts = [part for part in loc if part != "body"]
+        if len(parts) >= 2 and parts[0] == "records" and isinstance(parts[1], int):
+            parts = parts[2:]
+        if self.array:
+            found = len(parts) == 2 and parts[0] == "features" and isinstance(parts[1], int)
+            return parts[1] if found and 0 <= parts[1] < len(self.names) else None
+        return self.index.get(parts[0]) if len(parts) == 1 and isinstance(parts[0], str) else None
+
+    def collect(self) -> Iterator[Metric]:
+        self.check()
+        kinds = (
+            ("out_of_range", "Numbers outside the training range.", self.out_of_range, self.ranged),
+            ("unseen_category", "Values not among the training categories.", self.unseen, self.listed),
+            ("null", "Nulls or missing values in columns that had none in training.", self.nulls, self.never_null),
+        )
+        for name, documentation, counts, features in kinds:
+            family = CounterMetricFamily(f"nb2prod_drift_{name}", documentation, labels=["feature"])
+            for i in features:
+                family.add_metric([self.names[i]], int(counts[i]))
+            yield family
+
+
+def _bound(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,433 @@
+"""The Open Inference Protocol (v2, KServe's "V2 inference protocol") endpoints of the customers-mixed service.
+
+Standard inference clients call the model by the service's name (`name` in /metadata) and,
+optionally, its version. Each training column is one `[N]` input named after it (BYTES for
+text and categories, BOOL for booleans).
+The outputs are `predict` and `predict_proba` (`[N, classes]`, in the order of the classes in /metadata).
+
+An inference request becomes the records `POST /predict/batch` takes: the same schema validates
+them and the same scorer scores them, so the answers are the same. The protocol's own error rule
+holds here, not the one in `errors`: every error is `{"error": "..."}` with a 400 naming the
+input (and the row), or a 404 for a model or version this service does not serve. Only a fault of
+the service itself is a 500 (middleware.Envelope).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from customers_mixed.bodies import REF, answer, parse_json, read_body, request_body
+from customers_mixed.errors import NotReadyError
+from customers_mixed.lifecycle import is_ready, scorer_of
+from customers_mixed.model import PredictionError
+from customers_mixed.schemas import MAX_BATCH, BatchRequest
+
+ARRAY_INPUT = "input-0"
+FLOATS = ("FP16", "FP32", "FP64")
+INTEGERS = ("INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64")
+DATATYPES = ("BOOL", *INTEGERS, *FLOATS, "BYTES")
+
+router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (v2)"])
+
+
+class InferenceInput(BaseModel):
+    """One input tensor; `data` is row-major, flat or nested as `shape`."""
+
+    name: str
+    shape: list[Annotated[int, Field(strict=True, ge=0)]]
+    datatype: str
+    data: list[Any]
+    parameters: dict[str, Any] | None = None
+
+
+class RequestedOutput(BaseModel):
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+class InferenceRequest(BaseModel):
+    """An inference request: the input tensors, and optionally which outputs to answer."""
+
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    inputs: Annotated[list[InferenceInput], Field(min_length=1)]
+    outputs: list[RequestedOutput] | None = None
+
+
+class TensorMetadata(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class OutputTensor(TensorMetadata):
+    """One output tensor; `data` is flat, in row-major order."""
+
+    data: list[Any]
+
+
+class InferenceResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_name: str
+    model_version: str
+    id: str
+    outputs: list[OutputTensor]
+
+
+class ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class ModelMetadata(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
+
+
+class ModelReady(BaseModel):
+    name: str
+    ready: bool
+
+
+class V2Error(BaseModel):
+    error: str
+
+
+class Refused(Exception):
+    """A request this module answers with `{"error": message}` and `status`."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": V2Error, "description": "A request the model cannot take; the message names the input"},
+    404: {"model": V2Error, "description": "This service serves no model of that name or version"},
+}
+
+
+def refusal(message: str, status: int = 400, **extra: Any) -> Response:
+    response = answer({"error": message, **extra})
+    response.status_code = status
+    return response
+
+
+# --- what the model takes and answers ------------------------------------------------------
+
+
+def datatype_of_values(values: Sequence[Any]) -> str:
+    """The datatype of a column of labels: BOOL, INT64, FP64 or, for text (and any mix with text), BYTES."""
+    types = {type(value) for value in values}
+    if types <= {bool}:
+        return "BOOL"
+    if types <= {int}:
+        return "INT64"
+    return "FP64" if types <= {int, float} else "BYTES"
+
+
+def datatype_of(feature: dict[str, Any]) -> str:
+    """The tensor datatype of one input column, from its entry in the manifest's input schema."""
+    kind = feature["kind"]
+    if kind == "category":
+        return datatype_of_values(feature.get("categories") or ["text"])
+    if kind in ("boolean", "string"):
+        return "BOOL" if kind == "boolean" else "BYTES"
+    integer = kind == "integer"
+    name = str(feature["dtype"]).upper().replace("FLOAT", "FP")  # int32 -> INT32, float32 -> FP32
+    return name if name in (INTEGERS if integer else FLOATS) else ("INT64" if integer else "FP64")
+
+
+def accepted(datatype: str) -> tuple[str, ...]:
+    """The datatypes a client may send for an input of `datatype`: numbers for numbers, else the same."""
+    if datatype in FLOATS:
+        return (*FLOATS, *INTEGERS)
+    return INTEGERS if datatype in INTEGERS else (datatype,)
+
+
+def fits(value: Any, datatype: str) -> bool:
+    """Whether a JSON value is an element of `datatype` (a null is left to the schema: nullable fields take it)."""
+    if value is None:
+        return True
+    if datatype == "BOOL" or datatype == "BYTES":
+        return isinstance(value, bool if datatype == "BOOL" else str)
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int if datatype in INTEGERS else (int, float))
+
+
+def inputs_of(manifest: dict[str, Any]) -> list[TensorMetadata]:
+    features = manifest["input_schema"]["features"]
+    if manifest["input_schema"]["kind"] == "array":
+        return [TensorMetadata(name=ARRAY_INPUT, datatype=datatype_of(features[0]), shape=[-1, len(features)])]
+    return [TensorMetadata(name=f["name"], datatype=datatype_of(f), shape=[-1]) for f in features]
+
+
+def outputs_of(manifest: dict[str, Any]) -> list[TensorMetadata]:
+    classes = manifest["output"]["classes"]
+    label = "FP64" if classes is None else datatype_of_values(classes)  # a regression answers numbers
+    outputs = [TensorMetadata(name="predict", datatype=label, shape=[-1])]
+    if classes is not None and "predict_proba" in manifest["model"]["predict_methods"]:
+        outputs.append(TensorMetadata(name="predict_proba", datatype="FP64", shape=[-1, len(classes)]))
+    return outputs
+
+
+def served(request: Request, name: str, version: str | None) -> dict[str, Any]:
+    """The manifest, when `name` (and `version`, if given) is the model this service serves; else a 404."""
+    manifest: dict[str, Any] = request.app.state.manifest
+    if name != manifest["name"]:
+        raise Refused(f"unknown model `{name}`: this service serves `{manifest['name']}`", 404)
+    if version is not None and version != manifest["version"]:
+        raise Refused(f"model `{name}` has no version `{version}`: it serves version `{manifest['version']}`", 404)
+    return manifest
+
+
+# --- requests to records -------------------------------------------------------------------
+
+
+def flat_values(tensor: InferenceInput, shape: Sequence[int]) -> list[Any]:
+    """The tensor's elements in row-major order, given flat or nested exactly as `shape`."""
+    data = tensor.data
+    if any(isinstance(value, list) for value in data):
+        data = nested(data, shape, tensor.name)
+    count = math.prod(shape)
+    if len(data) != count:
+        raise Refused(f"input `{tensor.name}`: shape {list(shape)} holds {count} values, data has {len(data)}")
+    return data
+
+
+def nested(data: list[Any], shape: Sequence[int], name: str) -> list[Any]:
+    if len(data) != shape[0] or (len(shape) == 1) == any(isinstance(value, list) for value in data):
+        raise Refused(f"input `{name}`: data is neither flat nor nested as shape {list(shape)}")
+    if len(shape) == 1:
+        return data
+    return [value for row in data for value in nested(row, shape[1:], name)]
+
+
+def rows_of(tensor: InferenceInput, width: int | None) -> int:
+    """The number of rows of an input: shape `[N, width]`, or `[N]` (also `[N, 1]`) for one column."""
+    shape = tensor.shape
+    if width is None and shape[1:] not in ([], [1]):
+        raise Refused(f"input `{tensor.name}`: shape {shape} is not [N] (or [N, 1])")
+    if width is not None and (len(shape) != 2 or shape[1] != width):
+        raise Refused(f"input `{tensor.name}`: shape {shape} is not [N, {width}]")
+    if not 1 <= shape[0] <= MAX_BATCH:
+        raise Refused(f"input `{tensor.name}`: shape {shape} has {shape[0]} rows; send 1 to {MAX_BATCH}")
+    return shape[0]
+
+
+def checked_values(tensor: InferenceInput, expected: TensorMetadata, width: int | None) -> tuple[int, list[Any]]:
+    """(rows, elements) of an input, once its shape, datatype and elements fit what the model takes."""
+    rows = rows_of(tensor, width)
+    if tensor.datatype not in accepted(expected.datatype):
+        allowed = ", ".join(accepted(expected.datatype))
+        raise Refused(f"input `{tensor.name}`: datatype {tensor.datatype!r} is not one of {allowed}")
+    values = flat_values(tensor, tensor.shape)
+    for index, value in enumerate(values):
+        if not fits(value, tensor.datatype):
+            place = f"row {index // width}, column {index % width}" if width else f"row {index}"
+            raise Refused(f"input `{tensor.name}`, {place}: {value!r} is not a {tensor.datatype} value")
+    return rows, values
+
+
+def records_of(body: InferenceRequest, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records /predict/batch would take for the same rows."""
+    expected = {tensor.name: tensor for tensor in inputs_of(manifest)}
+    names = [tensor.name for tensor in body.inputs]
+    for name in names:
+        if name not in expected:
+            raise Refused(f"unknown input `{name}`: the model takes {', '.join(f'`{n}`' for n in expected)}")
+        if names.count(name) > 1:
+            raise Refused(f"input `{name}` is given more than once")
+    if manifest["input_schema"]["kind"] == "array":
+        width = len(manifest["input_schema"]["features"])
+        rows, values = checked_values(body.inputs[0], expected[ARRAY_INPUT], width)
+        return [{"features": values[row * width : (row + 1) * width]} for row in range(rows)]
+    columns: dict[str, list[Any]] = {}
+    for tensor in body.inputs:
+        rows, columns[tensor.name] = checked_values(tensor, expected[tensor.name], None)
+        first = body.inputs[0]
+        if rows != first.shape[0]:
+            raise Refused(f"input `{tensor.name}` has {rows} rows, input `{first.name}` has {first.shape[0]}")
+    # A column left out is a field left out: the schema takes it only where it is nullable.
+    return [{name: values[row] for name, values in columns.items()} for row in range(rows)]
+
+
+def validated(records: list[dict[str, Any]], array: bool) -> BatchRequest:
+    """The records through the schema of /predict/batch; a refusal names the input and the row."""
+    try:
+        return BatchRequest.model_validate({"records": records})
+    except ValidationError as err:
+        error = err.errors(include_url=False)[0]
+        loc = [str(part) for part in error["loc"]]
+        row, field = (loc[1], loc[2]) if len(loc) >= 3 and loc[0] == "records" else ("", "")
+        if array:
+            column = f", column {loc[3]}" if len(loc) >= 4 else ""
+            raise Refused(f"input `{ARRAY_INPUT}`, row {row}{column}: {error['msg']}") from None
+        if error["type"] == "missing":
+            raise Refused(f"input `{field}` is missing: the model needs it") from None
+        raise Refused(f"input `{field}`, row {row}: {error['msg']}") from None
+
+
+def envelope_error(data: bytes, err: RequestValidationError) -> str:
+    """What is wrong with a body that is not an inference request, naming the input where there is one."""
+    errors = err.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return "malformed JSON in the request body"
+    first = errors[0] if errors else {}
+    loc = [part for part in first.get("loc", ()) if part != "body"]
+    where = ".".join(str(part) for part in loc) or "body"
+    if len(loc) >= 2 and loc[0] == "inputs" and isinstance(loc[1], int):
+        try:
+            name = parse_json(data)["inputs"][loc[1]]["name"]
+        except Exception:  # noqa: BLE001 - only the message's wording depends on it
+            name = None
+        label = f"input `{name}`" if isinstance(name, str) else f"input {loc[1]}"
+        where = label + (f", field `{'.'.join(str(part) for part in loc[2:])}`" if loc[2:] else "")
+    return f"invalid inference request: {where}: {first.get('msg', 'invalid value')}"
+
+
+def wanted_outputs(body: InferenceRequest, manifest: dict[str, Any]) -> dict[str, TensorMetadata]:
+    """The outputs to answer, in the order asked for (all of them when the request names none)."""
+    tensors = {tensor.name: tensor for tensor in outputs_of(manifest)}
+    names = list(dict.fromkeys(output.name for output in body.outputs or ())) or list(tensors)
+    for name in names:
+        if name not in tensors:
+            raise Refused(f"unknown output `{name}`: the model answers {', '.join(f'`{n}`' for n in tensors)}")
+    return {name: tensors[name] for name in names}
+
+
+def output_tensor(
+    tensor: TensorMetadata, predictions: list[Any], probabilities: list[dict[str, float]] | None
+) -> dict[str, Any]:
+    """One output tensor of the response, flat in row-major order."""
+    if tensor.name == "predict":
+        return {"name": tensor.name, "datatype": tensor.datatype, "shape": [len(predictions)], "data": predictions}
+    rows = probabilities or []
+    labels = list(rows[0]) if rows else []  # the classes, in the model's order
+    data = [row[label] for row in rows for label in labels]
+    return {"name": tensor.name, "datatype": tensor.datatype, "shape": [len(rows), len(labels)], "data": data}
+
+
+# --- the endpoints -------------------------------------------------------------------------
+
+
+@router.get("", response_model=ServerMetadata)
+async def server_metadata(request: Request) -> Response:
+    """Server metadata: the service's name and version."""
+    manifest = request.app.state.manifest
+    return answer({"name": manifest["name"], "version": manifest["version"], "extensions": []})
+
+
+@router.get("/health/live")
+async def live() -> Response:
+    """Liveness: the process answers."""
+    return answer({"live": True})
+
+
+@router.get("/health/ready", responses={400: {"model": V2Error}})
+async def ready(request: Request) -> Response:
+    """Readiness: 200 once the model is loaded and warmed up, 400 before and from SIGTERM on."""
+    if is_ready(request):
+        return answer({"ready": True})
+    return refusal("the service is not ready", ready=False)
+
+
+@router.get("/models/{name}", response_model=ModelMetadata, responses=ERRORS)
+@router.get("/models/{name}/versions/{version}", response_model=ModelMetadata, responses=ERRORS)
+async def model_metadata(request: Request, name: str, version: str | None = None) -> Response:
+    """The model's metadata: its version, platform, input and output tensors."""
+    try:
+        manifest = served(request, name, version)
+    except Refused as refused:
+        return refusal(refused.message, refused.status)
+    platform = "onnx_onnxv1" if manifest["inference"]["path"] == "compiled" else "sklearn_joblib"
+    metadata = ModelMetadata(
+        name=manifest["name"],
+        versions=[manifest["version"]],
+        platform=platform,
+        inputs=inputs_of(manifest),
+        outputs=outputs_of(manifest),
+    )
+    return answer(metadata.model_dump())
+
+
+@router.get("/models/{name}/ready", response_model=ModelReady, responses=ERRORS)
+@router.get("/models/{name}/versions/{version}/ready", response_model=ModelReady, responses=ERRORS)
+async def model_ready(request: Request, name: str, version: str | None = None) -> Response:
+    """Whether the model is ready to score: 200 when it is, 400 when it is not (yet)."""
+    try:
+        manifest = served(request, name, version)
+    except Refused as refused:
+        return refusal(refused.message, refused.status)
+    if is_ready(request):
+        return answer({"name": manifest["name"], "ready": True})
+    return refusal("the model is not ready", name=manifest["name"], ready=False)
+
+
+@router.post(
+    "/models/{name}/infer",
+    response_model=InferenceResponse,
+    responses=ERRORS,
+    openapi_extra=request_body(InferenceRequest),
+)
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    response_model=InferenceResponse,
+    responses=ERRORS,
+    openapi_extra=request_body(InferenceRequest),
+)
+async def infer(request: Request, name: str, version: str | None = None) -> Response:
+    """Score the rows of the input tensors (at most MAX_BATCH), as POST /predict/batch scores records."""
+    try:
+        manifest = served(request, name, version)
+        try:
+            body = await read_body(request, InferenceRequest)
+        except RequestValidationError as err:
+            raise Refused(envelope_error(await request.body(), err)) from None
+        except HTTPException as err:
+            raise Refused(str(err.detail)) from None
+        outputs = wanted_outputs(body, manifest)
+        batch = validated(records_of(body, manifest), manifest["input_schema"]["kind"] == "array")
+        scorer = scorer_of(request)
+        predictions, probabilities = await scorer.predict_batch([r.model_dump(by_alias=True) for r in batch.records])
+        request.scope["state"]["rows"] = len(predictions)  # for metrics and the request log
+    except Refused as refused:
+        return refusal(refused.message, refused.status)
+    except (PredictionError, NotReadyError) as err:
+        return refusal(str(err))
+    request_id = body.id if body.id is not None else getattr(request.state, "request_id", "")
+    return answer(
+        {
+            "model_name": manifest["name"],
+            "model_version": scorer.predictor.version,
+            "id": request_id,
+            "outputs": [output_tensor(tensor, predictions, probabilities) for tensor in outputs.values()],
+        }
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Add the v2 endpoints to `app`, with the inference request's schema in its OpenAPI document."""
+    app.include_router(router)
+    build = app.openapi
+    _, definitions = models_json_schema([(InferenceRequest, "validation")], ref_template=REF)
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions.get("$defs", {}))
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
