@@ -6,7 +6,9 @@ mixed-type frame example `notebooks/customers_mixed.ipynb`, served twice: on the
 conversion chooses, and (`mixed-sklearn`, converted with `--no-compile`) on the lean scikit-learn
 frame path that a pipeline which does not compile gets. Each is converted with
 `nb2prod convert`, then served both ways at once in the same run, each measured in turn: the
-servers pinned to CPU 0 (taskset), wrk pinned to CPU 1, one uvicorn worker, the same uvicorn flags.
+servers pinned to CPU 0 (taskset), wrk pinned to CPU 1, one uvicorn worker, the same uvicorn flags,
+except the event loop: the generated service runs on asyncio's loop as its Dockerfile does, the
+hand-written app on uvicorn's default (uvloop when it is installed, as with `uvicorn[standard]`).
 The hand-written app is `benchmarks/handwritten_app.py`.
 
 Prints, per model and side: req/s at 8 and 64 connections, p50/p99 latency, RSS after warm-up,
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -98,20 +101,27 @@ def main() -> None:
     parser.add_argument(
         "--only", default="lr,rf,mixed,mixed-sklearn", help="comma-separated subset of lr, rf, mixed, mixed-sklearn"
     )
+    parser.add_argument(
+        "--generated-loop",
+        default="asyncio",
+        help="uvicorn --loop for the generated service [default: asyncio, as its Dockerfile runs it]",
+    )
     args = parser.parse_args()
     missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
     if missing:
         sys.exit(f"{' and '.join(missing)} not found: install wrk with `apt-get install wrk` (taskset is util-linux).")
     work = args.work or Path(tempfile.mkdtemp(prefix="nb2prod-bench-"))
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
+    default_loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     print(
         f"machine: {machine()}; servers on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}; "
+        f"event loop: generated {args.generated_loop}, hand-written {default_loop} (uvicorn's default); "
         f"median of {args.rounds} alternating {args.seconds} s runs; load average {os.getloadavg()[0]:.1f}"
     )
     rows = []
     for key in keys:
         case = prepare(key, work)
-        rows.append(measure(case, args.seconds, args.rounds))
+        rows.append(measure(case, args.seconds, args.rounds, args.generated_loop))
     print_table(rows)
 
 
@@ -169,12 +179,12 @@ def write_notebook(key: str, work: Path) -> Path:
     return path
 
 
-def measure(case: Case, seconds: int, rounds: int) -> dict[str, Any]:
+def measure(case: Case, seconds: int, rounds: int, loop: str = "asyncio") -> dict[str, Any]:
     """Both apps up at once (idle between runs), measured in alternation, so that load from other
     work on the machine falls on both alike; each figure is the median of `rounds` runs."""
     model_file = next(case.out.glob("src/*/artifacts/model.joblib"))
     targets = {
-        "generated": [f"{case.package}.app:app", "--app-dir", str(case.out / "src")],
+        "generated": [f"{case.package}.app:app", "--app-dir", str(case.out / "src"), "--loop", loop],
         "handwritten": ["handwritten_app:app", "--app-dir", str(ROOT / "benchmarks")],
     }
     env = {"MODEL_PATH": str(model_file), "INPUT_KIND": case.kind}
@@ -193,6 +203,7 @@ def measure(case: Case, seconds: int, rounds: int) -> dict[str, Any]:
                     runs[side].append(wrk(f"{url}/predict", case.payload, connections, seconds))
             for side in targets:
                 row[f"{side}_c{connections}"] = median_load(runs[side])
+                row[f"{side}_c{connections}_worst_p99"] = max(run.p99_ms for run in runs[side])
         settle(pids)
         batch = median_load([wrk(f"{urls['generated']}/predict/batch", case.batch, 8, seconds) for _ in range(rounds)])
         row["batch_row_us"] = 1e6 / (batch.rps * BATCH_ROWS) if batch.rps else float("nan")
@@ -317,8 +328,11 @@ def latency(text: str, percentile: str) -> float:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     print()
-    print("| model | path | c | generated req/s | hand-written req/s | ratio | p50 gen / hand ms | p99 gen / hand ms |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| model | path | c | generated req/s | hand-written req/s | ratio | p50 gen / hand ms "
+        "| p99 gen / hand ms | generated's worst p99 of the runs |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
         case = row["case"]
         for c in (8, 64):
@@ -327,7 +341,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             errors = f" ({gen.errors}/{hand.errors} non-2xx)" if gen.errors or hand.errors else ""
             print(
                 f"| {TITLES[case.key]} | {case.path} | {c} | {gen.rps:,.0f} | {hand.rps:,.0f} | {ratio:.1f}x{errors} "
-                f"| {gen.p50_ms:.2f} / {hand.p50_ms:.2f} | {gen.p99_ms:.2f} / {hand.p99_ms:.2f} |"
+                f"| {gen.p50_ms:.2f} / {hand.p50_ms:.2f} | {gen.p99_ms:.2f} / {hand.p99_ms:.2f} "
+                f"| {row[f'generated_c{c}_worst_p99']:.2f} |"
             )
     print()
     print("| model | RSS after warm-up, generated / hand-written (MB) | generated /predict/batch cost per row |")

@@ -18,9 +18,11 @@ class ExtractedCode:
 
 
 # The service's web stack: orjson writes its answers and log lines, prometheus-client its /metrics;
-# httptools (and uvloop, where it runs) is the parser and loop uvicorn picks when they are
-# installed, several times faster than the defaults.
-SERVICE_DISTRIBUTIONS = ("fastapi", "uvicorn", "pydantic", "orjson", "httptools", "uvloop", "prometheus-client")
+# httptools is the HTTP parser uvicorn picks when it is installed, several times faster than its
+# default. The service runs on asyncio's own loop (`--loop asyncio`), not uvloop: under load, uvloop
+# kept some connections waiting hundreds of milliseconds while it served others, and asyncio's
+# loop answered every request within a few times the median (benchmarks/serve_vs_handwritten.py).
+SERVICE_DISTRIBUTIONS = ("fastapi", "uvicorn", "pydantic", "orjson", "httptools", "prometheus-client")
 # Starlette's TestClient moved from httpx to httpx2; pin whichever this environment has (httpx2 first).
 TEST_CLIENTS = ("httpx2", "httpx")
 

@@ -43,7 +43,19 @@ def running_service(python: Path, package: str, log: Path, ready_within: float =
     port = free_port()
     with log.open("w") as log_file:
         server = subprocess.Popen(
-            [str(python), "-m", "uvicorn", f"{package}.app:app", "--host", "127.0.0.1", "--port", str(port)],
+            # the loop the generated Dockerfile names
+            [
+                str(python),
+                "-m",
+                "uvicorn",
+                f"{package}.app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--loop",
+                "asyncio",
+            ],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             cwd=str(log.parent),
@@ -77,6 +89,7 @@ def serving_here(
     setup = f"import sys; sys.setswitchinterval({switch_interval!r}); " if switch_interval else ""
     command = [sys.executable, "-c", f"{setup}import uvicorn.main; uvicorn.main.main()"]
     command += [f"{package}.app:app", "--app-dir", str(project / "src"), "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--loop", "asyncio"]  # as the generated Dockerfile runs it
     with log.open("w") as log_file:
         server = subprocess.Popen(
             command, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=log.parent
