@@ -8,7 +8,8 @@ frame path that a pipeline which does not compile gets. Each is converted with
 `nb2prod convert`, then served both ways at once in the same run, each measured in turn: the
 servers pinned to CPU 0 (taskset), wrk pinned to CPU 1, one uvicorn worker, the same uvicorn flags,
 except the event loop: the generated service runs on asyncio's loop as its Dockerfile does, the
-hand-written app on uvicorn's default (uvloop when it is installed, as with `uvicorn[standard]`).
+hand-written app on uvicorn's default (asyncio's too, unless uvloop is installed, as with
+`uvicorn[standard]`; nb2prod does not install it). Each line says which loops ran.
 The hand-written app is `benchmarks/handwritten_app.py`.
 
 Prints, per model and side: req/s at 8 and 64 connections, p50/p99 latency, RSS after warm-up,
