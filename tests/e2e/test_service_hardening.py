@@ -36,6 +36,12 @@ def customers(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project_with_stand_in("customers_mixed", tmp_path_factory.mktemp("customers"))
 
 
+@pytest.fixture(scope="module")
+def customers_together(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same, proved row-independent: concurrent single-record requests are scored together."""
+    return project_with_stand_in("customers_mixed", tmp_path_factory.mktemp("together"), rows_independent=True)
+
+
 def example_body(project: Path) -> bytes:
     manifest = json.loads(next(project.glob("src/*/artifacts/manifest.json")).read_text())
     return json.dumps(manifest["example"]).encode()
@@ -180,7 +186,13 @@ def test_chunked_body_over_the_limit_is_413_and_reading_stops(customers: Path, t
     assert sent < planned, "the server read the whole 100 MiB body"
 
 
-def test_concurrent_load_logs_no_warnings_and_answers_as_one_request_at_a_time(customers: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("service", ["customers", "customers_together"])
+def test_concurrent_load_logs_no_warnings_and_answers_as_one_request_at_a_time(
+    service: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    customers: Path = request.getfixturevalue(service)
+    scoring = next(customers.glob("src/*/scoring.py")).read_text()
+    assert ("def _coalesced" in scoring) == (service == "customers_together")
     log = tmp_path / "server.log"
     records = [{**json.loads(example_body(customers)), "age": age} for age in range(18, 82)]
     with serving_here(customers, log, switch_interval=1e-4) as (url, _), httpx.Client(base_url=url, timeout=60) as http:
