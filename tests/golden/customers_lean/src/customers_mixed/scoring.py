@@ -10,8 +10,9 @@ Single records that arrive while the thread is busy are scored together, in one 
 it is free: scikit-learn's cost per call (checks, column selection, pandas) is far larger than its
 cost per row, so under load this is many times faster. The answers are the ones each record gets
 alone: the conversion proved it on the training sample (`inference.rows_independent` in the
-manifest). A request waits for no one: the first one is scored at once, and a group is formed only
-from requests that queued behind it. When a group cannot be scored, each of its records is scored
+manifest). A lone client waits for no one: its request is scored at once. Under load, a group is
+formed from the requests that queued behind the one being scored, and when fewer are waiting than
+the last group held, the scorer waits a millisecond for the clients it has just answered. When a group cannot be scored, each of its records is scored
 alone, so a bad record fails its own request only.
 """
 
@@ -28,6 +29,9 @@ Answers = tuple[list[Any], list[dict[str, float]] | None]
 T = TypeVar("T")
 # The most records scored together for requests of one record each.
 MOST_COALESCED = 64
+# When fewer records wait than the last group held, the clients just answered are likely sending
+# again: wait this long for them before scoring (never when the last group was a single record).
+GATHER_SECONDS = 0.001
 
 
 class Scorer:
@@ -38,6 +42,7 @@ class Scorer:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer")
         self._waiting: list[tuple[dict[str, Any], asyncio.Future[Answers]]] = []
         self._scoring: asyncio.Task[None] | None = None
+        self._last_group = 1
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
@@ -65,7 +70,10 @@ class Scorer:
     async def _score_waiting(self) -> None:
         try:
             while self._waiting:
+                if len(self._waiting) < self._last_group:
+                    await asyncio.sleep(GATHER_SECONDS)
                 group, self._waiting = self._waiting[:MOST_COALESCED], self._waiting[MOST_COALESCED:]
+                self._last_group = len(group)
                 await self._score_group(group)
         finally:
             self._scoring = None
