@@ -150,7 +150,7 @@ def _context(data: RenderInput) -> dict[str, Any]:
         "onnx_file": artifact.manifest.inference.file,
         "onnx_layout": artifact.manifest.inference.layout,
         "label_from_proba": artifact.manifest.inference.label_from_proba,
-        "coalesce": artifact.manifest.inference.path == "sklearn" and artifact.manifest.inference.rows_independent,
+        "coalesce": artifact.manifest.inference.rows_independent,  # the scikit-learn path only (artifact.py)
         "inference": artifact.manifest.inference,
         "fields": [_field(schema, f) for f in schema.features] if schema.kind == "frame" else [_array_field(schema)],
         "record_doc": _record_doc(schema),

@@ -49,19 +49,15 @@ def _compile_model(model, sample, preprocess, golden, config):
     report.update(_label_from_proba_proof(model, subset))
     report["rows_checked"] = len(rows) + len(golden)
     if not config.get("compile", True):
-        report.update(path="sklearn", reason="compiling was turned off (--no-compile)", requested="sklearn")
-        report.update(_rows_independent_proof(model, subset))
-        return report
+        reason = "compiling was turned off (--no-compile)"
+        return _kept_sklearn(report, model, subset, reason=reason, requested="sklearn")
     try:
         onnx_bytes, layout, difference = _compile_and_prove(model, subset, sample, preprocess, golden, config)
     except _Fallback as why:
-        report.update(path="sklearn", reason=str(why), max_difference=why.max_difference)
-        report.update(_rows_independent_proof(model, subset))
-        return report
+        return _kept_sklearn(report, model, subset, reason=str(why), max_difference=why.max_difference)
     except Exception as err:  # noqa: BLE001 - a failed proof is a reason to keep scikit-learn, never a failed run
-        report.update(path="sklearn", reason=f"the compiled model could not be checked: {type(err).__name__}: {err}")
-        report.update(_rows_independent_proof(model, subset))
-        return report
+        reason = f"the compiled model could not be checked: {type(err).__name__}: {err}"
+        return _kept_sklearn(report, model, subset, reason=reason)
     path = os.path.join(config["out_dir"], config["onnx_file"])
     with open(path, "wb") as handle:
         handle.write(onnx_bytes)
@@ -114,6 +110,13 @@ def _label_from_proba_proof(model, subset):
     except Exception:  # noqa: BLE001 - then the service simply calls predict as well
         same = False
     return {"label_from_proba": same}
+
+
+def _kept_sklearn(report, model, subset, **fields):
+    """The report of the scikit-learn path, with the proof that lets it score requests together."""
+    report.update(path="sklearn", **fields)
+    report.update(_rows_independent_proof(model, subset))
+    return report
 
 
 # Rows scored one at a time, against the same rows scored together, in the proof below.

@@ -12,8 +12,9 @@ cost per row, so under load this is many times faster. The answers are the ones 
 alone: the conversion proved it on the training sample (`inference.rows_independent` in the
 manifest). A lone client waits for no one: its request is scored at once. Under load, a group is
 formed from the requests that queued behind the one being scored, and when fewer are waiting than
-the last group held, the scorer waits a millisecond for the clients it has just answered. When a group cannot be scored, each of its records is scored
-alone, so a bad record fails its own request only.
+the last group held, the scorer waits a millisecond for the clients it has just answered. When a
+group cannot be scored, each of its records is scored alone, so a bad record fails its own request
+only.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class Scorer:
         except Exception:  # noqa: BLE001 - each record is scored alone below, and fails on its own
             for record, future in group:
                 try:
-                    answers = await self._run(self.predictor.predict, [record], False)  # drift counted already
+                    answers = await self._run(self.predictor.predict, [record], False)  # counted with the group
                 except Exception as error:  # noqa: BLE001 - its request answers it (errors.py)
                     if not future.done():
                         future.set_exception(error)
