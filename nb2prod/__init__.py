@@ -1,7 +1,7 @@
 """nb2prod: turn a tagged Jupyter notebook into a tested, deployable prediction service.
 
 The package reads as its pipeline: `notebook/` reads, `analysis/` checks without a kernel,
-`run/` executes (with `run/kernel/` shipped into the user's kernel), `build/` turns the capture
+`run/` executes (with `run/kernel/` shipped into the user's kernel), `generate/` turns the capture
 into files, `pipeline.py` knows the order, and `cli/` and `jupyter/` are the two front doors.
 """
 

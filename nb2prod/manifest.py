@@ -1,6 +1,6 @@
 """`manifest.json`, what a conversion promises about its service, as one versioned pydantic model.
 
-The build stage writes it; `verify` and batch scoring read it with `read_manifest`, which checks
+The generate stage writes it; `verify` and batch scoring read it with `read_manifest`, which checks
 the version. The generated service reads the same file as plain JSON (it never imports
 nb2prod), so field names here are a contract with the templates. Every digest names its
 algorithm (`"sha256:<hex>"`) and nothing in it depends on the time of the run.

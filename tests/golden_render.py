@@ -16,10 +16,10 @@ import shutil
 from pathlib import Path
 
 from nb2prod.analysis.preprocess import assemble_preprocess
-from nb2prod.build.artifact import build_artifact
-from nb2prod.build.extract import extract_code
-from nb2prod.build.render import RenderInput, render_project
-from nb2prod.build.schema import infer_schema
+from nb2prod.generate.artifact import build_artifact
+from nb2prod.generate.extract import extract_code
+from nb2prod.generate.render import RenderInput, render_project
+from nb2prod.generate.schema import infer_schema
 from nb2prod.notebook.spec import read_notebook
 from nb2prod.options import package_name, slug_name
 from nb2prod.run.captured import NOT_REPORTED, Capture, CaptureReport

@@ -1,7 +1,7 @@
 """The preprocess cells assembled into one module source, with a map back to the cells.
 
 Pure (no kernel, no files): lint checks the module before any run, the capture cell rebinds its
-definitions, and the build stage ships it as the package's `preprocessing` module. The pipeline
+definitions, and the generate stage ships it as the package's `preprocessing` module. The pipeline
 assembles it once per conversion and hands it to each of them.
 
 Cells of definitions are shipped verbatim. Cells with statements on training data are planned

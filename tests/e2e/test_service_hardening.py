@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from nb2prod.build.render import MAX_BODY_BYTES
+from nb2prod.generate.render import MAX_BODY_BYTES
 from tests.conftest import FIXTURES, run_cli
 from tests.e2e.service import serving_here
 from tests.stand_in import project_with_stand_in

@@ -14,7 +14,7 @@ LAYERS = [
     {"notebook"},
     {"analysis"},
     {"run"},
-    {"build"},
+    {"generate"},
     {"pipeline"},
     {"verify", "batch"},
     {"cli", "jupyter", "__main__", "__init__"},

@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.types import Message
 
-from nb2prod.build.render import MAX_BODY_BYTES
+from nb2prod.generate.render import MAX_BODY_BYTES
 from nb2prod.run.kernel.sample import _describe_column
 from tests.golden_render import stored_capture
 from tests.unit.conftest import Services
@@ -265,8 +265,8 @@ def test_kernel_lists_only_low_cardinality_text_columns() -> None:
 
 
 def test_float32_and_unsigned_columns_are_bounded_by_their_dtype() -> None:
-    from nb2prod.build.render import _field
-    from nb2prod.build.schema import infer_schema
+    from nb2prod.generate.render import _field
+    from nb2prod.generate.schema import infer_schema
     from tests.unit.test_schema import capture_with, col
 
     schema = infer_schema(

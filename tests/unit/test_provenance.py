@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nb2prod.build.artifact import cell_records, data_files, provenance_record
+from nb2prod.generate.artifact import cell_records, data_files, provenance_record
 from nb2prod.manifest import GitRecord
 from nb2prod.notebook.spec import read_notebook
 from nb2prod.run.capture import kernel_source, setup_cell_source

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nb2prod.build.render import _field
-from nb2prod.build.schema import infer_schema
+from nb2prod.generate.render import _field
+from nb2prod.generate.schema import infer_schema
 from nb2prod.run.captured import Capture, CaptureReport, Column, FeatureSample, ModelInfo
 
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from nb2prod.build.render import MAX_BATCH
+from nb2prod.generate.render import MAX_BATCH
 from tests.unit.conftest import Services
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from nb2prod._version import __version__
-from nb2prod.build.extract import ExtractedCode
-from nb2prod.build.schema import InputSchema
+from nb2prod.generate.extract import ExtractedCode
+from nb2prod.generate.schema import InputSchema
 from nb2prod.manifest import (
     CellRecord,
     DataFile,
