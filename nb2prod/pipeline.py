@@ -17,12 +17,12 @@ from nb2prod.analysis.preprocess import PreprocessModule, assemble_preprocess
 from nb2prod.analysis.roles import RolePlan, RoleProposal
 from nb2prod.analysis.roles import propose_roles as plan_roles
 from nb2prod.analysis.targets import CaptureTargets, find_targets
+from nb2prod.errors import CellExecutionError, LintError, OptionsError, RequirementNotMet
 from nb2prod.generate.artifact import Artifact, build_artifact
 from nb2prod.generate.extract import extract_code
 from nb2prod.generate.render import RenderInput, render_project
 from nb2prod.generate.schema import infer_schema
 from nb2prod.generate.write import check_output, keep_failed_run, write_project
-from nb2prod.errors import CellExecutionError, LintError, OptionsError, RequirementNotMet
 from nb2prod.notebook.spec import NotebookSpec, Role, read_notebook
 from nb2prod.options import ConvertOptions, MetricRequirement, package_name, slug_name
 from nb2prod.run.capture import capture_cell_source, read_capture, setup_cell_source

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from nb2prod.generate.write import MARKER, written_files
 from nb2prod.errors import Nb2ProdError
+from nb2prod.generate.write import MARKER, written_files
 from nb2prod.manifest import Manifest, digest, read_manifest
 from nb2prod.notebook.spec import NotebookSpec, read_notebook
 from nb2prod.options import build_options

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from nb2prod.generate.write import MARKER, check_output, keep_failed_run, write_project
 from nb2prod.errors import OptionsError, OutputExistsError, RequirementNotMet
+from nb2prod.generate.write import MARKER, check_output, keep_failed_run, write_project
 from nb2prod.notebook.spec import read_notebook
 from nb2prod.options import MetricRequirement, build_options, slug_name
 from nb2prod.pipeline import check_requirements, coerce_parameters
