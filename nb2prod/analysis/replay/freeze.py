@@ -109,7 +109,7 @@ class Classifier:
             return Kind.CONST if self.ignore_labels else Kind.ROW
         if isinstance(node, ast.Call):
             return self._call_kind(node)
-        if isinstance(node, ast.Attribute) and node.attr in SHAPE_ATTRIBUTES:
+        if isinstance(node, ast.Attribute) and node.attr in SHAPE_ATTRIBUTES - {"columns"}:
             return Kind.STAT if self.kind(node.value) is Kind.ROW else self.kind(node.value)
         return self._children(node)
 
