@@ -75,6 +75,7 @@ def propose_roles(spec: NotebookSpec, model: str | None = None) -> RolePlan:
     last = max(needed)
     context = _Context(spec, served, evaluate, needed, shipped, _input_cells(running, served), last)
     proposals = [_propose(context, f, fixed.get(f.cell.index)) for f in facts]
+    proposals = _after_the_load(proposals)
     proposals = _choose_parameters(running, proposals, needed, served)
     needs_model = _convert_needs_model(spec, facts, proposals, served)
     chosen = model or spec.config.model or (served.variable if needs_model else None)
@@ -198,6 +199,8 @@ def _input_cells(running: Sequence[CellFacts], served: ServedModel) -> set[int]:
     if served.fit_call is None or not served.fit_call.features:
         return set()
     names = {n.id for n in ast.walk(ast.parse(served.fit_call.features)) if isinstance(n, ast.Name)}
+    if names & served.fit.binds:  # `X = train[[...]]` in the fit cell itself: what that cell reads
+        names = (names - served.fit.binds) | set(served.fit.uses)
     start = CellFacts(served.fit.cell, True, tuple(sorted(names)), frozenset(), frozenset(), frozenset(), (), (), ())
     above = [f for f in running if f.cell.index < served.fit.cell.index] + [start]
     return set(_needed(above, [start])) - {served.fit.cell.index}
@@ -247,10 +250,7 @@ def raw_or_engineered(
 ) -> tuple[list[RoleProposal], ServiceInput]:
     """Keep the `preprocess` role of the fit-input cells if lint accepts the replay they make (the
     service then takes raw rows); else run them untagged, and say which line stops the replay."""
-    proposed = {p.cell_index for p in proposals if p.cell_index in input_cells and p.reason.startswith(FIT_INPUT)}
-    loads = [p.cell_index for p in proposals if Role.LOAD.value in p.roles]
-    replayed = {i for i in proposed if loads and i > min(loads)}  # after the cell that reads the data
-    proposals = [p if p.cell_index in replayed or p.cell_index not in proposed else _untagged(p) for p in proposals]
+    replayed = {p.cell_index for p in proposals if _fit_input_preprocess(p) and p.cell_index in input_cells}
     support = _support_cells(spec, facts, proposals, replayed)
     trial_proposals = [support.get(p.cell_index, p) for p in proposals]
     roles = {p.cell_index: p.roles for p in trial_proposals if not p.fixed}
@@ -268,6 +268,18 @@ def raw_or_engineered(
     why = "; runs untagged: " + _why(new[0])
     kept = [p if p.cell_index not in replayed else _proposal(p.cell_index, (), p.reason + why) for p in proposals]
     return kept, service_input(engineered, model=model, blocking=blocker(spec, new[0]))
+
+
+def _fit_input_preprocess(proposal: RoleProposal) -> bool:
+    return proposal.roles == (Role.PREPROCESS.value,) and proposal.reason.startswith(FIT_INPUT)
+
+
+def _after_the_load(proposals: list[RoleProposal]) -> list[RoleProposal]:
+    """Only cells after the one that reads the data are replayed: the raw frame is what it read."""
+    loads = [p.cell_index for p in proposals if Role.LOAD.value in p.roles]
+    return [
+        _untagged(p) if _fit_input_preprocess(p) and not (loads and p.cell_index > min(loads)) else p for p in proposals
+    ]
 
 
 def _support_cells(

@@ -366,3 +366,29 @@ def test_the_tag_command_asks_for_the_model(make_notebook) -> None:
     chosen = run_cli("tag", path, "--model", "a", "--write")
     assert chosen.returncode == 0, chosen.stderr
     assert "next: nb2prod convert" in chosen.stdout and "--model a" in chosen.stdout
+
+
+def test_a_random_fill_in_a_loop_over_frames_is_named_as_the_reason_for_engineered_input(make_notebook) -> None:
+    path = make_notebook(
+        [
+            code(IMPORTS + "\nfrom sklearn.linear_model import LogisticRegression"),
+            code("train = pd.read_csv('train.csv')\ntest = pd.read_csv('test.csv')"),
+            code("train.head()"),
+            code(
+                "for dataset in [train, test]:\n"
+                "    age_avg = dataset['Age'].mean()\n"
+                "    draws = np.random.randint(age_avg - 10, age_avg + 10, size=dataset['Age'].isnull().sum())\n"
+                "    dataset.loc[dataset['Age'].isnull(), 'Age'] = draws\n"
+                "    dataset['Sex'] = dataset['Sex'].map({'female': 1, 'male': 0})\n"
+                "train['Age'] = train['Age'].astype(float)"
+            ),
+            code("X = train[['Age', 'Sex']]\ny = train['Survived']\nmodel = LogisticRegression().fit(X, y)"),
+        ]
+    )
+    plan = plan_of(path)
+    assert plan.proposals[3].roles == ()
+    service = plan.service_input
+    assert service is not None and service.kind == "engineered"
+    assert service.blocking is not None and (service.blocking.cell_number, service.blocking.line) == (4, 3)
+    assert "`np.random.randint(...)` draws random numbers" in service.blocking.reason
+    assert "Fill with a training statistic" in service.blocking.fix

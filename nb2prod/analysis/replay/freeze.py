@@ -195,6 +195,12 @@ class Classifier:
             self.found.freezes.append(Freeze(node, "categories", self.scope.loop_vars))
         return None
 
+    def randoms_in(self, node: ast.AST) -> Findings:
+        """The random draws in `node`, found without freezing anything."""
+        found = Classifier(self.scope, ignore_labels=self.ignore_labels)
+        found._randoms(node)
+        return found.found
+
     def _randoms(self, node: ast.AST) -> None:
         for call in ast.walk(node):
             if isinstance(call, ast.Call) and self.is_random(call) and call not in self.found.randoms:

@@ -229,6 +229,8 @@ class Replayer:
         classifier = Classifier(self.scope)
         value = value_of(node)
         kind = classifier.kind(value) if value is not None else classifier.kind(node)
+        if not isinstance(node, ast.Expr) and self._refuse_randoms(cell, classifier.randoms_in(node)):
+            return  # `draws = np.random.randint(...)` then `dataset.loc[missing, "Age"] = draws`
         if isinstance(node, ast.Expr) and kind is not Kind.CONST:
             return  # shows a value only
         if kind is Kind.CONST:
