@@ -5,6 +5,7 @@ read -> lint -> execute (+capture) -> extract -> infer schema -> build artifact 
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from nb2prod.analysis.lint import Finding, Severity, lint_notebook
 from nb2prod.analysis.preprocess import PreprocessModule, assemble_preprocess
 from nb2prod.analysis.roles import RolePlan, RoleProposal
 from nb2prod.analysis.roles import propose_roles as plan_roles
+from nb2prod.analysis.service_input import ServiceInput, service_input
 from nb2prod.analysis.targets import CaptureTargets, find_targets
 from nb2prod.errors import CellExecutionError, LintError, OptionsError, RequirementNotMet
 from nb2prod.generate.artifact import Artifact, build_artifact
@@ -48,6 +50,7 @@ class ConversionResult:
     elapsed: float
     warnings: tuple[str, ...]
     notes: tuple[str, ...]
+    service_input: ServiceInput | None = None  # what the service takes, its columns filled in
 
 
 def lint(
@@ -112,6 +115,7 @@ class _Plan:
     targets: CaptureTargets
     kernel: str
     warnings: tuple[str, ...]
+    service_input: ServiceInput
 
 
 def convert(
@@ -127,6 +131,8 @@ def convert(
     if warn is not None:
         for message in plan.warnings:
             warn(message)
+        if plan.service_input.kind == "engineered" and plan.service_input.blocking is not None:
+            warn(plan.service_input.explain())  # before the run: the service will not take raw rows
     run, capture, artifact, files = _produce(plan, options, progress)
     written = write_project(plan.out, files, plan.spec.path, options.force, options.discard_changes)
     spec, findings = plan.spec, plan.findings
@@ -145,6 +151,7 @@ def convert(
         notes=capture.notes
         + tuple(f.message for f in findings if f.severity is Severity.NOTE)
         + _metric_notes(spec, capture),
+        service_input=dataclasses.replace(plan.service_input, columns=tuple(c.name for c in capture.features.columns)),
     )
 
 
@@ -190,6 +197,7 @@ def _plan(options: ConvertOptions, *, writing: bool = True) -> _Plan:
         targets=targets,
         kernel=kernel,
         warnings=tuple(kernel_warnings) + lint_warnings,
+        service_input=service_input(spec, raw=options.raw, model=options.model, module=module),
     )
 
 

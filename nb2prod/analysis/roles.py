@@ -18,9 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from nb2prod.analysis import names as analysis
+from nb2prod.analysis.findings import Finding
 from nb2prod.analysis.flow import CellFacts, cell_facts, reads_data
 from nb2prod.analysis.reasons import describe_unneeded, listed
 from nb2prod.analysis.served import ServedModel, find_served_model
+from nb2prod.analysis.service_input import ServiceInput, blocker, replay_errors, service_input, with_roles
 from nb2prod.analysis.shipped import ShippedCode, ShippedCodeFinder, unshippable_line
 from nb2prod.analysis.targets import model_candidates
 from nb2prod.notebook.spec import ROLE_LINE, NotebookSpec, Role
@@ -31,6 +33,7 @@ METRIC_CALL = re.compile(
 STATE_CALL = re.compile(r"(^|\.)(seed|set_seed|manual_seed|set_random_seed|set_config|chdir)$|^sys\.path\.")
 STATE_MAGIC = re.compile(r"^\s*%(cd|run|env|set_env|load_ext)\b")
 DISPLAY_MODULES = frozenset({"plt", "matplotlib", "mpl", "sns", "seaborn", "px", "plotly"})
+FIT_INPUT = "prepares the fit input: "
 DISPLAY_SETTING = re.compile(r"\.options\.display\.|\brcParams\b")
 
 
@@ -55,6 +58,7 @@ class RolePlan:
     model: str
     convert_needs_model: bool  # the proposed train cells also fit other estimators
     warnings: tuple[str, ...]
+    service_input: ServiceInput | None = None  # what the service will take, with these roles
 
 
 def propose_roles(spec: NotebookSpec, model: str | None = None) -> RolePlan:
@@ -71,12 +75,17 @@ def propose_roles(spec: NotebookSpec, model: str | None = None) -> RolePlan:
     last = max(needed)
     context = _Context(spec, served, evaluate, needed, shipped, _input_cells(running, served), last)
     proposals = [_propose(context, f, fixed.get(f.cell.index)) for f in facts]
+    proposals = _after_the_load(proposals)
     proposals = _choose_parameters(running, proposals, needed, served)
+    needs_model = _convert_needs_model(spec, facts, proposals, served)
+    chosen = model or spec.config.model or (served.variable if needs_model else None)
+    proposals, service = raw_or_engineered(spec, running, proposals, context.input_cells, chosen)
     return RolePlan(
         proposals=tuple(proposals),
         model=served.variable,
-        convert_needs_model=_convert_needs_model(spec, facts, proposals, served),
+        convert_needs_model=needs_model,
         warnings=tuple(_warnings(context, running, facts)),
+        service_input=service,
     )
 
 
@@ -190,6 +199,8 @@ def _input_cells(running: Sequence[CellFacts], served: ServedModel) -> set[int]:
     if served.fit_call is None or not served.fit_call.features:
         return set()
     names = {n.id for n in ast.walk(ast.parse(served.fit_call.features)) if isinstance(n, ast.Name)}
+    if names & served.fit.binds:  # `X = train[[...]]` in the fit cell itself: what that cell reads
+        names = (names - served.fit.binds) | set(served.fit.uses)
     start = CellFacts(served.fit.cell, True, tuple(sorted(names)), frozenset(), frozenset(), frozenset(), (), (), ())
     above = [f for f in running if f.cell.index < served.fit.cell.index] + [start]
     return set(_needed(above, [start])) - {served.fit.cell.index}
@@ -218,18 +229,94 @@ def _propose(context: _Context, facts: CellFacts, fixed: tuple[tuple[Role, ...],
     if roles:
         return _proposal(index, tuple(roles), "; ".join(reasons))
     if index in context.input_cells and facts.binds - _imported_names(facts):
-        return _proposal(index, fit_input_roles(facts), _runs_reason(context, facts, "prepares the fit input: "))
+        return _proposal(index, fit_input_roles(facts), _runs_reason(context, facts, FIT_INPUT))
     return _proposal(index, (), _runs_reason(context, facts, ""))
 
 
 def fit_input_roles(facts: CellFacts) -> tuple[Role, ...]:
-    """The role of a cell that turns the raw data into the fit input (pandas feature engineering).
+    """The role of a cell that turns the raw data into the fit input (pandas feature engineering):
+    `preprocess`, so that its statements are replayed per request and the service takes raw rows.
+    A cell that reads files never is (it is `load`); `raw_or_engineered` takes the role back when
+    the proposed cells cannot be replayed."""
+    return () if reads_data(facts) else (Role.PREPROCESS,)
 
-    Such a cell runs untagged for now: it builds the training input, and the service takes that
-    input as it is. When preprocess cells' pandas statements are replayed as a generated
-    `preprocess(frame)`, this is the one place to return `(Role.PREPROCESS,)` instead.
-    """
-    return ()
+
+def raw_or_engineered(
+    spec: NotebookSpec,
+    facts: Sequence[CellFacts],
+    proposals: list[RoleProposal],
+    input_cells: set[int],
+    model: str | None,
+) -> tuple[list[RoleProposal], ServiceInput]:
+    """Keep the `preprocess` role of the fit-input cells if lint accepts the replay they make (the
+    service then takes raw rows); else run them untagged, and say which line stops the replay."""
+    replayed = {p.cell_index for p in proposals if _fit_input_preprocess(p) and p.cell_index in input_cells}
+    support = _support_cells(spec, facts, proposals, replayed)
+    trial_proposals = [support.get(p.cell_index, p) for p in proposals]
+    roles = {p.cell_index: p.roles for p in trial_proposals if not p.fixed}
+    trial = with_roles(spec, roles)
+    errors = replay_errors(trial, model) if replayed else []
+    if not errors:
+        return trial_proposals, service_input(trial, model=model)
+    engineered = with_roles(
+        spec, {p.cell_index: p.roles for p in proposals if not p.fixed and p.cell_index not in replayed}
+    )
+    before = {f.message for f in replay_errors(engineered, model)}
+    new = [f for f in errors if f.message not in before]
+    if not new:
+        return trial_proposals, service_input(trial, model=model)
+    why = "; runs untagged: " + _why(new[0])
+    kept = [p if p.cell_index not in replayed else _proposal(p.cell_index, (), p.reason + why) for p in proposals]
+    return kept, service_input(engineered, model=model, blocking=blocker(spec, new[0]))
+
+
+def _fit_input_preprocess(proposal: RoleProposal) -> bool:
+    return proposal.roles == (Role.PREPROCESS.value,) and proposal.reason.startswith(FIT_INPUT)
+
+
+def _after_the_load(proposals: list[RoleProposal]) -> list[RoleProposal]:
+    """Only cells after the one that reads the data are replayed: the raw frame is what it read."""
+    loads = [p.cell_index for p in proposals if Role.LOAD.value in p.roles]
+    return [
+        _untagged(p) if _fit_input_preprocess(p) and not (loads and p.cell_index > min(loads)) else p for p in proposals
+    ]
+
+
+def _support_cells(
+    spec: NotebookSpec, facts: Sequence[CellFacts], proposals: Sequence[RoleProposal], replayed: set[int]
+) -> dict[int, RoleProposal]:
+    """Untagged cells above the replayed ones holding only imports, definitions and literal
+    constants that the replayed statements use (`import numpy as np` for `np.log1p`): they ship too."""
+    if not replayed:
+        return {}
+    by_index = {p.cell_index: p for p in proposals}
+    used: dict[str, int] = {}
+    for f in facts:
+        if f.cell.index in replayed:
+            for name in f.uses:
+                used.setdefault(name, f.cell.index)
+    found: dict[int, RoleProposal] = {}
+    for f in facts:
+        proposal = by_index[f.cell.index]
+        if f.cell.index > max(replayed) or proposal.roles or proposal.fixed or f.star_import:
+            continue
+        needed = sorted(f.binds & set(used))
+        if needed and unshippable_line(f) is None and not reads_data(f):
+            verb = "imports" if set(needed) <= _imported_names(f) else "defines"
+            user = spec.cells[used[needed[0]]].number
+            reason = f"{verb} {listed(needed)} for the preprocess code in cell {user}"
+            found[f.cell.index] = _proposal(f.cell.index, (Role.PREPROCESS,), reason)
+    return found
+
+
+def _untagged(proposal: RoleProposal) -> RoleProposal:
+    return _proposal(proposal.cell_index, (), proposal.reason)
+
+
+def _why(finding: Finding) -> str:
+    where = f"cell {finding.cell_index + 1}" if finding.cell_index is not None else "a preprocess cell"
+    line = f", line {finding.line}" if finding.line else ""
+    return f"its statements cannot be replayed per request ({where}{line})"
 
 
 def _proposal(index: int, roles: tuple[Role, ...], reason: str, *, fixed: bool = False) -> RoleProposal:

@@ -207,6 +207,8 @@ def convert(
             f"  service {result.name} {result.version}; model `{result.model_variable}` "
             f"({result.model_class}); input `{result.features_variable}`"
         )
+        if result.service_input is not None:
+            out_console.print(f"  input: {escape(result.service_input.describe())}")
         out_console.print(
             f"  metrics: {escape(metrics)}; {result.golden_examples} golden examples; "
             f"{result.elapsed:.1f}s on kernel {result.kernel}"
@@ -261,6 +263,9 @@ def tag(notebook: Path, model: str | None, write: bool, copy: Path | None, debug
             out_console.print(f"{escape(label)}  [bold]{roles}[/]: {escape(proposal.reason)}")
         for warning in result.plan.warnings:
             err_console.print(f"[yellow]warning:[/] {escape(warning)}")
+        service = result.plan.service_input
+        if service is not None:
+            out_console.print(escape(service.explain()))
         model_flag = f" --model {result.plan.model}" if result.plan.convert_needs_model else ""
         if result.written is None:
             out_console.print(

@@ -139,6 +139,7 @@ class PreprocessingReport(_Reported):
     source: str | None = None  # the preprocessing module as shipped (frozen values filled in)
     frozen: tuple[str, ...] = ()  # keys of the recorded training values
     label_columns: tuple[str, ...] = ()  # in the raw frame, never in a request
+    unused_columns: tuple[str, ...] = ()  # in the raw frame, never read by the replayed cells
     proof: PreprocessingProof | None = None
 
 

@@ -23,17 +23,20 @@ def recording_edits(spec: NotebookSpec, module: PreprocessModule) -> CellEdits:
     from nb2prod.run.capture import kernel_source
 
     edits = {index: found for index, found in module.run_edits.items() if found}
-    if not edits:
+    replay = module.replay
+    snapshot_at = replay.snapshot_before if replay is not None and replay.raw else None
+    if not edits and snapshot_at is None:
         return CellEdits()
     sources = {index: apply_edits(spec.cells[index].source, found) for index, found in edits.items()}
-    first = min(sources)
+    # the recorders run before the first cell that calls one, the snapshot included: the raw
+    # frame's first replayed cell may need no recording (`df.drop(..., inplace=True)`)
+    first = min([*sources, *([snapshot_at] if snapshot_at is not None else [])])
     setup = "# nb2prod: records training values and the fit input for the proof; not part of your notebook.\n"
     before = {first: setup + kernel_source(RECORDER_MODULES)}
-    replay = module.replay
-    if replay is not None and replay.snapshot_before is not None and replay.raw:
+    if replay is not None and snapshot_at is not None:
         snapshot = f"_nb2prod_snapshot({replay.raw!r}, globals())\n"
-        index = replay.snapshot_before
-        before[index] = before.get(index, "# nb2prod: keeps a copy of the raw frame for the proof.\n") + snapshot
+        before[snapshot_at] = before.get(snapshot_at, "# nb2prod: keeps a copy of the raw frame for the proof.\n")
+        before[snapshot_at] += snapshot
     return CellEdits(sources=sources, before=before)
 
 

@@ -318,3 +318,50 @@ def test_encoders_fitted_in_the_cells_are_frozen_as_training_fitted_them(make_no
     spec = read_notebook(path)
     edited = apply_edits(spec.cells[1].source, module.run_edits[1])
     assert '_nb2prod_fitted("encoder fitted", encoder, encoder.fit_transform(dataset["Sex"]), "L0", ())' in edited
+
+
+def test_random_draws_kept_in_a_variable_inside_a_loop_over_frames_are_a_random_fill(make_notebook) -> None:
+    path = make_notebook(
+        [
+            LOAD,
+            code(
+                "import numpy as np\n"
+                "full_data = [train, test]\n"
+                "for dataset in full_data:\n"
+                "    age_avg = dataset['Age'].mean()\n"
+                "    age_std = dataset['Age'].std()\n"
+                "    age_null_count = dataset['Age'].isnull().sum()\n"
+                "    age_null_random_list = np.random.randint(age_avg - age_std, age_avg + age_std, size=age_null_count)\n"
+                "    dataset.loc[np.isnan(dataset['Age']), 'Age'] = age_null_random_list\n"
+                "X = train.drop('Survived', axis=1)\ny = train['Survived']",
+                "preprocess",
+            ),
+            TRAIN,
+        ]
+    )
+    errors = errors_of(module_of(path, raw="train"))
+    assert len(errors) == 1
+    assert "line 7: `np.random.randint(...)` draws random numbers" in errors[0] and "combines" not in errors[0]
+
+
+def test_the_recorders_run_before_the_raw_frame_snapshot(make_notebook) -> None:
+    from nb2prod.run.recording import recording_edits
+
+    path = make_notebook(
+        [
+            code(
+                "import pandas as pd\ndf = pd.DataFrame({'a': [1.0, None, 3.0], 'junk': [0, 1, 2], 'y': [0, 1, 1]})",
+                "load",
+            ),
+            code("df.drop(columns=['junk'], inplace=True)\ndf['year_now'] = 2024", "preprocess"),
+            code("df['a'] = df['a'].fillna(df['a'].median())\nX = df.drop(columns=['y'])\ny = df['y']", "preprocess"),
+            TRAIN,
+        ]
+    )
+    spec = read_notebook(path)
+    module = assemble_preprocess(spec)
+    assert module.replay is not None and module.replay.snapshot_before == 1  # needs no recording itself
+    edits = recording_edits(spec, module)
+    first = min(edits.before)
+    assert first == 1 and "def _nb2prod_snapshot" in edits.before[first]
+    assert edits.before[first].index("def _nb2prod_snapshot") < edits.before[first].index("_nb2prod_snapshot('df'")

@@ -58,7 +58,7 @@ def test_a_tutorial_notebook_gets_one_role_per_code_cell(make_notebook) -> None:
         ("skip",),
         ("skip",),
         ("skip",),
-        (),
+        ("preprocess",),
         ("skip",),
         ("train",),
         (),
@@ -72,6 +72,7 @@ def test_a_tutorial_notebook_gets_one_role_per_code_cell(make_notebook) -> None:
     assert reasons[2] == "only displays `df.head()`"
     assert reasons[4] == "plots (`.hist`)"
     assert reasons[5] == "prepares the fit input: defines `X`, used by cell 9"
+    assert plan.service_input is not None and plan.service_input.describe() == "raw columns of `df` from customers.csv"
     assert reasons[6] == "explores: the model and its metrics do not use its `corr`"
     assert reasons[7] == "fits `model` (the served model)"
     assert reasons[9] == "computes `accuracy_score` for the served model"
@@ -275,13 +276,40 @@ def test_the_users_skip_parameters_and_role_lines_are_kept(make_notebook) -> Non
     )
 
 
-def test_fit_input_cells_run_untagged_until_pandas_statements_are_replayed(make_notebook) -> None:
+def test_fit_input_cells_are_replayed_and_a_file_reading_cell_never_is(make_notebook) -> None:
     path = make_notebook(TUTORIAL)
     facts = plan_of(path)
-    assert facts.proposals[5].roles == () and facts.proposals[5].reason.startswith("prepares the fit input")
+    assert facts.proposals[5].roles == ("preprocess",) and facts.proposals[5].reason.startswith(
+        "prepares the fit input"
+    )
     from nb2prod.analysis.flow import cell_facts
 
-    assert fit_input_roles(cell_facts(read_notebook(path).cells[6])) == ()
+    spec = read_notebook(path)
+    assert fit_input_roles(cell_facts(spec.cells[6])) == ("preprocess",)
+    assert fit_input_roles(cell_facts(spec.cells[2])) == ()  # `pd.read_csv`: load, never preprocess
+
+
+def test_cells_that_cannot_be_replayed_run_untagged_and_the_input_says_why(make_notebook) -> None:
+    cells = [c for c in TUTORIAL]
+    cells[6] = code("df['noise'] = np.random.randint(0, 5, len(df))\nX = df[['age', 'noise']]\ny = df['churn']")
+    plan = plan_of(make_notebook(cells))
+    assert plan.proposals[5].roles == ()
+    assert "runs untagged: its statements cannot be replayed per request (cell 7, line 1)" in plan.proposals[5].reason
+    service = plan.service_input
+    assert service is not None and service.kind == "engineered" and service.frame == "X"
+    assert service.blocking is not None and (service.blocking.cell_number, service.blocking.line) == (7, 1)
+    assert "draws random numbers" in service.blocking.reason
+    assert service.explain().startswith("the service will take engineered columns of `X`, not the raw data: ")
+
+
+def test_an_imports_cell_the_replayed_code_needs_is_preprocess_too(make_notebook) -> None:
+    cells = [c for c in TUTORIAL]
+    cells[6] = code("df['log_spend'] = np.log1p(df['spend'])\nX = df[['age', 'log_spend']]\ny = df['churn']")
+    plan = plan_of(make_notebook(cells))
+    assert plan.proposals[0].roles == ("preprocess",)
+    assert plan.proposals[0].reason == "imports `np` for the preprocess code in cell 7"
+    assert plan.proposals[5].roles == ("preprocess",)
+    assert plan.service_input is not None and plan.service_input.kind == "raw"
 
 
 def test_write_changes_only_cell_tags(make_notebook, tmp_path: Path) -> None:
@@ -293,13 +321,14 @@ def test_write_changes_only_cell_tags(make_notebook, tmp_path: Path) -> None:
     path = make_notebook([markdown("# Title"), *cells], nb2prod={"name": "churn"})
     before = json.loads(path.read_text())
     result = tag(path, write=True)
-    assert result.written == path and result.changed == 9
+    assert result.written == path and result.changed == 10
     after = json.loads(path.read_text())
     tags = {i: c["metadata"].pop("tags", None) for i, c in enumerate(after["cells"])}
     for cell in before["cells"]:
         cell["metadata"].pop("tags", None)
     assert after == before  # sources, outputs, counts, ids, other metadata: unchanged
     assert tags[2] == ["step:load", "load"] and tags[3] == ["skip"] and tags[1] is None
+    assert tags[6] == ["preprocess"]
     assert tag(path, write=True).changed == 0  # idempotent
 
 
@@ -337,3 +366,29 @@ def test_the_tag_command_asks_for_the_model(make_notebook) -> None:
     chosen = run_cli("tag", path, "--model", "a", "--write")
     assert chosen.returncode == 0, chosen.stderr
     assert "next: nb2prod convert" in chosen.stdout and "--model a" in chosen.stdout
+
+
+def test_a_random_fill_in_a_loop_over_frames_is_named_as_the_reason_for_engineered_input(make_notebook) -> None:
+    path = make_notebook(
+        [
+            code(IMPORTS + "\nfrom sklearn.linear_model import LogisticRegression"),
+            code("train = pd.read_csv('train.csv')\ntest = pd.read_csv('test.csv')"),
+            code("train.head()"),
+            code(
+                "for dataset in [train, test]:\n"
+                "    age_avg = dataset['Age'].mean()\n"
+                "    draws = np.random.randint(age_avg - 10, age_avg + 10, size=dataset['Age'].isnull().sum())\n"
+                "    dataset.loc[dataset['Age'].isnull(), 'Age'] = draws\n"
+                "    dataset['Sex'] = dataset['Sex'].map({'female': 1, 'male': 0})\n"
+                "train['Age'] = train['Age'].astype(float)"
+            ),
+            code("X = train[['Age', 'Sex']]\ny = train['Survived']\nmodel = LogisticRegression().fit(X, y)"),
+        ]
+    )
+    plan = plan_of(path)
+    assert plan.proposals[3].roles == ()
+    service = plan.service_input
+    assert service is not None and service.kind == "engineered"
+    assert service.blocking is not None and (service.blocking.cell_number, service.blocking.line) == (4, 3)
+    assert "`np.random.randint(...)` draws random numbers" in service.blocking.reason
+    assert "Fill with a training statistic" in service.blocking.fix

@@ -52,6 +52,7 @@ class EditMaker:
                 edits.run += wrap(positions, freeze.node, f"_nb2prod_freeze({key}, ", f", {loop}, {varies})")
             elif freeze.what == "columns":
                 edits.code += wrap(positions, freeze.node, f"{ALIGN}(", f", {FROZEN}[{key}]{read})")
+                edits.code += _all_categories(positions, freeze.node)
                 edits.run += wrap(positions, freeze.node, f"_nb2prod_columns({key}, ", f", {loop}, {varies})")
             elif freeze.what == "fitted":
                 assert isinstance(freeze.node, ast.Call) and isinstance(freeze.node.func, ast.Attribute)
@@ -120,6 +121,36 @@ def label_drop_edits(positions: Positions, found: Findings, labels: frozenset[st
             receiver = call.func.value  # type: ignore[attr-defined]
             edits.append(Edit(positions.end(receiver), positions.end(call), ""))
     return edits
+
+
+def tolerant_drops(positions: Positions, node: ast.stmt, found: Findings, labels: frozenset[str]) -> list[Edit]:
+    """`frame.drop(columns=["id"])` with `errors="ignore"` in the service: a request need not send
+    the columns the notebook drops (the proof leaves out those it never reads)."""
+    removed = {
+        id(c) for c in found.label_drops if not [x for x in string_items(drop_columns_node(c)) if x not in labels]
+    }
+    edits: list[Edit] = []
+    for call in ast.walk(node):
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "drop"):
+            continue
+        if id(call) in removed or any(k.arg in ("errors", "index") or k.arg is None for k in call.keywords):
+            continue
+        closing = positions.end(call) - 1
+        comma = positions.source[:closing].rstrip().endswith((",", "("))
+        edits.append(Edit(closing, closing, 'errors="ignore"' if comma else ', errors="ignore"'))
+    return edits
+
+
+def _all_categories(positions: Positions, node: ast.expr) -> list[Edit]:
+    """`get_dummies(..., drop_first=True)` on one request row would drop the row's only category:
+    the service makes every column and keeps training's (the first category's column is not one)."""
+    if not isinstance(node, ast.Call):
+        return []
+    return [
+        replace(positions, k.value, "False")
+        for k in node.keywords
+        if k.arg == "drop_first" and not (isinstance(k.value, ast.Constant) and k.value.value is False)
+    ]
 
 
 def _subscript(freeze: Freeze) -> str:

@@ -109,7 +109,7 @@ class Classifier:
             return Kind.CONST if self.ignore_labels else Kind.ROW
         if isinstance(node, ast.Call):
             return self._call_kind(node)
-        if isinstance(node, ast.Attribute) and node.attr in SHAPE_ATTRIBUTES:
+        if isinstance(node, ast.Attribute) and node.attr in SHAPE_ATTRIBUTES - {"columns"}:
             return Kind.STAT if self.kind(node.value) is Kind.ROW else self.kind(node.value)
         return self._children(node)
 
@@ -194,6 +194,12 @@ class Classifier:
         elif name == "astype" and _to_category(node) and self.kind(node.func.value) is Kind.ROW:  # type: ignore[attr-defined]
             self.found.freezes.append(Freeze(node, "categories", self.scope.loop_vars))
         return None
+
+    def randoms_in(self, node: ast.AST) -> Findings:
+        """The random draws in `node`, found without freezing anything."""
+        found = Classifier(self.scope, ignore_labels=self.ignore_labels)
+        found._randoms(node)
+        return found.found
 
     def _randoms(self, node: ast.AST) -> None:
         for call in ast.walk(node):

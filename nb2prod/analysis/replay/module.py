@@ -139,7 +139,10 @@ def _infer_raw(
     bound before the first preprocess cell: the raw frame the load cells make."""
     if chain is None or not cells:
         return None
-    first = min(c.index for c in cells)
+    # the first cell with statements: an imports cell above the load cell may be `preprocess` too
+    trees = [(c, editable_tree(c)) for c in cells]
+    with_statements = [c.index for c, t in trees if t is not None and _has_statements([(c, t)])]
+    first = min(with_statements or [c.index for c in cells])
     name = frame_root(ast.parse(chain.start, mode="eval").body, modules)
     at = len(statements)
     seen: set[tuple[str, int]] = set()

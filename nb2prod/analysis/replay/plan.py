@@ -97,8 +97,8 @@ def frame_root(node: ast.expr, modules: set[str]) -> str | None:
                 node = node.args[0]
             else:
                 return None
-        elif isinstance(node, (ast.List, ast.Tuple)) and len(node.elts) == 1:
-            node = node.elts[0]
+        elif isinstance(node, (ast.List, ast.Tuple)) and node.elts:
+            node = node.elts[0]  # `pd.concat([train, dummies], axis=1)` is built from `train`
         else:
             return None
 

@@ -16,7 +16,14 @@ from __future__ import annotations
 import ast
 
 from nb2prod.analysis.fitchain import FitChain, cell_text
-from nb2prod.analysis.replay.edits import EditMaker, Pending, StatementEdits, label_drop_edits, used_assignments
+from nb2prod.analysis.replay.edits import (
+    EditMaker,
+    Pending,
+    StatementEdits,
+    label_drop_edits,
+    tolerant_drops,
+    used_assignments,
+)
 from nb2prod.analysis.replay.freeze import Classifier, Findings, Kind, Scope, fitted_receiver
 from nb2prod.analysis.replay.issues import IssueLog
 from nb2prod.analysis.replay.plan import Emitted, FrozenValue, ModuleParts
@@ -222,6 +229,8 @@ class Replayer:
         classifier = Classifier(self.scope)
         value = value_of(node)
         kind = classifier.kind(value) if value is not None else classifier.kind(node)
+        if not isinstance(node, ast.Expr) and self._refuse_randoms(cell, classifier.randoms_in(node)):
+            return  # `draws = np.random.randint(...)` then `dataset.loc[missing, "Age"] = draws`
         if isinstance(node, ast.Expr) and kind is not Kind.CONST:
             return  # shows a value only
         if kind is Kind.CONST:
@@ -305,6 +314,7 @@ class Replayer:
             self.log.label_feature(cell, found.label_reads[0].lineno, first_text(positions, node), column)
             return
         edits = self._edits(cell, positions, found, loop_id)
+        edits.code += tolerant_drops(positions, node, found, self.scope.label_columns)
         self._keep(cell, edits)
         if self.first_body_cell is None:
             self.first_body_cell = cell.index

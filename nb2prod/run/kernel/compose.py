@@ -11,7 +11,7 @@ import sys
 
 from nb2prod.run.kernel.common import _CaptureProblem
 from nb2prod.run.kernel.frozen import _frozen_load_shipped, _frozen_shipped_source
-from nb2prod.run.kernel.proof import _proof_prove, _proof_row_positions
+from nb2prod.run.kernel.proof import _proof_compare, _proof_prove, _proof_row_labels, _proof_row_positions
 
 _SERVED_PROOF_ROWS = 100
 
@@ -59,12 +59,36 @@ def _served_prove(served, raw, fit_input, labels, transformers):
     record = served["record"]
     request, record["label_columns"] = _served_without_labels(raw, labels)
     transform = _served_transform(served["function"], transformers)
+    if record["method"] == "replayed":
+        record["unused_columns"] = _served_unused_columns(transform, request, fit_input)
+        request = request.drop(columns=record["unused_columns"])
     try:
         record["proof"] = _proof_prove(transform, request, fit_input, _SERVED_PROOF_ROWS)
     except _CaptureProblem as problem:
         problem.details.update(method=record["method"], transformers=record["transformers"])
         raise
     served.update(sample=request, inputs=fit_input, positions=_proof_row_positions(request, fit_input))
+
+
+def _served_unused_columns(transform, request, fit_input):
+    """Raw columns the replayed cells never read (an id they drop, the label under a new name):
+    a request need not send them. Each is left out only if the fit input is still reproduced."""
+    try:
+        positions = _proof_row_positions(request, fit_input)
+        labels = _proof_row_labels(fit_input)
+    except Exception:  # noqa: BLE001 - the proof reports what is wrong
+        return []
+    frame = request.reset_index(drop=True)
+    rows = list(range(len(positions)))
+    unused = []
+    for name in list(getattr(frame, "columns", [])):
+        try:
+            result = transform(frame.drop(columns=[*unused, name]))
+            _proof_compare(fit_input, result, positions, rows, labels, "batch")
+        except Exception:  # noqa: BLE001 - the column is needed
+            continue
+        unused.append(name)
+    return unused
 
 
 def _served_fit_input(namespace, features):
