@@ -73,6 +73,7 @@ class TagResult:
     plan: RolePlan
     written: Path | None
     changed: int
+    stored_model: str | None = None  # written as notebook metadata `nb2prod.model`
 
 
 def tag(notebook: Path, *, model: str | None = None, write: bool = False, copy: Path | None = None) -> TagResult:
@@ -87,8 +88,9 @@ def tag(notebook: Path, *, model: str | None = None, write: bool = False, copy: 
     if not write and copy is None:
         return TagResult(spec, plan, None, 0)
     roles = {p.cell_index: p.roles for p in plan.proposals if not p.fixed}
-    written, changed = write_roles(spec.path, roles, destination=copy)
-    return TagResult(spec, plan, written, changed)
+    chosen = plan.model if (model or plan.convert_needs_model) and plan.model != spec.config.model else None
+    written, changed = write_roles(spec.path, roles, destination=copy, model=chosen)
+    return TagResult(spec, plan, written, changed, chosen)
 
 
 def _spec(spec: NotebookSpec | Path) -> NotebookSpec:
