@@ -265,6 +265,8 @@ def _mutated_roots(node: ast.stmt) -> frozenset[str]:
     df["x"] = ...` changes `train` and `test`, `for row in records: row["a"] = ...` changes `records`.
     """
     found: set[str] = set()
+    if isinstance(node, (*SCOPES, ast.ClassDef)):
+        return frozenset()  # a body changes objects when it is called, not when it is defined
     loops = _loop_sources(node)
     for child in _same_scope_nodes(node):
         targets: list[ast.expr] = []

@@ -378,6 +378,13 @@ def _warnings(context: _Context, running: Sequence[CellFacts], facts: Sequence[C
     """What the tags alone cannot fix: shipped code mixed with other code, needed skip cells."""
     name = context.spec.path.name
     found = []
+    served = context.served
+    if served.fit_call is None:
+        found.append(
+            f"{name}: no cell that runs fits `{served.variable}`, so its training input cannot be told from a "
+            "`fit` call: name it for `nb2prod lint` and `convert` with --features VAR (or notebook metadata "
+            "`nb2prod.features`), or check that the model's name is right."
+        )
     for index in sorted(context.shipped.cells):
         cell_facts_ = next(f for f in running if f.cell.index == index)
         problem = unshippable_line(cell_facts_)

@@ -294,3 +294,33 @@ def test_metric_calls_on_the_served_models_predictions_are_the_metrics(make_note
         "f1_score": "f1_score(y_test, pred)",
         "score": "model.score(X_test, y_test)",
     }
+
+
+# --- the proposal passes lint ---------------------------------------------------------------
+
+
+def test_a_custom_scorer_ships_with_its_imports_cell_even_beside_plot_settings(make_notebook) -> None:
+    path = make_notebook(
+        [
+            code(
+                "%matplotlib inline\nimport numpy as np\nimport pandas as pd\nimport matplotlib.pyplot as plt\n"
+                "import warnings\nwarnings.filterwarnings('ignore')\nplt.style.use('ggplot')\n"
+                "from sklearn.metrics import make_scorer\nfrom sklearn.model_selection import GridSearchCV\n"
+                "from sklearn.linear_model import Ridge"
+            ),
+            code("houses = pd.read_csv('houses.csv')\nhouses.head()"),
+            code("def rmse(y_true, y_pred):\n    return np.sqrt(np.mean((y_true - y_pred) ** 2))"),
+            code("X = houses[['area', 'rooms']]\ny = houses['price']"),
+            code(
+                "search = GridSearchCV(Ridge(), {'alpha': [0.1, 1, 10]}, "
+                "scoring=make_scorer(rmse, greater_is_better=False), cv=3)\nsearch.fit(X, y)"
+            ),
+            code("search.best_params_"),
+        ]
+    )
+    plan = propose_roles(read_notebook(path))
+    roles = [p.roles for p in plan.proposals]
+    assert roles[0] == ("preprocess",) and roles[2] == ("preprocess",)
+    assert plan.warnings == ()
+    tag(path, write=True)
+    assert [f for f in lint_notebook(read_notebook(path)) if f.severity is Severity.ERROR] == []
