@@ -267,7 +267,8 @@ def _metric_notes(spec: NotebookSpec, capture: Capture) -> tuple[str, ...]:
         return ()
     return (
         f"{spec.path.name}: the evaluate cells ({', '.join(c.label for c in evaluate)}) set no `metrics` dict "
-        "of numbers, so the manifest records no metrics.",
+        "of numbers and call no metric on the served model's predictions (`accuracy_score(y_test, pred)`), "
+        "so the manifest records no metrics.",
     )
 
 
@@ -356,7 +357,8 @@ def check_requirements(
             raise RequirementNotMet(
                 f"{spec.path.name}: --require {requirement}: the notebook reports no metric `{requirement.metric}` "
                 f"(metrics: {have})" + (f": {why}." if why else "."),
-                hint="Set it in the `metrics` dict of a cell tagged `evaluate`.",
+                hint="Set it in the `metrics` dict of a cell tagged `evaluate`, or compute it there with a metric "
+                "call on the served model's predictions (`accuracy_score(y_test, pred)` is `accuracy_score`).",
                 notebook=spec.path,
             )
         actual = metrics[requirement.metric]

@@ -4,8 +4,8 @@ People write `accuracy_score(y_test, pred)` or `model.score(X_test, y_test)`, no
 evaluate cells, a call of a `*_score` or `*_error` function, or the model's own `score`, that reads
 the served model or what it predicted is a metric, named after the function (`accuracy_score`,
 `score`). The capture step evaluates each such call again at the end of the run, so only calls
-whose inputs no later statement changes are taken, and only on held-out data (nothing named
-`train`). A `metrics` dict, when the notebook sets one, wins.
+whose inputs no later statement changes are taken, and only on held-out data (nothing passed to
+the model's `fit`, nothing named `train`). A `metrics` dict, when the notebook sets one, wins.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from nb2prod.analysis.fitchain import fit_receivers
-from nb2prod.analysis.flow import cell_facts, dotted
+from nb2prod.analysis.flow import CellFacts, Statement, cell_facts, dotted
 from nb2prod.notebook.spec import Cell, NotebookSpec, Role
 
 METRIC_FUNCTION = re.compile(r"(^|\.)(\w+_score|\w+_error)$")
@@ -41,13 +41,14 @@ def metric_calls(spec: NotebookSpec, model: str | None) -> list[MetricCall]:
     running = [cell_facts(c) for c in spec.code_cells() if not c.has(Role.SKIP)]
     statements = [(facts, s) for facts in running for s in facts.statements]
     derived = set(roots)
+    training = _fit_arguments(statements, roots)
     found: dict[str, MetricCall] = {}
     for position, (facts, statement) in enumerate(statements):
         reads = {n.id for n in ast.walk(statement.node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         if facts.cell.has(Role.EVALUATE):
             later = set().union(*(s.binds for _, s in statements[position + 1 :]))
             for call in _calls(statement.node):
-                metric = _metric(call, derived, later)
+                metric = _metric(call, derived, later | training)
                 if metric is not None:
                     found.pop(metric, None)
                     found[metric] = MetricCall(metric, ast.unparse(call), facts.cell)
@@ -56,6 +57,19 @@ def metric_calls(spec: NotebookSpec, model: str | None) -> list[MetricCall]:
         else:
             derived -= statement.binds - roots
     return list(found.values())
+
+
+def _fit_arguments(statements: list[tuple[CellFacts, Statement]], roots: set[str]) -> set[str]:
+    """Names passed to the served model's `fit`: its training data, never held out."""
+    found: set[str] = set()
+    for _, statement in statements:
+        for node in ast.walk(statement.node):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "fit":
+                receiver = node.func.value
+                if isinstance(receiver, ast.Name) and receiver.id in roots:
+                    arguments = [*node.args, *(k.value for k in node.keywords)]
+                    found |= {n.id for a in arguments for n in ast.walk(a) if isinstance(n, ast.Name)}
+    return found
 
 
 def _calls(node: ast.AST) -> list[ast.Call]:
@@ -70,7 +84,7 @@ def _calls(node: ast.AST) -> list[ast.Call]:
     return found
 
 
-def _metric(call: ast.Call, derived: set[str], later: set[str]) -> str | None:
+def _metric(call: ast.Call, derived: set[str], excluded: set[str]) -> str | None:
     callee = dotted(call.func) or ""
     names = {n.id for n in ast.walk(call) if isinstance(n, ast.Name)}
     if isinstance(call.func, ast.Attribute) and call.func.attr == "score":
@@ -82,6 +96,6 @@ def _metric(call: ast.Call, derived: set[str], later: set[str]) -> str | None:
         name = callee.split(".")[-1]
     else:
         return None
-    if any("train" in n.lower() for n in names) or names & later:
+    if any("train" in n.lower() for n in names) or names & excluded:
         return None  # training data, or inputs a later statement changes
     return name

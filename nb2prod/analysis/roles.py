@@ -144,8 +144,9 @@ def _evaluate_cells(spec: NotebookSpec, running: Sequence[CellFacts], served: Se
 def _metric_call(facts: CellFacts, derived: set[str]) -> str | None:
     """The first metric call in the cell that reads the served model or what it predicted."""
     tree = analysis.parse_cell(facts.cell)
-    for node in ast.walk(tree) if tree is not None else ():
-        if isinstance(node, ast.Call) and METRIC_CALL.search(dotted(node.func) or ""):
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)] if tree is not None else []
+    for node in sorted(calls, key=lambda n: (n.lineno, n.col_offset)):
+        if METRIC_CALL.search(dotted(node.func) or ""):
             read = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
             if read & derived:
                 return (dotted(node.func) or "").split(".")[-1]

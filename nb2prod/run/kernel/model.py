@@ -102,6 +102,10 @@ def _metrics(namespace, config):
     if isinstance(metrics, dict):
         numbers = {str(key): _finite_number(value) for key, value in metrics.items()}
         return {key: number for key, number in numbers.items() if number is not None}
+    return _metric_call_values(namespace, config)
+
+
+def _metric_call_values(namespace, config):
     found = {}
     for name, expression in config.get("metric_calls", []) if config["evaluate"] else []:
         try:
@@ -120,6 +124,8 @@ def _metrics_problems(namespace, config):
     if metrics is None:
         return {}
     if not isinstance(metrics, dict):
+        if _metric_call_values(namespace, config):
+            return {}  # `from sklearn import metrics`, and the metric calls give the metrics
         kind = (
             f"the module {metrics.__name__}" if isinstance(metrics, types.ModuleType) else f"a {type(metrics).__name__}"
         )
