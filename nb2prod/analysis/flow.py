@@ -151,8 +151,8 @@ class _Reader:
                 self._visit(node.type, called)
             if node.name:
                 self._bind(node.name)
-            for child in node.body:
-                self._visit(child, called)
+            for inner in node.body:
+                self._visit(inner, called)
             return
         if isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
             self._bind(node.name)

@@ -100,6 +100,7 @@ def find_served_model(spec: NotebookSpec, running: Sequence[CellFacts], model: s
     if chosen is None:
         named = [c for c in candidates if c.variable == root]
         chosen = _preferred(named)[-1] if named else None
+    fit_call: analysis.FitCall | None
     if chosen is not None:
         fit, fit_call = chosen.facts, chosen.call
     else:

@@ -183,4 +183,3 @@ def _display_setting(node: ast.stmt) -> bool:
         target = ast.unparse(node.targets[0])
         return target.split(".")[0].split("[")[0] in DISPLAY_ROOTS or target.startswith("pd.options.display.")
     return False
-

@@ -110,12 +110,10 @@ def test_churn_tutorial_compares_models_and_fits_on_frame_values(tmp_path: Path)
     run_generated_tests(tmp_path / "out")
 
 
-def test_houses_tutorial_needs_the_model_named(tmp_path: Path) -> None:
+def test_houses_tutorial_serves_the_model_it_predicts_with_last(tmp_path: Path) -> None:
     notebook = tutorial("tutorial_houses", tmp_path)
-    refused = run_cli("tag", notebook)
-    assert refused.returncode == 1
-    assert "3 models are fitted: `lr` (LinearRegression, cell 11), `ridge` (Ridge, cell 12)" in refused.stderr
-    shown = tag_write(notebook, "--model", "gbr")
+    shown = tag_write(notebook)  # three models are compared; the residuals plot predicts with `gbr`
+    assert "skip: fits `ridge`, not the served model `gbr`" in shown
     assert "(`SEED = 3`)  parameters" in shown and "(`%%time`)  train: fits `gbr`" in shown
     manifest, _, _ = converted(notebook, tmp_path / "out", "-p", "N_HOUSES", "300")
     assert manifest["model"]["variable"] == "gbr" and manifest["parameters"]["N_HOUSES"] == 300
@@ -202,7 +200,7 @@ def test_loans_tutorial_runs_its_record_loop_and_reports_its_metric_calls(tmp_pa
     notebook = tutorial("tutorial_loans", tmp_path)
     shutil.copy(FIXTURES / "loans.csv", tmp_path / "loans.csv")
     shown = tag_write(notebook)
-    assert "(`NUMBERS = [\"income\", \"amount\", \"years\", \"default\"]`)  (untagged): prepares the fit input: " in shown
+    assert '(`NUMBERS = ["income", "amount", "years", "default"]`)  (untagged): prepares the fit input: ' in shown
     assert "skip: fits `lr`, not the served model `model`" in shown
     manifest, golden, stderr = converted(notebook, tmp_path / "out", "--require", "accuracy_score>=0.6")
     assert set(manifest["metrics"]) == {"accuracy_score", "f1_score", "score"}
@@ -222,4 +220,3 @@ def test_loans_tutorial_runs_its_record_loop_and_reports_its_metric_calls(tmp_pa
     check_requirements(spec, (MetricRequirement.parse("score>=0.6"),), manifest["metrics"])
     with pytest.raises(RequirementNotMet, match=r"f1_score is 0\.\d+, but --require asks f1_score>=0\.99"):
         check_requirements(spec, (MetricRequirement.parse("f1_score>=0.99"),), manifest["metrics"])
-

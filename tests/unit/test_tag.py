@@ -103,8 +103,7 @@ def test_several_fitted_models_are_listed_and_never_guessed(make_notebook) -> No
     assert info.value.candidates == ("lr", "tree")
     assert (
         "compare.ipynb: 2 models are fitted: `lr` (LogisticRegression, cell 2: scores in cell 4), "
-        "`tree` (DecisionTreeClassifier, cell 3: scores in cell 4)"
-        in (info.value.message)
+        "`tree` (DecisionTreeClassifier, cell 3: scores in cell 4)" in (info.value.message)
     )
     assert "nb2prod tag compare.ipynb --model tree" in info.value.hint
     plan = plan_of(path, "tree")

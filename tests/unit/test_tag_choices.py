@@ -43,14 +43,18 @@ def test_a_loop_converting_records_in_place_runs(make_notebook) -> None:
         [
             markdown("# Loan defaults\nThe CSV holds numbers as text; we convert them ourselves."),
             IMPORTS,
-            code("import csv\n\nwith open('loans.csv') as handle:\n    records = list(csv.DictReader(handle))\nlen(records)"),
+            code(
+                "import csv\n\nwith open('loans.csv') as handle:\n    records = list(csv.DictReader(handle))\nlen(records)"
+            ),
             code("records[:3]"),
             code(
                 "# numbers arrive as text: convert them in place\nfor record in records:\n"
                 "    for key in ['income', 'amount', 'years']:\n        record[key] = float(record[key])"
             ),
             code("df = pd.DataFrame(records)\ndf.head()"),
-            code("df['ratio'] = df['amount'] / df['income']\nX = pd.get_dummies(df.drop(columns='default'))\ny = df['default']"),
+            code(
+                "df['ratio'] = df['amount'] / df['income']\nX = pd.get_dummies(df.drop(columns='default'))\ny = df['default']"
+            ),
             code("model = LogisticRegression(max_iter=500)\nmodel.fit(X, y)"),
         ]
     )
@@ -86,7 +90,9 @@ def test_an_in_place_drop_in_a_loop_over_a_tuple_runs(make_notebook) -> None:
         [
             IMPORTS,
             code("train = pd.read_csv('train.csv')\ntest = pd.read_csv('test.csv')"),
-            code("train['AgeBand'] = pd.cut(train['Age'], 5)\ntrain[['AgeBand', 'Survived']].groupby('AgeBand').mean()"),
+            code(
+                "train['AgeBand'] = pd.cut(train['Age'], 5)\ntrain[['AgeBand', 'Survived']].groupby('AgeBand').mean()"
+            ),
             code("for set_ in (train, test):\n    set_.drop('AgeBand', axis=1, inplace=True, errors='ignore')"),
             code("X = train.drop('Survived', axis=1)\ny = train['Survived']"),
             code("model = RandomForestClassifier(random_state=0)\nmodel.fit(X, y)"),
@@ -152,7 +158,9 @@ def test_a_label_named_through_a_constant_is_the_label(make_notebook, label: str
 COMPARED = [
     IMPORTS,
     code("df = pd.read_csv('churn.csv')\ndf.head()"),
-    code("X = df[['tenure', 'charges']]\ny = df['churn']\nX_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)"),
+    code(
+        "X = df[['tenure', 'charges']]\ny = df['churn']\nX_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)"
+    ),
 ]
 
 
@@ -165,7 +173,9 @@ def test_a_fit_inside_a_plot_helper_or_on_a_parameter_is_not_a_candidate(make_no
                 "def plot_trend(x, y):\n    line = LinearRegression()\n    line.fit(x, y)\n"
                 "    plt.plot(x, line.predict(x))\n\nplot_trend(df[['tenure']], df['charges'])"
             ),
-            code("def evaluate(estimator):\n    estimator.fit(X_train, y_train)\n    return estimator.score(X_test, y_test)"),
+            code(
+                "def evaluate(estimator):\n    estimator.fit(X_train, y_train)\n    return estimator.score(X_test, y_test)"
+            ),
             code("evaluate(LogisticRegression())"),
             code("forest = RandomForestClassifier(random_state=0)\nforest.fit(X_train, y_train)"),
             code("pred = forest.predict(X_test)\naccuracy_score(y_test, pred)"),
@@ -186,8 +196,10 @@ def test_a_name_reused_for_a_later_exercise_does_not_replace_the_saved_model(mak
             code("pred = model.predict(X_test)\nprint(accuracy_score(y_test, pred))"),
             code("import joblib\njoblib.dump(model, 'churn_model.joblib')"),
             markdown("## Exercise: predict the charges instead"),
-            code("from sklearn.linear_model import LinearRegression\nmodel = LinearRegression()\n"
-                 "model.fit(X_train[['tenure']], X_train['charges'])"),
+            code(
+                "from sklearn.linear_model import LinearRegression\nmodel = LinearRegression()\n"
+                "model.fit(X_train[['tenure']], X_train['charges'])"
+            ),
             code("model.predict(X_test[['tenure']])[:5]"),
         ]
     )
@@ -241,7 +253,9 @@ def test_write_stores_the_chosen_model_and_lint_then_needs_no_flag(make_notebook
         [
             *COMPARED,
             code("lr = LogisticRegression().fit(X_train, y_train)\nprint(lr.score(X_test, y_test))"),
-            code("rf = RandomForestClassifier(random_state=0)\nrf.fit(X_train, y_train)\nprint(rf.score(X_test, y_test))"),
+            code(
+                "rf = RandomForestClassifier(random_state=0)\nrf.fit(X_train, y_train)\nprint(rf.score(X_test, y_test))"
+            ),
         ],
         name="compare.ipynb",
     )
@@ -258,7 +272,9 @@ def test_the_tag_command_prints_a_next_command_that_runs(make_notebook) -> None:
         [
             *COMPARED,
             code("lr = LogisticRegression().fit(X_train, y_train)\nprint(lr.score(X_test, y_test))"),
-            code("rf = RandomForestClassifier(random_state=0)\nrf.fit(X_train, y_train)\nprint(rf.score(X_test, y_test))"),
+            code(
+                "rf = RandomForestClassifier(random_state=0)\nrf.fit(X_train, y_train)\nprint(rf.score(X_test, y_test))"
+            ),
         ],
         name="compare.ipynb",
     )
