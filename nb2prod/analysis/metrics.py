@@ -63,12 +63,12 @@ def _fit_arguments(statements: list[tuple[CellFacts, Statement]], roots: set[str
     """Names passed to the served model's `fit`: its training data, never held out."""
     found: set[str] = set()
     for _, statement in statements:
+        if not statement.binds & roots:  # `model.fit(X, y)` and `model = Tree().fit(X, y)` both bind it
+            continue
         for node in ast.walk(statement.node):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "fit":
-                receiver = node.func.value
-                if isinstance(receiver, ast.Name) and receiver.id in roots:
-                    arguments = [*node.args, *(k.value for k in node.keywords)]
-                    found |= {n.id for a in arguments for n in ast.walk(a) if isinstance(n, ast.Name)}
+                arguments = [*node.args, *(k.value for k in node.keywords)]
+                found |= {n.id for a in arguments for n in ast.walk(a) if isinstance(n, ast.Name)}
     return found
 
 

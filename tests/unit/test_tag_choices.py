@@ -207,6 +207,7 @@ def test_a_name_reused_for_a_later_exercise_does_not_replace_the_saved_model(mak
     roles = [p.roles for p in plan.proposals]
     assert plan.model == "model"
     assert roles[3] == ("train",) and roles[4] == ("evaluate",)
+    assert plan.proposals[5].reason.endswith("saves with `joblib.dump`; the service has its own copy of the model")
     assert roles[6] == ("skip",) and roles[7] == ("skip",)
     # `--model model` means the same fit, not the name's last one
     assert [p.roles for p in propose_roles(read_notebook(path), "model").proposals] == roles
@@ -340,3 +341,19 @@ def test_a_custom_scorer_ships_with_its_imports_cell_even_beside_plot_settings(m
     assert plan.warnings == ()
     tag(path, write=True)
     assert [f for f in lint_notebook(read_notebook(path)) if f.severity is Severity.ERROR] == []
+
+
+def test_a_metric_on_the_data_the_model_was_fitted_on_is_not_a_metric(make_notebook) -> None:
+    path = make_notebook(
+        [
+            code(
+                "from sklearn import metrics\nfrom sklearn.datasets import load_iris\nX, y = load_iris(return_X_y=True)"
+            ),
+            code(
+                "from sklearn.tree import DecisionTreeClassifier\nclf = DecisionTreeClassifier(max_depth=2).fit(X, y)",
+                "train",
+            ),
+            code("accuracy = metrics.accuracy_score(y, clf.predict(X))", "evaluate"),
+        ]
+    )
+    assert metric_calls(read_notebook(path), None) == []
