@@ -2,8 +2,9 @@
 
 Only `metadata.tags` of code cells change (and, when the user chose the served model, notebook
 metadata `nb2prod.model`, so that `lint` and `convert` need no `--model` afterwards): nb2prod
-role tags are replaced by the given roles, other tags (Kale's, the user's own) stay where they are, and sources, outputs, execution counts
-and every other field are written back as nbformat read them. Cells whose role is a
+role tags are replaced by the given roles, other tags (Kale's, the user's own) stay where they
+are, and sources, outputs, execution counts and every other field are written back as nbformat
+read them. Cells whose role is a
 `#| nb2prod:` source line are left alone, since only their source could change it.
 """
 
