@@ -76,6 +76,7 @@ class TagResult:
     plan: RolePlan
     written: Path | None
     changed: int
+    stored_model: str | None = None  # written as notebook metadata `nb2prod.model`
 
 
 def tag(notebook: Path, *, model: str | None = None, write: bool = False, copy: Path | None = None) -> TagResult:
@@ -90,8 +91,9 @@ def tag(notebook: Path, *, model: str | None = None, write: bool = False, copy: 
     if not write and copy is None:
         return TagResult(spec, plan, None, 0)
     roles = {p.cell_index: p.roles for p in plan.proposals if not p.fixed}
-    written, changed = write_roles(spec.path, roles, destination=copy)
-    return TagResult(spec, plan, written, changed)
+    chosen = plan.model if (model or plan.convert_needs_model) and plan.model != spec.config.model else None
+    written, changed = write_roles(spec.path, roles, destination=copy, model=chosen)
+    return TagResult(spec, plan, written, changed, chosen)
 
 
 def _spec(spec: NotebookSpec | Path) -> NotebookSpec:
@@ -273,7 +275,8 @@ def _metric_notes(spec: NotebookSpec, capture: Capture) -> tuple[str, ...]:
         return ()
     return (
         f"{spec.path.name}: the evaluate cells ({', '.join(c.label for c in evaluate)}) set no `metrics` dict "
-        "of numbers, so the manifest records no metrics.",
+        "of numbers and call no metric on the served model's predictions (`accuracy_score(y_test, pred)`), "
+        "so the manifest records no metrics.",
     )
 
 
@@ -362,7 +365,8 @@ def check_requirements(
             raise RequirementNotMet(
                 f"{spec.path.name}: --require {requirement}: the notebook reports no metric `{requirement.metric}` "
                 f"(metrics: {have})" + (f": {why}." if why else "."),
-                hint="Set it in the `metrics` dict of a cell tagged `evaluate`.",
+                hint="Set it in the `metrics` dict of a cell tagged `evaluate`, or compute it there with a metric "
+                "call on the served model's predictions (`accuracy_score(y_test, pred)` is `accuracy_score`).",
                 notebook=spec.path,
             )
         actual = metrics[requirement.metric]

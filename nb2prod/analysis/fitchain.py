@@ -242,7 +242,7 @@ def _labels(statements: list[Located], target: ast.expr | None, before: int) -> 
     pending: list[tuple[ast.expr, int]] = [(target, before)] if target is not None else []
     while pending:
         node, at = pending.pop()
-        column = _column_of(node)
+        column = _column_of(_with_constants(statements, node, at))
         if column is not None:
             columns.add(column)
         elif isinstance(node, ast.Name) and node.id not in names:
@@ -262,6 +262,26 @@ def _label_sources(statements: list[Located], name: str, before: int) -> list[tu
             if isinstance(target, ast.Tuple) and name in _tuple_names(target):
                 return _split_source(target, node.value, name, located.order)
     return []
+
+
+def _with_constants(statements: list[Located], node: ast.expr, before: int) -> ast.expr:
+    """`train[LABEL]` as `train["Survived"]` when `LABEL = "Survived"` above (also through
+    `target = LABEL`), so a label named through a constant or a variable is still the label."""
+    if not isinstance(node, ast.Subscript) or not isinstance(node.slice, ast.Name):
+        return node
+    name, at, seen = node.slice.id, before, set()
+    while name not in seen:
+        seen.add(name)
+        binding = _binding(statements, name, at)
+        if binding is None or not isinstance(binding.node, ast.Assign):
+            return node
+        value = binding.node.value
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            return ast.Subscript(node.value, ast.Constant(value.value), ast.Load())
+        if not isinstance(value, ast.Name):
+            return node
+        name, at = value.id, binding.order
+    return node
 
 
 def _tuple_names(target: ast.Tuple) -> list[str]:

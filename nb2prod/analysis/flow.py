@@ -13,7 +13,8 @@ import ast
 import copy
 import re
 import symtable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from nb2prod.analysis import names as analysis
@@ -25,6 +26,8 @@ MUTATING_METHODS = frozenset(
     {"append", "extend", "insert", "pop", "remove", "clear", "sort", "update", "add", "discard", "setdefault"}
     | {"set_params", "partial_fit", "fit", "fit_transform", "fit_predict"}
 )
+# Functions that change their first argument in place.
+ARGUMENT_MUTATORS = re.compile(r"(^|\.)(shuffle|setattr|delattr|copyto|putmask)$")
 # Names the kernel provides without any cell binding them.
 KERNEL_NAMES = frozenset({"display", "get_ipython", "In", "Out", "_", "__", "___", "exit", "quit"})
 
@@ -108,7 +111,8 @@ class _Reader:
         self.current_bound = set()
         called: set[str] = set()
         mutated = _mutated_roots(node)
-        for name in sorted(mutated):
+        loop_variables = set(_loop_sources(node)) - self.bound
+        for name in sorted(mutated - loop_variables):  # a loop variable is bound by its loop, not read
             self._read(name)
         self._visit(node, called)
         binds = frozenset(self.bound - before) | mutated
@@ -142,6 +146,18 @@ class _Reader:
                 else:
                     self._bind((alias.asname or alias.name).split(".")[0])
             return
+        if isinstance(node, ast.ExceptHandler):  # `except E as err:` binds `err` (a string, not a Name)
+            if node.type is not None:
+                self._visit(node.type, called)
+            if node.name:
+                self._bind(node.name)
+            for inner in node.body:
+                self._visit(inner, called)
+            return
+        if isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            self._bind(node.name)
+        if isinstance(node, ast.MatchMapping) and node.rest:
+            self._bind(node.rest)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             called.add(node.func.id)
         for child in _in_execution_order(node):
@@ -243,8 +259,15 @@ def _referenced_globals(table: symtable.SymbolTable) -> set[str]:
 
 
 def _mutated_roots(node: ast.stmt) -> frozenset[str]:
-    """Names whose object this statement changes in place (also inside loops and branches)."""
+    """Names whose object this statement changes in place (also inside loops and branches).
+
+    A change through a loop variable changes what the loop iterates over: `for df in [train, test]:
+    df["x"] = ...` changes `train` and `test`, `for row in records: row["a"] = ...` changes `records`.
+    """
     found: set[str] = set()
+    if isinstance(node, (*SCOPES, ast.ClassDef)):
+        return frozenset()  # a body changes objects when it is called, not when it is defined
+    loops = _loop_sources(node)
     for child in _same_scope_nodes(node):
         targets: list[ast.expr] = []
         if isinstance(child, ast.Assign):
@@ -261,7 +284,53 @@ def _mutated_roots(node: ast.stmt) -> frozenset[str]:
             inplace = any(k.arg == "inplace" and _is_true(k.value) for k in child.keywords)
             if child.func.attr in MUTATING_METHODS or inplace:
                 found.add(_root(child.func.value, through_calls=False) or "")
+        if isinstance(child, ast.Call) and child.args:
+            callee = dotted(child.func) or ""
+            if ARGUMENT_MUTATORS.search(callee):  # `np.random.shuffle(x)`, `setattr(obj, ...)`
+                found.add(_root(child.args[0], through_calls=False) or "")
+    pending = list(found)
+    while pending:
+        for source in loops.get(pending.pop(), ()):
+            if source not in found:
+                found.add(source)
+                pending.append(source)
     return frozenset(found - {""})
+
+
+def _loop_sources(node: ast.stmt) -> dict[str, set[str]]:
+    """Loop variable -> the names its loop iterates over (`frames` in `for df in frames`,
+    `train` and `test` in `for i, df in enumerate([train, test])`)."""
+    sources: dict[str, set[str]] = {}
+    for child in _same_scope_nodes(node):
+        if isinstance(child, (ast.For, ast.AsyncFor)):
+            callees = {id(n.func) for n in ast.walk(child.iter) if isinstance(n, ast.Call)}
+            iterated = {
+                n.id
+                for n in ast.walk(child.iter)
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and id(n) not in callees
+            }
+            for target in ast.walk(child.target):
+                if isinstance(target, ast.Name):
+                    sources.setdefault(target.id, set()).update(iterated - {target.id})
+    return sources
+
+
+def containers(facts: CellFacts) -> dict[str, frozenset[str]]:
+    """Top-level `frames = [train, test]` (a list, tuple, set or dict of names): changing an
+    element of `frames` changes `train` or `test`."""
+    found: dict[str, frozenset[str]] = {}
+    for statement in facts.statements:
+        node = statement.node
+        if not (isinstance(node, ast.Assign) and isinstance(node.value, (ast.List, ast.Tuple, ast.Set, ast.Dict))):
+            continue
+        value = node.value
+        elements = value.values if isinstance(value, ast.Dict) else value.elts
+        names = frozenset(e.id for e in elements if isinstance(e, ast.Name))
+        if names:
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    found[target.id] = names
+    return found
 
 
 def _same_scope_nodes(node: ast.AST) -> list[ast.AST]:
@@ -358,3 +427,30 @@ def reads_data(facts: CellFacts) -> str | None:
         if GENERATED_DATASETS.search(call):
             return call
     return None
+
+
+def with_containers(facts: Sequence[CellFacts]) -> list[CellFacts]:
+    """The cells' facts, where changing an element of a container another cell built from names
+    (`combine = [train, test]`, then `for df in combine: df["x"] = ...`) also changes those names."""
+    held: dict[str, set[str]] = {}
+    for cell in facts:
+        for name, names in containers(cell).items():
+            held.setdefault(name, set()).update(names)
+    if not held:
+        return list(facts)
+    expanded = []
+    for cell in facts:
+        changed = set(cell.mutates)
+        pending = [n for n in changed if n in held]
+        while pending:
+            for name in held.get(pending.pop(), ()):
+                if name not in changed:
+                    changed.add(name)
+                    pending.append(name)
+        extra = changed - cell.mutates
+        if not extra:
+            expanded.append(cell)
+            continue
+        uses = cell.uses + tuple(sorted(extra - set(cell.uses) - cell.binds))
+        expanded.append(replace(cell, uses=uses, binds=cell.binds | extra, mutates=frozenset(changed)))
+    return expanded

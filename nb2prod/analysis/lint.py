@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 import shlex
 
 from nb2prod.analysis import names as analysis
 from nb2prod.analysis.findings import Finding, Severity
-from nb2prod.analysis.flow import KERNEL_NAMES, cell_facts
+from nb2prod.analysis.flow import KERNEL_NAMES, CellFacts, cell_facts
 from nb2prod.analysis.preprocess import PreprocessModule, assemble_preprocess
 from nb2prod.analysis.targets import check_targets
 from nb2prod.notebook.spec import Cell, NotebookSpec, Role
@@ -34,6 +35,7 @@ def lint_notebook(
     findings += _check_train(spec, model_var)
     findings += check_targets(spec, model_var=model_var, features_var=features_var)
     findings += _check_skipped_definitions(spec)
+    findings += _check_undefined_names(spec)
     findings += _check_hidden_state(spec)
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.NOTE: 2}
     return sorted(findings, key=lambda f: order[f.severity])
@@ -161,6 +163,67 @@ def _check_skipped_definitions(spec: NotebookSpec) -> list[Finding]:
                 bound.add(name)  # one finding per name
         bound |= facts.binds
     return findings
+
+
+def _check_undefined_names(spec: NotebookSpec) -> list[Finding]:
+    """Names a running cell reads that no running cell above it defines and no import provides:
+    the run would stop there with NameError. Names that only skip cells define are reported by
+    `_check_skipped_definitions`; after a cell that may bind any name (`from x import *`, `%run`,
+    `exec`, `globals()[...]`), nothing more can be told."""
+    findings: list[Finding] = []
+    running = [cell_facts(c) for c in spec.code_cells() if not c.has(Role.SKIP)]
+    skipped = {n for c in spec.code_cells(Role.SKIP) for n in cell_facts(c).binds}
+    bound: set[str] = set(KERNEL_NAMES) | analysis.NOTEBOOK_BUILTINS
+    for position, facts in enumerate(running):
+        if not facts.parsed:
+            continue
+        for name in facts.immediate_uses:
+            if name in bound or name in skipped or IPYTHON_HISTORY.match(name):
+                continue
+            later = next((f.cell for f in running[position + 1 :] if name in f.binds), None)
+            findings.append(_undefined_name(spec, facts.cell, name, later))
+            bound.add(name)  # one finding per name
+        if facts.star_import or _may_bind_anything(facts):
+            break
+        bound |= facts.binds
+    return findings
+
+
+IPYTHON_HISTORY = re.compile(r"^_(i{1,3}|ih|oh|dh|i?\d+)$")
+ANY_BINDING_MAGIC = re.compile(r"^\s*(%run|%store|%load|%%capture\s+[A-Za-z_]|%%writefile)\b")
+COMMON_IMPORTS = {
+    "np": "import numpy as np",
+    "pd": "import pandas as pd",
+    "plt": "import matplotlib.pyplot as plt",
+    "sns": "import seaborn as sns",
+    "joblib": "import joblib",
+}
+
+
+def _may_bind_anything(facts: CellFacts) -> bool:
+    if any(ANY_BINDING_MAGIC.match(m.line) for m in analysis.find_magics(facts.cell)):
+        return True
+    return any(c in ("exec", "globals", "locals", "vars", "__import__") for c in facts.calls)
+
+
+def _undefined_name(spec: NotebookSpec, cell: Cell, name: str, later: Cell | None) -> Finding:
+    line = analysis.first_use_line(analysis.to_python(cell), name)
+    if later is not None:
+        where = f"it is first defined in {later.label}, below it"
+        hint = f"Move the definition of `{name}` above cell {cell.number}."
+    else:
+        where = "no cell that runs defines it and nothing imports it"
+        suggestion = COMMON_IMPORTS.get(name)
+        hint = f"Add `{suggestion}` to a cell above." if suggestion else f"Import or define `{name}` in a cell above."
+    return Finding(
+        Severity.ERROR,
+        "undefined-name",
+        f"{spec.path.name}, {cell.label}{f', line {line}' if line else ''}: uses `{name}`, but {where}: "
+        "the run would stop there with NameError.",
+        hint,
+        cell.index,
+        line,
+    )
 
 
 def _skipped_definition(spec: NotebookSpec, cell: Cell, name: str, definer: Cell) -> Finding:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterable
 
@@ -12,6 +13,9 @@ PLOT_CALL = re.compile(
     r"^(plt|sns|px|go|alt|pyplot)\.|(^|\.)(plot|hist|boxplot|scatter|bar|barh|heatmap|pairplot|imshow|show|figure"
     r"|subplots|countplot|distplot|histplot|kdeplot|lineplot|scatterplot|plot_\w+)$|Display\.from_"
 )
+
+
+SAVE_CALL = re.compile(r"^(joblib|pickle|dill|cloudpickle|skops\.io)\.dump$|(^|\.)(save_model|to_pickle)$")
 
 
 def listed(names: Iterable[str], limit: int = 4) -> str:
@@ -36,8 +40,11 @@ def _what_it_does(facts: CellFacts, model: str) -> str:
     plot = next((c for c in facts.calls if PLOT_CALL.search(c)), None)
     shown = last_expression(facts)
     magics = [m.line for m in analysis.find_magics(facts.cell)]
+    saves = next((c for c in facts.calls if SAVE_CALL.search(c)), None)
     if others:
         return f"fits {listed(others)}, not the served model `{model}`"
+    if saves and all(isinstance(s.node, ast.Import | ast.ImportFrom) or not s.binds for s in facts.statements):
+        return f"saves with `{saves}`; the service has its own copy of the model"
     if plot:
         return f"plots (`{plot}`)"
     if not facts.binds and shown:

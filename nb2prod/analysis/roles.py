@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from nb2prod.analysis import names as analysis
 from nb2prod.analysis.findings import Finding
-from nb2prod.analysis.flow import CellFacts, cell_facts, reads_data
+from nb2prod.analysis.flow import CellFacts, cell_facts, dotted, reads_data, with_containers
 from nb2prod.analysis.reasons import describe_unneeded, listed
 from nb2prod.analysis.served import ServedModel, find_served_model
 from nb2prod.analysis.service_input import ServiceInput, blocker, replay_errors, service_input, with_roles
@@ -32,6 +32,11 @@ METRIC_CALL = re.compile(
 )
 STATE_CALL = re.compile(r"(^|\.)(seed|set_seed|manual_seed|set_random_seed|set_config|chdir)$|^sys\.path\.")
 STATE_MAGIC = re.compile(r"^\s*%(cd|run|env|set_env|load_ext)\b")
+GLOBAL_RANDOM = re.compile(
+    r"^(np|numpy)\.random\.(?!(seed|default_rng|RandomState|Generator|SeedSequence|PCG64|MT19937)$)\w+$"
+    r"|^random\.(?!(seed|Random|SystemRandom)$)\w+$"
+)
+RANDOM_STATE_CALL = re.compile(r"(^|\.)(sample|train_test_split|shuffle|permutation)$")
 DISPLAY_MODULES = frozenset({"plt", "matplotlib", "mpl", "sns", "seaborn", "px", "plotly"})
 FIT_INPUT = "prepares the fit input: "
 DISPLAY_SETTING = re.compile(r"\.options\.display\.|\brcParams\b")
@@ -63,17 +68,18 @@ class RolePlan:
 
 def propose_roles(spec: NotebookSpec, model: str | None = None) -> RolePlan:
     """A role per code cell, from the def-use analysis of the cells (see the module docstring)."""
-    facts = [cell_facts(c) for c in spec.code_cells()]
+    facts = with_containers([cell_facts(c) for c in spec.code_cells()])
     running = [f for f in facts if not f.cell.has(Role.SKIP)]
     served = find_served_model(spec, running, model)
     evaluate = _evaluate_cells(spec, running, served)
     fixed = {f.cell.index: _fixed_roles(f) for f in facts if _fixed_roles(f) is not None}
     roots = [served.fit, *(f for f in running if f.cell.index in evaluate or f.cell.index in fixed)]
-    roots += _state_cells(running, served)
+    state = _state_cells(running, served)
+    roots += [f for f in running if f.cell.index in state]
     needed = _needed(running, roots)
     shipped = ShippedCodeFinder(running).find(served.root, served.start, served.calls_preprocess)
     last = max(needed)
-    context = _Context(spec, served, evaluate, needed, shipped, _input_cells(running, served), last)
+    context = _Context(spec, served, evaluate, needed, shipped, _input_cells(running, served), last, state)
     proposals = [_propose(context, f, fixed.get(f.cell.index)) for f in facts]
     proposals = _after_the_load(proposals)
     proposals = _choose_parameters(running, proposals, needed, served)
@@ -98,6 +104,7 @@ class _Context:
     shipped: ShippedCode
     input_cells: set[int]
     last_needed: int
+    state: dict[int, str]  # cell index -> the global state it changes
 
 
 def _fixed_roles(facts: CellFacts) -> tuple[tuple[Role, ...], str] | None:
@@ -117,15 +124,21 @@ def _evaluate_cells(spec: NotebookSpec, running: Sequence[CellFacts], served: Se
     or set the `metrics` dict (notebook metadata `nb2prod.metrics` may name another variable)."""
     metrics_name = spec.config.metrics or "metrics"
     derived = {served.root}
+    others = {c.variable for c in model_candidates(running)} - {served.root}
     found: dict[int, str] = {}
     for facts in running:
         index = facts.cell.index
         if index < served.birth.cell.index:
             continue
-        if index > served.fit.cell.index and served.root in _assigned(facts):
-            break  # from here on the name holds another model
+        if index > served.fit.cell.index and (
+            served.root in _assigned(facts) or any(c.receiver == served.root for c in facts.fits)
+        ):
+            break  # from here on the name holds another model, or another fit
+        if others & set(facts.uses) and index != served.fit.cell.index:
+            derived -= facts.binds  # it scores other models too: a report, not the served model's metrics
+            continue
         if derived & set(facts.uses) or index in (served.birth.cell.index, served.fit.cell.index):
-            metric = next((c.split(".")[-1] for c in facts.calls if METRIC_CALL.search(c)), None)
+            metric = _metric_call(facts, derived | facts.binds)
             parts = [f"computes `{metric}` for the served model"] if metric else []
             if _sets_dict(facts, metrics_name):
                 parts.append(f"sets the `{metrics_name}` dict")
@@ -135,6 +148,18 @@ def _evaluate_cells(spec: NotebookSpec, running: Sequence[CellFacts], served: Se
         else:
             derived -= facts.binds
     return found
+
+
+def _metric_call(facts: CellFacts, derived: set[str]) -> str | None:
+    """The first metric call in the cell that reads the served model or what it predicted."""
+    tree = analysis.parse_cell(facts.cell)
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)] if tree is not None else []
+    for node in sorted(calls, key=lambda n: (n.lineno, n.col_offset)):
+        if METRIC_CALL.search(dotted(node.func) or ""):
+            read = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+            if read & derived:
+                return (dotted(node.func) or "").split(".")[-1]
+    return None
 
 
 def _assigned(facts: CellFacts) -> set[str]:
@@ -154,19 +179,56 @@ def _sets_dict(facts: CellFacts, name: str) -> bool:
     return False
 
 
-def _state_cells(running: Sequence[CellFacts], served: ServedModel) -> list[CellFacts]:
-    """Cells above the fit that change global state the run depends on (seeds, config, paths);
+def _state_cells(running: Sequence[CellFacts], served: ServedModel) -> dict[int, str]:
+    """Cells above the fit that change global state the run depends on (seeds, config, paths,
+    the global random generators, names a star import may bring), each with what it changes;
     display settings (`plt.rcParams[...]`, `pd.options.display...`) are not such state."""
     imported = {n for f in running for n in _imported_names(f)} - DISPLAY_MODULES
-    found = []
+    found: dict[int, str] = {}
     for facts in running:
         if facts.cell.index >= served.fit.cell.index:
             break
         magics = [m for m in analysis.find_magics(facts.cell) if STATE_MAGIC.match(m.line)]
         changed = facts.mutates & imported and not DISPLAY_SETTING.search(analysis.to_python(facts.cell))
-        if any(STATE_CALL.search(c) for c in facts.calls) or changed or magics:
-            found.append(facts)
+        calls = [c for c in facts.calls if STATE_CALL.search(c)]
+        draw = _random_draw(facts)
+        star = _star_import(facts)
+        if calls:
+            found[facts.cell.index] = f"changes state the run depends on (`{calls[0]}`)"
+        elif star:
+            found[facts.cell.index] = f"`{star}` may define any name later cells use"
+        elif draw:
+            found[facts.cell.index] = (
+                f"draws from the global random generator (`{draw}`), which changes every later random result"
+            )
+        elif changed or magics:
+            found[facts.cell.index] = "changes state the run depends on"
     return found
+
+
+def _star_import(facts: CellFacts) -> str | None:
+    for statement in facts.statements:
+        node = statement.node
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            return f"from {'.' * node.level}{node.module or ''} import *"
+    return None
+
+
+def _random_draw(facts: CellFacts) -> str | None:
+    """The first call that draws from NumPy's or Python's global random generator (the run seeds
+    them once, before the first cell): `np.random.rand(...)`, `random.choice(...)`, and
+    `df.sample(...)`, `train_test_split(...)` or `shuffle(...)` without `random_state`."""
+    tree = analysis.parse_cell(facts.cell)
+    for node in ast.walk(tree) if tree is not None else ():
+        if not isinstance(node, ast.Call):
+            continue
+        callee = dotted(node.func) or ""
+        if GLOBAL_RANDOM.search(callee):
+            return callee
+        seeded = any(k.arg == "random_state" for k in node.keywords)
+        if RANDOM_STATE_CALL.search(callee) and not seeded:
+            return callee
+    return None
 
 
 def _needed(running: Sequence[CellFacts], roots: Sequence[CellFacts]) -> dict[int, tuple[int, str] | None]:
@@ -342,11 +404,11 @@ def _preprocess_reason(context: _Context, facts: CellFacts) -> str:
 def _runs_reason(context: _Context, facts: CellFacts, prefix: str) -> str:
     need = context.needed.get(facts.cell.index)
     if need is None:
-        calls = [c for c in facts.calls if STATE_CALL.search(c)]
-        what = f" (`{calls[0]}`)" if calls else ""
-        return f"changes state the run depends on{what}"
+        return prefix + context.state.get(facts.cell.index, "changes state the run depends on")
     user, name = need
     verb = "imports" if name in _imported_names(facts) else "defines"
+    if name in facts.mutates and name not in _assigned(facts):
+        verb = "changes"  # in place: `df["a"] = ...`, `for row in records: row["a"] = ...`
     return f"{prefix}{verb} `{name}`, used by cell {context.spec.cells[user].number}"
 
 
@@ -404,6 +466,13 @@ def _warnings(context: _Context, running: Sequence[CellFacts], facts: Sequence[C
     """What the tags alone cannot fix: shipped code mixed with other code, needed skip cells."""
     name = context.spec.path.name
     found = []
+    served = context.served
+    if served.fit_call is None:
+        found.append(
+            f"{name}: no cell that runs fits `{served.variable}`, so its training input cannot be told from a "
+            "`fit` call: name it for `nb2prod lint` and `convert` with --features VAR (or notebook metadata "
+            "`nb2prod.features`), or check that the model's name is right."
+        )
     for index in sorted(context.shipped.cells):
         cell_facts_ = next(f for f in running if f.cell.index == index)
         problem = unshippable_line(cell_facts_)

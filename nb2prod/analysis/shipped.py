@@ -148,7 +148,7 @@ def unshippable_line(facts: CellFacts) -> tuple[int, str] | None:
     display = {use.line_number for use in analysis.find_magics(facts.cell) if use.display_only}
     for statement in facts.statements:
         node = statement.node
-        if isinstance(node, SHIPPABLE) or node.lineno in display or _is_constant(node):
+        if isinstance(node, SHIPPABLE) or node.lineno in display or _is_constant(node) or _display_setting(node):
             continue
         return node.lineno, ast.unparse(node).splitlines()[0][:60]
     return None
@@ -165,3 +165,21 @@ def _is_constant(node: ast.stmt) -> bool:
     except ValueError:
         return False
     return True
+
+
+DISPLAY_ROOTS = frozenset({"plt", "sns", "matplotlib", "mpl", "seaborn", "warnings"})
+
+
+def _display_setting(node: ast.stmt) -> bool:
+    """A setting of how output looks (`sns.set()`, `plt.style.use("ggplot")`,
+    `plt.rcParams["figure.figsize"] = (8, 4)`, `pd.set_option("display.max_columns", 50)`,
+    `warnings.filterwarnings("ignore")`): harmless in the service, so an imports cell holding one
+    can still ship as `preprocess` (the README says its imports then ship too)."""
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        callee = ast.unparse(node.value.func)
+        root = callee.split(".")[0]
+        return root in DISPLAY_ROOTS or callee in ("pd.set_option", "pandas.set_option")
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target = ast.unparse(node.targets[0])
+        return target.split(".")[0].split("[")[0] in DISPLAY_ROOTS or target.startswith("pd.options.display.")
+    return False

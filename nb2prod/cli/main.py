@@ -266,7 +266,8 @@ def tag(notebook: Path, model: str | None, write: bool, copy: Path | None, debug
         service = result.plan.service_input
         if service is not None:
             out_console.print(escape(service.explain()))
-        model_flag = f" --model {result.plan.model}" if result.plan.convert_needs_model else ""
+        chosen = model or result.plan.convert_needs_model
+        model_flag = f" --model {shlex.quote(result.plan.model)}" if chosen else ""
         if result.written is None:
             out_console.print(
                 escape(f"served model: `{result.plan.model}`. To store these roles as cell tags: ")
@@ -274,8 +275,11 @@ def tag(notebook: Path, model: str | None, write: bool, copy: Path | None, debug
             )
             return
         written = escape(_shown(result.written))
-        out_console.print(f"[green]tagged[/] {written}: {result.changed} cell(s) changed, cell metadata only")
-        out_console.print(escape(f"  next: nb2prod convert {shlex.quote(_shown(result.written))}{model_flag}"))
+        stored = f"; notebook metadata nb2prod.model = {result.stored_model}" if result.stored_model else ""
+        out_console.print(
+            f"[green]tagged[/] {written}: {result.changed} cell(s) changed, cell metadata only{escape(stored)}"
+        )
+        out_console.print(escape(f"  next: nb2prod convert {shlex.quote(_shown(result.written))}"))
 
     _run(debug, action)
 

@@ -1,8 +1,10 @@
 """Store roles as cell tags: the only place nb2prod ever writes a notebook (`nb2prod tag --write`).
 
-Only `metadata.tags` of code cells change: nb2prod role tags are replaced by the given roles,
-other tags (Kale's, the user's own) stay where they are, and sources, outputs, execution counts
-and every other field are written back as nbformat read them. Cells whose role is a
+Only `metadata.tags` of code cells change (and, when the user chose the served model, notebook
+metadata `nb2prod.model`, so that `lint` and `convert` need no `--model` afterwards): nb2prod
+role tags are replaced by the given roles, other tags (Kale's, the user's own) stay where they
+are, and sources, outputs, execution counts and every other field are written back as nbformat
+read them. Cells whose role is a
 `#| nb2prod:` source line are left alone, since only their source could change it.
 """
 
@@ -20,10 +22,11 @@ ROLE_TAGS = frozenset(r.value for r in Role)
 
 
 def write_roles(
-    source: Path, roles: Mapping[int, Sequence[str]], *, destination: Path | None = None
+    source: Path, roles: Mapping[int, Sequence[str]], *, destination: Path | None = None, model: str | None = None
 ) -> tuple[Path, int]:
     """Write `roles` (cell index -> role names) as tags into `source`, or into a new file
-    `destination`. Returns the path written and how many cells changed."""
+    `destination`, and `model` (if given) as notebook metadata `nb2prod.model`. Returns the path
+    written and how many cells changed."""
     if destination is not None and (destination.exists() or destination.is_symlink()):
         raise OutputExistsError(
             f"{destination} exists; nb2prod tag -o writes a new file and never replaces one.",
@@ -37,6 +40,9 @@ def write_roles(
         if unknown:
             raise OptionsError(f"not nb2prod roles: {', '.join(sorted(unknown))}.", hint="Use the roles of nb2prod.")
         changed += _retag(node.cells[index], tuple(names))
+    if model is not None:
+        config = node.metadata.setdefault("nb2prod", nbformat.NotebookNode())
+        config["model"] = model
     target = destination or source
     nbformat.write(node, str(target), version=nbformat.NO_CONVERT)
     return target, changed

@@ -12,6 +12,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from nb2prod.analysis.metrics import metric_calls
 from nb2prod.analysis.preprocess import PreprocessModule
 from nb2prod.analysis.targets import CaptureTargets
 from nb2prod.notebook.spec import NotebookSpec, Role
@@ -92,6 +93,7 @@ def capture_cell_source(
         "compile": compile_model,
         "evaluate": bool(spec.code_cells(Role.EVALUATE)),
         "metrics_variable": spec.config.metrics or "metrics",
+        "metric_calls": [[m.name, m.expression] for m in metric_calls(spec, targets.model)],
         "labels": spec.config.labels,
         "preprocessing": preprocessing_config(module),
     }

@@ -101,20 +101,19 @@ def test_churn_tutorial_compares_models_and_fits_on_frame_values(tmp_path: Path)
     assert "train, evaluate: fits `clf` (the served model); computes `accuracy_score`" in shown
     manifest, golden, stderr = converted(notebook, tmp_path / "out")
     assert "`X_train.values` is an object array of numbers and booleans; it is served as float64" in stderr
-    assert "warning:" in stderr and "`metrics` is the module sklearn.metrics, not a dict of numbers" in stderr
-    assert manifest["metrics"] == {}
+    # `from sklearn import metrics` makes `metrics` a module; the evaluate cell's metric call is the metric
+    assert "`metrics` is the module sklearn.metrics" not in stderr
+    assert set(manifest["metrics"]) == {"accuracy_score"} and manifest["metrics"]["accuracy_score"] > 0.5
     columns = [f["name"] for f in manifest["input_schema"]["features"]]
     assert columns[:3] == ["tenure", "monthly_charges", "support_calls"] and "contract_yearly" in columns
     assert golden["examples"] and "features" in golden["examples"][0]["input"]
     run_generated_tests(tmp_path / "out")
 
 
-def test_houses_tutorial_needs_the_model_named(tmp_path: Path) -> None:
+def test_houses_tutorial_serves_the_model_it_predicts_with_last(tmp_path: Path) -> None:
     notebook = tutorial("tutorial_houses", tmp_path)
-    refused = run_cli("tag", notebook)
-    assert refused.returncode == 1
-    assert "3 models are fitted: `lr` (LinearRegression, cell 11), `ridge` (Ridge, cell 12)" in refused.stderr
-    shown = tag_write(notebook, "--model", "gbr")
+    shown = tag_write(notebook)  # three models are compared; the residuals plot predicts with `gbr`
+    assert "skip: fits `ridge`, not the served model `gbr`" in shown
     assert "(`SEED = 3`)  parameters" in shown and "(`%%time`)  train: fits `gbr`" in shown
     manifest, _, _ = converted(notebook, tmp_path / "out", "-p", "N_HOUSES", "300")
     assert manifest["model"]["variable"] == "gbr" and manifest["parameters"]["N_HOUSES"] == 300
@@ -186,3 +185,38 @@ def test_metadata_labels_name_the_classes_of_a_0_1_model(make_notebook, tmp_path
     assert {e["prediction"] for e in golden["examples"]} <= {"stay", "churn"}
     assert set(golden["examples"][0]["probabilities"]) == {"stay", "churn"}
     run_generated_tests(tmp_path / "out")
+
+
+def test_loans_tutorial_runs_its_record_loop_and_reports_its_metric_calls(tmp_path: Path) -> None:
+    """The cell that converts the CSV records' numbers in place, through a loop over the records,
+    must run: skipped, the numbers stay text and `get_dummies` turns each distinct value into a
+    column. The evaluate cell's `accuracy_score(y_test, pred)` and `model.score(X_test, y_test)` are
+    the metrics, and `--require` gates on them."""
+    from nb2prod.errors import RequirementNotMet
+    from nb2prod.notebook.spec import read_notebook
+    from nb2prod.options import MetricRequirement
+    from nb2prod.pipeline import check_requirements
+
+    notebook = tutorial("tutorial_loans", tmp_path)
+    shutil.copy(FIXTURES / "loans.csv", tmp_path / "loans.csv")
+    shown = tag_write(notebook)
+    assert '(`NUMBERS = ["income", "amount", "years", "default"]`)  (untagged): prepares the fit input: ' in shown
+    assert "skip: fits `lr`, not the served model `model`" in shown
+    manifest, golden, stderr = converted(notebook, tmp_path / "out", "--require", "accuracy_score>=0.6")
+    assert set(manifest["metrics"]) == {"accuracy_score", "f1_score", "score"}
+    assert manifest["metrics"]["score"] == manifest["metrics"]["accuracy_score"] > 0.6
+    features = {f["name"]: f["dtype"] for f in manifest["input_schema"]["features"]}
+    assert features == {
+        "income": "float64",
+        "amount": "float64",
+        "years": "float64",
+        "ratio": "float64",
+        "purpose_car": "bool",
+        "purpose_education": "bool",
+        "purpose_home": "bool",
+    }
+    assert len(golden["examples"]) == 20
+    spec = read_notebook(notebook)
+    check_requirements(spec, (MetricRequirement.parse("score>=0.6"),), manifest["metrics"])
+    with pytest.raises(RequirementNotMet, match=r"f1_score is 0\.\d+, but --require asks f1_score>=0\.99"):
+        check_requirements(spec, (MetricRequirement.parse("f1_score>=0.99"),), manifest["metrics"])

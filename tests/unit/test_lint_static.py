@@ -7,7 +7,13 @@ from nb2prod.analysis.lint import Severity, lint_notebook
 from nb2prod.notebook.spec import read_notebook
 from tests.conftest import code
 
-LOAD = code("from sklearn.datasets import load_iris\nX, y = load_iris(return_X_y=True)", "load")
+LOAD = code(
+    "from sklearn.datasets import load_iris\nfrom sklearn.ensemble import RandomForestClassifier\n"
+    "from sklearn.feature_selection import SelectKBest\nfrom sklearn.linear_model import LogisticRegression\n"
+    "from sklearn.preprocessing import StandardScaler\nfrom sklearn.svm import SVC\n"
+    "from sklearn.tree import DecisionTreeClassifier\nX, y = load_iris(return_X_y=True)",
+    "load",
+)
 
 
 def findings_of(path, **kwargs):
@@ -159,3 +165,50 @@ def test_free_names_are_attributed_to_the_definition_in_effect(make_notebook) ->
     [finding] = [f for f in errors_of(path) if f.code == "free-name"]
     assert "it is defined in cell 2 (`class Scaler:`), which is not a preprocess cell" in finding.message
     assert "Tag cell 2 `preprocess`" in finding.hint
+
+
+def test_a_name_no_running_cell_defines_is_an_error_before_the_run(make_notebook) -> None:
+    path = make_notebook(
+        [
+            code("%matplotlib inline\nimport pandas as pd\nfrom sklearn.linear_model import LinearRegression"),
+            code("df = pd.read_csv('houses.csv')", "load"),
+            code("df['log_area'] = np.log1p(df['area'])\nX = df[['log_area', 'rooms']]\ny = df['price']"),
+            code("model = LinearRegression()\nmodel.fit(X, y)", "train"),
+            code("print(score)"),
+            code("score = model.score(X, y)"),
+        ]
+    )
+    errors = errors_of(path)
+    assert [(f.code, f.cell_index, f.line) for f in errors] == [("undefined-name", 2, 1), ("undefined-name", 4, 1)]
+    assert "cell 3 (`df['log_area'] = np.log1p(df['area'])`), line 1: uses `np`, but no cell that runs defines it" in (
+        errors[0].message
+    )
+    assert errors[0].hint == "Add `import numpy as np` to a cell above."
+    assert "uses `score`, but it is first defined in cell 6" in errors[1].message
+
+
+def test_names_bound_every_way_python_binds_them_are_defined(make_notebook) -> None:
+    path = make_notebook(
+        [
+            LOAD,
+            code("import numpy as np, os.path\nfrom sklearn.svm import SVC"),
+            code("n_rows = 10", "parameters"),
+            code(
+                "try:\n    import lightgbm\nexcept ImportError as missing:\n    print(missing)\n"
+                "squares = [v * v for v in range(n_rows)]\nif (total := sum(squares)) > 0:\n    print(total)\n"
+                "with open(os.path.join('.', 'notes.txt'), 'w') as handle:\n    handle.write(str(total))\n"
+                "for i, row in enumerate(X[:3]):\n    last = row\nprint(i, last, In, Out, _, __name__, display)\n"
+                "match squares:\n    case [first, *rest]:\n        print(first, rest)\n"
+                "def helper():\n    global counter\n    counter = later_name\n"
+                "temp = 1\ndel temp"
+            ),
+            code("model = SVC().fit(X, y)", "train"),
+        ]
+    )
+    assert errors_of(path) == []
+
+
+def test_after_a_star_import_or_run_magic_free_names_cannot_be_told(make_notebook) -> None:
+    for first in ("from helpers import *", "%run helpers.py"):
+        path = make_notebook([LOAD, code(first), code("X2 = add_features(X)\nmodel = SVC().fit(X2, y)", "train")])
+        assert [f for f in errors_of(path) if f.code == "undefined-name"] == []

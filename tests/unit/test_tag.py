@@ -103,13 +103,14 @@ def test_several_fitted_models_are_listed_and_never_guessed(make_notebook) -> No
         plan_of(path)
     assert info.value.candidates == ("lr", "tree")
     assert (
-        "compare.ipynb: 2 models are fitted: `lr` (LogisticRegression, cell 2), `tree` (DecisionTreeClassifier, cell 3)"
-        in (info.value.message)
+        "compare.ipynb: 2 models are fitted: `lr` (LogisticRegression, cell 2: scores in cell 4), "
+        "`tree` (DecisionTreeClassifier, cell 3: scores in cell 4)" in (info.value.message)
     )
     assert "nb2prod tag compare.ipynb --model tree" in info.value.hint
     plan = plan_of(path, "tree")
-    assert [p.roles for p in plan.proposals] == [("load",), (), ("train",), ("evaluate",)]
-    assert plan.proposals[1].reason == "defines `lr`, used by cell 4"
+    # cell 4 reports both models: not the served model's metrics, so it need not run
+    assert [p.roles for p in plan.proposals] == [("load",), ("skip",), ("train",), ("skip",)]
+    assert plan.proposals[1].reason == "fits `lr`, not the served model `tree`"
     assert not plan.convert_needs_model
 
 
@@ -365,7 +366,9 @@ def test_the_tag_command_asks_for_the_model(make_notebook) -> None:
     assert "--model b" in result.stderr
     chosen = run_cli("tag", path, "--model", "a", "--write")
     assert chosen.returncode == 0, chosen.stderr
-    assert "next: nb2prod convert" in chosen.stdout and "--model a" in chosen.stdout
+    assert "notebook metadata nb2prod.model = a" in chosen.stdout
+    assert "next: nb2prod convert" in chosen.stdout and "--model" not in chosen.stdout.split("next:")[1]
+    assert json.loads(path.read_text())["metadata"]["nb2prod"] == {"model": "a"}
 
 
 def test_a_random_fill_in_a_loop_over_frames_is_named_as_the_reason_for_engineered_input(make_notebook) -> None:

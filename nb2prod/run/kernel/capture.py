@@ -44,6 +44,7 @@ def _nb2prod_capture(namespace, config):
 def _capture(namespace, config):
     notes = []
     variable, model = _find_model(namespace, config)
+    metrics = _metrics(namespace, config)  # before anything here changes the model (labels)
     if hasattr(model, "best_estimator_") and hasattr(model, "cv_results_"):
         notes.append(f"`{variable}` is a {type(model).__name__}; its best_estimator_ is served.")
         variable, model = variable + ".best_estimator_", model.best_estimator_
@@ -75,7 +76,7 @@ def _capture(namespace, config):
         "features": schema,
         "golden": golden,
         "inference": inference,
-        "metrics": _metrics(namespace, config),
+        "metrics": metrics,
         "metrics_problems": _metrics_problems(namespace, config),
         "distributions": _distributions(modules, config["package"]),
         "python": ".".join(str(part) for part in sys.version_info[:3]),

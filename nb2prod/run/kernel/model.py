@@ -95,12 +95,26 @@ def _describe_model(model, variable):
 
 def _metrics(namespace, config):
     """The finite numbers of the notebook's metrics dict. Anything else is left out, never a
-    failure (`from sklearn import metrics` makes `metrics` a module); `_metrics_problems` says what."""
+    failure (`from sklearn import metrics` makes `metrics` a module); `_metrics_problems` says what.
+    Without a dict, the evaluate cells' metric calls (`accuracy_score(y_test, pred)`, found by
+    `analysis.metrics`) are evaluated again on the notebook's final values."""
     metrics = _metrics_value(namespace, config)
-    if not isinstance(metrics, dict):
-        return {}
-    numbers = {str(key): _finite_number(value) for key, value in metrics.items()}
-    return {key: number for key, number in numbers.items() if number is not None}
+    if isinstance(metrics, dict):
+        numbers = {str(key): _finite_number(value) for key, value in metrics.items()}
+        return {key: number for key, number in numbers.items() if number is not None}
+    return _metric_call_values(namespace, config)
+
+
+def _metric_call_values(namespace, config):
+    found = {}
+    for name, expression in config.get("metric_calls", []) if config["evaluate"] else []:
+        try:
+            number = _finite_number(eval(expression, namespace))  # a pure call the notebook made
+        except Exception:  # noqa: BLE001 - a metric that cannot be recomputed is left out
+            continue
+        if number is not None:
+            found[name] = number
+    return found
 
 
 def _metrics_problems(namespace, config):
@@ -110,6 +124,8 @@ def _metrics_problems(namespace, config):
     if metrics is None:
         return {}
     if not isinstance(metrics, dict):
+        if _metric_call_values(namespace, config):
+            return {}  # `from sklearn import metrics`, and the metric calls give the metrics
         kind = (
             f"the module {metrics.__name__}" if isinstance(metrics, types.ModuleType) else f"a {type(metrics).__name__}"
         )
@@ -128,6 +144,8 @@ def _metrics_value(namespace, config):
 
 
 def _finite_number(value):
+    if hasattr(value, "item") and getattr(value, "size", 1) != 1:
+        return None  # an array of scores
     number = value.item() if hasattr(value, "item") else value
     if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
         return None
