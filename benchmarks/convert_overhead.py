@@ -72,7 +72,17 @@ def main() -> None:
                 out = work / f"out{run}"
                 converted.append(
                     timed(
-                        [sys.executable, "-m", "nb2prod", "convert", str(notebook), "-o", str(out), "-k", "python3"],
+                        [
+                            sys.executable,
+                            "-m",
+                            "nb2prod",
+                            "convert",
+                            str(notebook),
+                            "-o",
+                            str(out),
+                            "--kernel",
+                            "python3",
+                        ],
                         ROOT,
                     )
                 )
