@@ -346,7 +346,7 @@ def latency(text: str, percentile: str) -> float:
 
 
 def ratio(a: float, b: float) -> float:
-    return a / b if b else float("inf")
+    return a / b if b else float("nan")  # printed as nan: the other side answered nothing
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
