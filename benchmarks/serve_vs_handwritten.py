@@ -207,7 +207,8 @@ def measure(case: Case, seconds: int, rounds: int, flags: list[str]) -> dict[str
     env = {"MODEL_PATH": str(model_file), "INPUT_KIND": case.kind}
     row: dict[str, Any] = {"case": case}
     with contextlib.ExitStack() as stack:
-        urls, pids = {}, []
+        urls: dict[str, str] = {}
+        pids: list[int] = []
         for side in SYSTEMS:
             if side == "floor":  # the generated service's own answer, as a constant
                 env = {**env, "FLOOR_BODY": post(f"{urls['generated']}/predict", case.payload)[1].decode()}
