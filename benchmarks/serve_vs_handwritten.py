@@ -1,29 +1,34 @@
-"""nb2prod's generated service beside the hand-written FastAPI app it replaces, under a real load generator.
+"""nb2prod's generated service beside the apps it replaces and beside the floor, under a real load generator.
 
 Three models: a 30-feature breast-cancer model (scikit-learn's bundled data, no download) as
 StandardScaler + LogisticRegression and as RandomForestClassifier(100 trees, n_jobs=-1), and the
 mixed-type frame example `notebooks/customers_mixed.ipynb`, served twice: on the compiled path the
 conversion chooses, and (`mixed-sklearn`, converted with `--no-compile`) on the lean scikit-learn
-frame path that a pipeline which does not compile gets. Each is converted with
-`nb2prod convert`, then served both ways at once in the same run, each measured in turn: the
-servers pinned to CPU 0 (taskset), wrk pinned to CPU 1, one uvicorn worker, the same uvicorn flags,
-except the event loop: the generated service runs on asyncio's loop as its Dockerfile does, the
-hand-written app on uvicorn's default (asyncio's too, unless uvloop is installed, as with
-`uvicorn[standard]`; nb2prod does not install it). Each line says which loops ran.
-The hand-written app is `benchmarks/handwritten_app.py`.
+frame path that a pipeline which does not compile gets. Each is converted with `nb2prod convert`,
+then served by four systems at once, each measured in turn in every round:
 
-Prints, per model and side: req/s at 8 and 64 connections, p50/p99 latency, RSS after warm-up,
-the ratio, and the generated service's cost per row on /predict/batch. A benchmark that prints
-figures, never a test. Needs wrk (Debian: `apt-get install wrk`) and taskset (util-linux).
+- `generated`: the converted service;
+- `hand-written`: `benchmarks/handwritten_app.py` (a pydantic body, an `async def` endpoint);
+- `seed`: `benchmarks/seed_snippet.py`, the minimal app of the original brief
+  (`model.predict(pd.DataFrame([record]))` in a plain `def` endpoint);
+- `floor`: `benchmarks/floor_app.py`, a bare ASGI callable that reads the body and answers the
+  generated service's own answer as a constant: what the server alone costs.
 
-    python benchmarks/serve_vs_handwritten.py [--seconds 10] [--rounds 3] [--work DIR] [--only lr,rf]
+Every system runs under the same uvicorn command line (printed in the header: one worker, the
+same event loop and HTTP parser, access log off), pinned to CPU 0, with wrk pinned to CPU 1.
+Prints, per model and connection count: req/s, p50/p99 latency and each system's ratio to the
+floor (floor req/s over the system's: 1.0 is the floor), plus the generated service's ratios to
+the hand-written app and to the seed snippet, all from the same run; then RSS after warm-up and
+the generated service's cost per row on /predict/batch. A benchmark that prints figures, never a
+test. Needs wrk (Debian: `apt-get install wrk`) and taskset (util-linux).
+
+    python benchmarks/serve_vs_handwritten.py [--seconds 10] [--rounds 3] [--work DIR] [--only lr,rf] [--loop asyncio]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
 import re
@@ -44,7 +49,10 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CPU, LOAD_CPU = "0", "1"
 BATCH_ROWS = 100
-UVICORN_FLAGS = ["--workers", "1", "--log-level", "warning", "--no-access-log"]
+# The same for every system; the event loop is added from --loop.
+UVICORN_FLAGS = ["--workers", "1", "--http", "httptools", "--log-level", "warning", "--no-access-log"]
+SYSTEMS = ("generated", "handwritten", "seed", "floor")
+SHOWN = {"generated": "generated", "handwritten": "hand-written", "seed": "seed snippet", "floor": "floor (bare ASGI)"}
 
 BREAST_CANCER_LOAD = """\
 from sklearn.datasets import load_breast_cancer
@@ -103,9 +111,9 @@ def main() -> None:
         "--only", default="lr,rf,mixed,mixed-sklearn", help="comma-separated subset of lr, rf, mixed, mixed-sklearn"
     )
     parser.add_argument(
-        "--generated-loop",
+        "--loop",
         default="asyncio",
-        help="uvicorn --loop for the generated service [default: asyncio, as its Dockerfile runs it]",
+        help="uvicorn --loop for every system [default: asyncio, as the generated Dockerfile runs it]",
     )
     args = parser.parse_args()
     missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
@@ -113,17 +121,22 @@ def main() -> None:
         sys.exit(f"{' and '.join(missing)} not found: install wrk with `apt-get install wrk` (taskset is util-linux).")
     work = args.work or Path(tempfile.mkdtemp(prefix="nb2prod-bench-"))
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
-    default_loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    flags = [*UVICORN_FLAGS, "--loop", args.loop]
     print(
         f"machine: {machine()}; servers on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}; "
-        f"event loop: generated {args.generated_loop}, hand-written {default_loop} (uvicorn's default); "
-        f"median of {args.rounds} alternating {args.seconds} s runs; load average {os.getloadavg()[0]:.1f}"
+        f"median of {args.rounds} alternating {args.seconds} s runs; load average {load()}"
     )
+    print(f"every system: uvicorn APP {' '.join(flags)}")
     rows = []
     for key in keys:
         case = prepare(key, work)
-        rows.append(measure(case, args.seconds, args.rounds, args.generated_loop))
+        rows.append(measure(case, args.seconds, args.rounds, flags))
     print_table(rows)
+    print(f"\nload average after the run: {load()}")
+
+
+def load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def machine() -> str:
@@ -180,29 +193,35 @@ def write_notebook(key: str, work: Path) -> Path:
     return path
 
 
-def measure(case: Case, seconds: int, rounds: int, loop: str = "asyncio") -> dict[str, Any]:
-    """Both apps up at once (idle between runs), measured in alternation, so that load from other
-    work on the machine falls on both alike; each figure is the median of `rounds` runs."""
+def measure(case: Case, seconds: int, rounds: int, flags: list[str]) -> dict[str, Any]:
+    """All systems up at once (idle between runs), measured in alternation, so that load from other
+    work on the machine falls on all alike; each figure is the median of `rounds` runs."""
     model_file = next(case.out.glob("src/*/artifacts/model.joblib"))
+    bench = ["--app-dir", str(ROOT / "benchmarks")]
     targets = {
-        "generated": [f"{case.package}.app:app", "--app-dir", str(case.out / "src"), "--loop", loop],
-        "handwritten": ["handwritten_app:app", "--app-dir", str(ROOT / "benchmarks")],
+        "generated": [f"{case.package}.app:app", "--app-dir", str(case.out / "src")],
+        "handwritten": ["handwritten_app:app", *bench],
+        "seed": ["seed_snippet:app", *bench],
+        "floor": ["floor_app:app", *bench],
     }
     env = {"MODEL_PATH": str(model_file), "INPUT_KIND": case.kind}
     row: dict[str, Any] = {"case": case}
     with contextlib.ExitStack() as stack:
-        urls, pids = {}, []
-        for side, target in targets.items():
-            urls[side], pid = stack.enter_context(serve(target, env, case.payload))
+        urls: dict[str, str] = {}
+        pids: list[int] = []
+        for side in SYSTEMS:
+            if side == "floor":  # the generated service's own answer, as a constant
+                env = {**env, "FLOOR_BODY": post(f"{urls['generated']}/predict", case.payload)[1].decode()}
+            urls[side], pid = stack.enter_context(serve([*targets[side], *flags], env, case.payload))
             row[f"{side}_rss"] = rss_mb(pid)
             pids.append(pid)
         for connections in (8, 64):
-            runs: dict[str, list[Load]] = {side: [] for side in targets}
+            runs: dict[str, list[Load]] = {side: [] for side in SYSTEMS}
             for _ in range(rounds):
                 for side, url in urls.items():
                     settle(pids)
                     runs[side].append(wrk(f"{url}/predict", case.payload, connections, seconds))
-            for side in targets:
+            for side in SYSTEMS:
                 row[f"{side}_c{connections}"] = median_load(runs[side])
                 row[f"{side}_c{connections}_worst_p99"] = max(run.p99_ms for run in runs[side])
         settle(pids)
@@ -251,7 +270,7 @@ def serve(target: list[str], env: dict[str, str], payload: bytes) -> Iterator[tu
     port = free_port()
     command = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "uvicorn", *target, "--port", str(port)]
     log = tempfile.TemporaryFile()
-    server = subprocess.Popen([*command, *UVICORN_FLAGS], env={**os.environ, **env}, stdout=log, stderr=log)
+    server = subprocess.Popen(command, env={**os.environ, **env}, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_answering(server, f"{url}/predict", payload, log)
@@ -268,10 +287,10 @@ def serve(target: list[str], env: dict[str, str], payload: bytes) -> Iterator[tu
         log.close()
 
 
-def post(url: str, body: bytes) -> int:
+def post(url: str, body: bytes) -> tuple[int, bytes]:
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
-        return int(response.status)
+        return int(response.status), response.read()
 
 
 def wait_until_answering(server: subprocess.Popen[bytes], url: str, payload: bytes, log: Any) -> None:
@@ -281,7 +300,7 @@ def wait_until_answering(server: subprocess.Popen[bytes], url: str, payload: byt
             log.seek(0)
             sys.exit(f"the server exited:\n{log.read().decode()[-3000:]}")
         with contextlib.suppress(OSError):
-            if post(url, payload) == 200:
+            if post(url, payload)[0] == 200:
                 return
         time.sleep(0.3)
     sys.exit(f"{url} did not answer within 120 s")
@@ -327,31 +346,47 @@ def latency(text: str, percentile: str) -> float:
     return float(match.group(1)) * scale
 
 
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")  # printed as nan: the other side answered nothing
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
     print()
     print(
-        "| model | path | c | generated req/s | hand-written req/s | ratio | p50 gen / hand ms "
-        "| p99 gen / hand ms | generated's worst p99 of the runs |"
+        "| model | path | c | system | req/s | p50 ms | p99 ms | worst p99 ms | x floor "
+        "| generated / hand-written | generated / seed snippet |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
         case = row["case"]
         for c in (8, 64):
-            gen, hand = row[f"generated_c{c}"], row[f"handwritten_c{c}"]
-            ratio = gen.rps / hand.rps if hand.rps else float("inf")
-            errors = f" ({gen.errors}/{hand.errors} non-2xx)" if gen.errors or hand.errors else ""
-            print(
-                f"| {TITLES[case.key]} | {case.path} | {c} | {gen.rps:,.0f} | {hand.rps:,.0f} | {ratio:.1f}x{errors} "
-                f"| {gen.p50_ms:.2f} / {hand.p50_ms:.2f} | {gen.p99_ms:.2f} / {hand.p99_ms:.2f} "
-                f"| {row[f'generated_c{c}_worst_p99']:.2f} |"
-            )
+            floor, gen = row[f"floor_c{c}"], row[f"generated_c{c}"]
+            for side in SYSTEMS:
+                load_ = row[f"{side}_c{c}"]
+                to_floor = ratio(floor.rps, load_.rps)
+                errors = f" ({load_.errors} non-2xx)" if load_.errors else ""
+                gains = ""
+                if side == "generated":
+                    hand, seed = row[f"handwritten_c{c}"].rps, row[f"seed_c{c}"].rps
+                    gains = f"{ratio(gen.rps, hand):.1f}x | {ratio(gen.rps, seed):.1f}x"
+                else:
+                    gains = " | "
+                print(
+                    f"| {TITLES[case.key]} | {case.path} | {c} | {SHOWN[side]} | {load_.rps:,.0f}{errors} "
+                    f"| {load_.p50_ms:.2f} | {load_.p99_ms:.2f} | {row[f'{side}_c{c}_worst_p99']:.2f} "
+                    f"| {to_floor:.2f} | {gains} |"
+                )
     print()
-    print("| model | RSS after warm-up, generated / hand-written (MB) | generated /predict/batch cost per row |")
+    print(
+        "| model | RSS after warm-up, MB: generated / hand-written / seed / floor "
+        "| generated /predict/batch cost per row |"
+    )
     print("| --- | --- | --- |")
     for row in rows:
         case, single = row["case"], 1e6 / row["generated_c8"].rps if row["generated_c8"].rps else float("nan")
+        rss = " / ".join(f"{row[f'{side}_rss']:.0f}" for side in SYSTEMS)
         print(
-            f"| {TITLES[case.key]} | {row['generated_rss']:.0f} / {row['handwritten_rss']:.0f} "
+            f"| {TITLES[case.key]} | {rss} "
             f"| {row['batch_row_us']:.1f} µs per row ({BATCH_ROWS}-row batches) vs {single:.0f} µs per single request |"
         )
 

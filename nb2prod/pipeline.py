@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,8 +22,8 @@ from nb2prod.analysis.service_input import ServiceInput, service_input
 from nb2prod.analysis.targets import CaptureTargets, find_targets
 from nb2prod.errors import CellExecutionError, LintError, OptionsError, RequirementNotMet
 from nb2prod.generate.artifact import Artifact, build_artifact
-from nb2prod.generate.extract import extract_code
-from nb2prod.generate.render import RenderInput, render_project
+from nb2prod.generate.extract import extract_code, prepare_pins
+from nb2prod.generate.render import RenderInput, prepare_templates, render_project
 from nb2prod.generate.schema import infer_schema
 from nb2prod.generate.write import check_output, keep_failed_run, write_project
 from nb2prod.notebook.spec import NotebookSpec, Role, read_notebook
@@ -168,10 +169,25 @@ def _produce(
     plan: _Plan, options: ConvertOptions, progress: ProgressCallback | None
 ) -> tuple[ExecutedRun, Capture, Artifact, dict[str, bytes]]:
     """Run the notebook in a temporary folder, then build the project's files from the capture."""
+    # While the kernel runs the notebook, this process mostly waits: compile the templates and
+    # walk the web stack's pins meanwhile, on a second core.
+    preparing = threading.Thread(target=_prepare_build, name="nb2prod-prepare", daemon=True)
+    preparing.start()
     with tempfile.TemporaryDirectory(prefix="nb2prod-run-") as work_dir:
         run, capture = _run(plan, options, Path(work_dir), progress)
+        preparing.join()
         artifact, files = _build(plan, options, capture, run.executed_path.read_bytes())
     return run, capture, artifact, files
+
+
+def _prepare_build() -> None:
+    """What `_build` needs that does not depend on the run. A failure here is left for `_build`
+    to meet again and report."""
+    try:
+        prepare_templates()
+        prepare_pins()
+    except Exception:  # noqa: BLE001, S110 - `_build` does the same work and raises with context
+        pass
 
 
 def _plan(options: ConvertOptions, *, writing: bool = True) -> _Plan:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 from nb2prod.analysis.preprocess import PreprocessModule
@@ -46,14 +47,24 @@ def extract_code(
     )
 
 
+def prepare_pins() -> None:
+    """Walk the web stack's and the test tools' requirements ahead of `extract_code` (the pipeline
+    does it while the notebook runs; the walks are remembered)."""
+    _closure(SERVICE_DISTRIBUTIONS)
+    for roots in [(name,) for name in TEST_CLIENTS] + [("pytest", name) for name in TEST_CLIENTS]:
+        _closure(roots)
+
+
 def _normal(name: str) -> str:
     import re
 
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+@functools.lru_cache(maxsize=16)
 def _closure(roots: tuple[str, ...]) -> dict[str, str]:
-    """Installed versions of `roots` and of everything they require here (no extras).
+    """Installed versions of `roots` and of everything they require here (no extras). Remembered
+    for the process: callers copy it, never change it.
 
     run/kernel/capture.py's _distributions does the same walk inside the kernel, without `packaging`,
     because it may run in an environment that has neither nb2prod nor packaging.

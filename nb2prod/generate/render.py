@@ -6,6 +6,7 @@ source checkout, in the repository's `templates/` folder.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from importlib import metadata
@@ -80,16 +81,30 @@ def templates_dir() -> Path:
     )
 
 
-def render_project(data: RenderInput) -> dict[str, bytes]:
-    """Every file of the output project, keyed by its path relative to the output folder."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+@functools.lru_cache(maxsize=1)
+def _environment(folder: Path) -> jinja2.Environment:
+    """One Jinja environment per templates folder: it keeps the compiled templates (and recompiles
+    one whose file changed)."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
     )
+
+
+def prepare_templates() -> None:
+    """Compile every template ahead of `render_project` (the pipeline does it while the notebook runs)."""
+    env = _environment(templates_dir())
+    for template in TEMPLATES:
+        env.get_template(template)
+
+
+def render_project(data: RenderInput) -> dict[str, bytes]:
+    """Every file of the output project, keyed by its path relative to the output folder."""
+    env = _environment(templates_dir())
     context = _context(data)
     package = data.artifact.package
     files: dict[str, bytes] = {}

@@ -48,6 +48,8 @@ KERNEL_MODULES = (
 # The modules of the setup cell, which runs before the notebook's first cell.
 SETUP_MODULES = ("reads",)
 KERNEL_PACKAGE = "nb2prod.run.kernel"
+# The file, in the run's folder, that holds the kernel package for the capture cell.
+KERNEL_FILE = "nb2prod_capture.py"
 
 
 def kernel_source(modules: tuple[str, ...] = KERNEL_MODULES) -> str:
@@ -73,7 +75,7 @@ def capture_cell_source(
     module: PreprocessModule,
     compile_model: bool = True,
 ) -> str:
-    """Source of the cell appended after the notebook's last cell."""
+    """Source of the cell appended after the notebook's last cell; writes the kernel code it runs into `out_dir`."""
     config = {
         "out_dir": str(out_dir),
         "package": package,
@@ -97,9 +99,15 @@ def capture_cell_source(
         "labels": spec.config.labels,
         "preprocessing": preprocessing_config(module),
     }
+    # The kernel code goes in a file beside the capture: IPython tokenizes and transforms every cell
+    # it runs, which for two thousand lines cost more than half a second of the kernel's time.
+    code = out_dir / KERNEL_FILE
+    code.write_text(kernel_source(), encoding="utf-8")
     return (
         "# nb2prod capture step: added by nb2prod after your last cell; not part of your notebook.\n"
-        f"{kernel_source()}\n"
+        f"# It runs nb2prod's kernel code (the nb2prod.run.kernel package as one module, {KERNEL_FILE}).\n"
+        f"with open({str(code)!r}, encoding='utf-8') as _nb2prod_file:\n"
+        f"    exec(compile(_nb2prod_file.read(), {str(code)!r}, 'exec'), globals())\n"
         f"_nb2prod_ok = _nb2prod_capture(globals(), json.loads({json.dumps(config)!r}))\n"
     )
 

@@ -47,12 +47,17 @@ def test_capture_version_is_the_same_on_both_sides() -> None:
     assert common.CAPTURE_VERSION == captured.CAPTURE_VERSION
 
 
-def test_module_providers_without_packages_distributions(monkeypatch) -> None:
-    # Python 3.9 has no importlib.metadata.packages_distributions: the fallback must still find numpy.
+def test_module_providers_find_what_packages_distributions_finds(monkeypatch) -> None:
+    # The kernel reads top_level.txt and RECORD as text, on every Python (3.9 has no
+    # packages_distributions): for the modules asked, it must find the same distributions.
     import importlib.metadata
 
     from nb2prod.run.kernel import environment
 
+    modules = {"numpy", "sklearn", "pandas", "joblib", "onnxruntime", "yaml", "google", "_pytest", "no_such_module"}
+    reference = importlib.metadata.packages_distributions()
+    expected = {m: sorted(reference[m]) for m in modules if m in reference}
     monkeypatch.delattr(importlib.metadata, "packages_distributions")
-    providers = environment._module_providers()
-    assert "numpy" in {name.lower() for name in providers.get("numpy", [])}
+    found = {m: sorted(names) for m, names in environment._module_providers(modules).items()}
+    assert found == expected
+    assert "scikit-learn" in {name.lower() for name in found["sklearn"]}

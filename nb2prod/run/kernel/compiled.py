@@ -46,13 +46,14 @@ def _compile_model(model, sample, preprocess, golden, config):
         report.update(path="sklearn", reason=f"preprocess failed on the training sample: {type(err).__name__}: {err}")
         report.update(label_from_proba=False)
         return report
-    report.update(_label_from_proba_proof(model, subset))
+    answers = _BatchAnswers(model, subset)
+    report.update(_label_from_proba_proof(model, answers))
     report["rows_checked"] = len(rows) + len(golden)
     if not config.get("compile", True):
         reason = "compiling was turned off (--no-compile)"
         return _kept_sklearn(report, model, subset, reason=reason, requested="sklearn")
     try:
-        onnx_bytes, layout, difference = _compile_and_prove(model, subset, sample, preprocess, golden, config)
+        onnx_bytes, layout, difference = _compile_and_prove(model, answers, sample, preprocess, golden, config)
     except _Fallback as why:
         return _kept_sklearn(report, model, subset, reason=str(why), max_difference=why.max_difference)
     except Exception as err:  # noqa: BLE001 - a failed proof is a reason to keep scikit-learn, never a failed run
@@ -97,7 +98,30 @@ def _take(inputs, rows):
     return inputs.iloc[rows] if _is_frame(inputs) else np.asarray(inputs)[rows]
 
 
-def _label_from_proba_proof(model, subset):
+class _BatchAnswers:
+    """The model's `predict` and `predict_proba` on the proof rows in one batch, each computed once
+    for the proofs that compare with them (a pipeline's call costs far more than its rows)."""
+
+    def __init__(self, model, subset):
+        self.model = model
+        self.subset = subset
+        self._computed = {}
+
+    def _of(self, method):
+        import numpy as np
+
+        if method not in self._computed:
+            self._computed[method] = np.asarray(getattr(self.model, method)(self.subset))
+        return self._computed[method]
+
+    def predict(self):
+        return self._of("predict")
+
+    def predict_proba(self):
+        return self._of("predict_proba")
+
+
+def _label_from_proba_proof(model, answers):
     """Whether `classes_[argmax(predict_proba)]` equals `predict` on every proof row."""
     import numpy as np
 
@@ -105,8 +129,8 @@ def _label_from_proba_proof(model, subset):
     if classes is None or not callable(getattr(model, "predict_proba", None)):
         return {"label_from_proba": False}
     try:
-        derived = np.asarray(classes)[np.argmax(np.asarray(model.predict_proba(subset)), axis=1)]
-        same = bool(np.array_equal(derived, np.asarray(model.predict(subset))))
+        derived = np.asarray(classes)[np.argmax(answers.predict_proba(), axis=1)]
+        same = bool(np.array_equal(derived, answers.predict()))
     except Exception:  # noqa: BLE001 - then the service simply calls predict as well
         same = False
     return {"label_from_proba": same}
@@ -156,8 +180,9 @@ def _rows_independent_proof(model, subset):
     return {"rows_independent": bool(same)}
 
 
-def _compile_and_prove(model, subset, sample, preprocess, golden, config):
+def _compile_and_prove(model, answers, sample, preprocess, golden, config):
     """(ONNX bytes, input layout, largest difference) of the first layout that reproduces the answers."""
+    subset = answers.subset
     tools = _converter_tools()
     _check_convertible(model, tools)
     failures = []
@@ -167,7 +192,7 @@ def _compile_and_prove(model, subset, sample, preprocess, golden, config):
             onnx_bytes = _convert(model, layout, subset, tools, config)
             session = _session(onnx_bytes, tools)
             _bind_input_names(layout, session)
-            difference = _prove(model, session, layout, subset, sample, preprocess, golden, config["tolerance"])
+            difference = _prove(model, session, layout, answers, sample, preprocess, golden, config["tolerance"])
         except _Fallback as why:
             failures.append(why)
             continue
@@ -350,19 +375,20 @@ def _session(onnx_bytes, tools):
         raise _Fallback(f"onnxruntime could not load the converted model: {str(err)[:300]}") from None
 
 
-def _prove(model, session, layout, subset, sample, preprocess, golden, tolerance):
+def _prove(model, session, layout, answers, sample, preprocess, golden, tolerance):
     """The largest difference seen; raises _Fallback on a different label or a difference over tolerance."""
     import numpy as np
 
+    subset = answers.subset
     classes = getattr(model, "classes_", None)
     proba = classes is not None and callable(getattr(model, "predict_proba", None))
-    expected_labels = [_label(v) for v in np.asarray(model.predict(subset))]
+    expected_labels = [_label(v) for v in answers.predict()]
     labels, values = _run(session, layout, subset, classes, proba)
     if classes is not None:
         _same_labels(labels, expected_labels, "training row")
     worst = 0.0
     if values is not None:  # probabilities, or regression values; a classifier without them has labels only
-        expected = np.asarray(model.predict_proba(subset) if proba else model.predict(subset), dtype="float64")
+        expected = np.asarray(answers.predict_proba() if proba else answers.predict(), dtype="float64")
         worst = _difference(values, expected.reshape(len(values), -1))
     for example in golden:
         row = _take(sample, [example["row"]])

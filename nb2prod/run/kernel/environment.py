@@ -3,7 +3,9 @@
 Runs inside the user's kernel (see the package docstring): standard library only, Python >= 3.9.
 """
 
+import csv
 import importlib.metadata
+import inspect
 import re
 import sys
 
@@ -14,7 +16,7 @@ def _normal(name):
 
 def _distributions(modules, package):
     """Exact versions of the distributions providing `modules`, with their installed requirements."""
-    providers = _module_providers()
+    providers = _module_providers(modules)
     stdlib = set(getattr(sys, "stdlib_module_names", ()))
     wanted = set()
     for module in modules:
@@ -42,19 +44,45 @@ def _distributions(modules, package):
     return dict(sorted(versions.items()))
 
 
-def _module_providers():
-    """Top-level module -> distributions providing it (`packages_distributions` is Python >= 3.10)."""
-    newer = getattr(importlib.metadata, "packages_distributions", None)
-    if newer is not None:
-        return newer()
+def _module_providers(modules):
+    """Top-level module -> distributions providing it, for `modules` only.
+
+    What `packages_distributions` finds (a distribution's top_level.txt, else the top-level names
+    of the files its RECORD lists), read as plain text: parsing the metadata and file list of every
+    installed distribution, as it does, cost more than the rest of the capture step. Works the same
+    on every Python the kernel may have (`packages_distributions` is Python >= 3.10).
+    """
+    wanted = set(modules)
     providers = {}
     for dist in importlib.metadata.distributions():
-        top_level = dist.read_text("top_level.txt") or ""
-        names = top_level.split() or [
-            str(f).split("/")[0].replace(".py", "")
-            for f in (dist.files or [])
-            if "/" in str(f) or str(f).endswith(".py")
-        ]
-        for module in set(names):
-            providers.setdefault(module, []).append(dist.metadata["Name"])
+        names = set((dist.read_text("top_level.txt") or "").split()) or _recorded_top_level(dist)
+        found = names & wanted
+        if found:
+            name = _metadata_name(dist)
+            for module in found:
+                providers.setdefault(module, []).append(name)
     return providers
+
+
+def _recorded_top_level(dist):
+    """Importable top-level names of the files `dist` installed (its RECORD, else its file list)."""
+    record = dist.read_text("RECORD")
+    paths = [row[0] for row in csv.reader(record.splitlines()) if row] if record else [str(f) for f in dist.files or []]
+    names = set()
+    for path in paths:
+        top, _, rest = path.replace("\\", "/").partition("/")
+        name = top if rest else (inspect.getmodulename(top) or top)
+        if "." not in name:
+            names.add(name)
+    return names
+
+
+def _metadata_name(dist):
+    """The distribution's `Name`, read from the top of its metadata without parsing all of it."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        if line[:5].lower() == "name:":
+            return line[5:].strip()
+    return dist.metadata["Name"]
