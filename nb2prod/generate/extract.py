@@ -22,7 +22,9 @@ class ExtractedCode:
 # default. The service runs on asyncio's own loop (`--loop asyncio`), not uvloop: under load, uvloop
 # kept some connections waiting hundreds of milliseconds while it served others, and asyncio's
 # loop answered every request within a few times the median (benchmarks/serve_vs_handwritten.py).
-SERVICE_DISTRIBUTIONS = ("fastapi", "uvicorn", "pydantic", "orjson", "httptools", "prometheus-client")
+# grpcio and protobuf serve the Open Inference Protocol over gRPC (its messages are generated code
+# that needs the protobuf runtime it was generated for, or newer).
+SERVICE_DISTRIBUTIONS = ("fastapi", "uvicorn", "pydantic", "orjson", "httptools", "prometheus-client", "grpcio", "protobuf")
 # Starlette's TestClient moved from httpx to httpx2; pin whichever this environment has (httpx2 first).
 TEST_CLIENTS = ("httpx2", "httpx")
 
