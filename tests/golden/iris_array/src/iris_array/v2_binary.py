@@ -1,0 +1,101 @@
+"""The binary tensor data of the Open Inference Protocol, for REST and gRPC alike.
+
+A tensor's elements travel as raw bytes, row-major and little-endian: in a REST body after the
+JSON header (`Inference-Header-Content-Length` bytes of it; each binary input gives its size in
+`parameters.binary_data_size`), and in gRPC's `raw_input_contents` and `raw_output_contents`. A
+BYTES element is a 4-byte little-endian length, then that many bytes (text, in UTF-8 here). A
+floating-point NaN is a missing value (null), which only a nullable column takes.
+
+Every size is checked against the bytes there are and against the tensor's shape; a mismatch is a
+`BinaryError` naming the input, which the endpoints answer as the client's fault.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+# Little-endian NumPy types of the fixed-size datatypes.
+DTYPES = {
+    "BOOL": np.dtype("?"),
+    "INT8": np.dtype("<i1"),
+    "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "UINT8": np.dtype("<u1"),
+    "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+}
+LENGTH = struct.Struct("<I")  # the length before each BYTES element
+
+
+class BinaryError(ValueError):
+    """Binary tensor data that does not fit its sizes or its shape; the message names the input."""
+
+
+def split_body(body: bytes, header_length: str) -> tuple[bytes, memoryview]:
+    """The JSON header and the binary data of a REST body whose header is `header_length` bytes long."""
+    if not header_length.strip().isdigit():
+        raise BinaryError(f"Inference-Header-Content-Length {header_length!r} is not a number of bytes")
+    length = int(header_length)
+    if length > len(body):
+        raise BinaryError(f"Inference-Header-Content-Length is {length}, past the end of the {len(body)}-byte body")
+    return body[:length], memoryview(body)[length:]
+
+
+def decode(data: bytes | memoryview, datatype: str, count: int, name: str) -> list[Any]:
+    """The `count` elements of input `name` in `data`: Python numbers, booleans, or text for BYTES."""
+    if datatype == "BYTES":
+        return _decode_bytes(data, count, name)
+    dtype = DTYPES.get(datatype)
+    if dtype is None:
+        raise BinaryError(f"input `{name}`: datatype {datatype!r} has no binary form")
+    if len(data) != count * dtype.itemsize:
+        raise BinaryError(
+            f"input `{name}`: {len(data)} bytes of {datatype} data, but its shape holds {count} values"
+            f" ({count * dtype.itemsize} bytes)"
+        )
+    array = np.frombuffer(data, dtype=dtype)
+    values: list[Any] = array.tolist()
+    if dtype.kind == "f" and np.isnan(array).any():
+        return [None if math.isnan(value) else value for value in values]
+    return values
+
+
+def _decode_bytes(data: bytes | memoryview, count: int, name: str) -> list[Any]:
+    values: list[Any] = []
+    view, offset = memoryview(data), 0
+    while offset < len(view):
+        if offset + LENGTH.size > len(view):
+            raise BinaryError(f"input `{name}`: element {len(values)} is cut short in its 4-byte length")
+        (size,) = LENGTH.unpack_from(view, offset)
+        offset += LENGTH.size
+        if offset + size > len(view):
+            raise BinaryError(f"input `{name}`: element {len(values)} says {size} bytes, past the end of its data")
+        try:
+            values.append(str(view[offset : offset + size], "utf-8"))
+        except UnicodeDecodeError:
+            raise BinaryError(f"input `{name}`: element {len(values)} is not UTF-8 text") from None
+        offset += size
+    if len(values) != count:
+        raise BinaryError(f"input `{name}`: its data holds {len(values)} BYTES elements, its shape {count}")
+    return values
+
+
+def encode(values: Sequence[Any], datatype: str) -> bytes:
+    """The bytes of a tensor's elements (flat, row-major) as `datatype`."""
+    if datatype != "BYTES":
+        return np.asarray(values, dtype=DTYPES[datatype]).tobytes()
+    chunks = []
+    for value in values:
+        text = str(value).encode()
+        chunks.append(LENGTH.pack(len(text)) + text)
+    return b"".join(chunks)
