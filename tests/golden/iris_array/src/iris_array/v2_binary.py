@@ -3,8 +3,7 @@
 A tensor's elements travel as raw bytes, row-major and little-endian: in a REST body after the
 JSON header (`Inference-Header-Content-Length` bytes of it; each binary input gives its size in
 `parameters.binary_data_size`), and in gRPC's `raw_input_contents` and `raw_output_contents`. A
-BYTES element is a 4-byte little-endian length, then that many bytes (text, in UTF-8 here). A
-floating-point NaN is a missing value (null), which only a nullable column takes.
+BYTES element is a 4-byte little-endian length, then that many bytes (text, in UTF-8 here).
 
 Every size is checked against the bytes there are and against the tensor's shape; a mismatch is a
 `BinaryError` naming the input, which the endpoints answer as the client's fault.
@@ -12,7 +11,6 @@ Every size is checked against the bytes there are and against the tensor's shape
 
 from __future__ import annotations
 
-import math
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -63,11 +61,7 @@ def decode(data: bytes | memoryview, datatype: str, count: int, name: str) -> li
             f"input `{name}`: {len(data)} bytes of {datatype} data, but its shape holds {count} values"
             f" ({count * dtype.itemsize} bytes)"
         )
-    array = np.frombuffer(data, dtype=dtype)
-    values: list[Any] = array.tolist()
-    if dtype.kind == "f" and np.isnan(array).any():
-        return [None if math.isnan(value) else value for value in values]
-    return values
+    return np.frombuffer(data, dtype=dtype).tolist()  # type: ignore[no-any-return]
 
 
 def _decode_bytes(data: bytes | memoryview, count: int, name: str) -> list[Any]:

@@ -264,6 +264,9 @@ def checked_values(tensor: InferenceInput, expected: TensorMetadata, width: int 
         if not fits(value, tensor.datatype):
             place = f"row {index // width}, column {index % width}" if width else f"row {index}"
             raise Refused(f"input `{tensor.name}`, {place}: {value!r} is not a {tensor.datatype} value")
+    if tensor.datatype in FLOATS and any(isinstance(value, float) and math.isnan(value) for value in values):
+        # A float tensor writes a missing value as NaN: a null, which only a nullable column takes.
+        values = [None if isinstance(value, float) and math.isnan(value) else value for value in values]
     return rows, values
 
 
