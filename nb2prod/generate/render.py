@@ -33,10 +33,12 @@ IN_FLIGHT_SECONDS = 15
 # The Open Inference Protocol's gRPC port, beside HTTP's 8000 (the GRPC_PORT variable changes it).
 GRPC_PORT = 8081
 # Files of the generated service shipped as they are, not rendered: the protocol's definition and
-# the messages generated from it (python -m grpc_tools.protoc -I. --python_out=. open_inference.proto).
+# the messages generated from it, with their types
+# (python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. open_inference.proto).
 STATIC = {
     "src/grpc/open_inference.proto": "src/{package}/open_inference.proto",
     "src/grpc/open_inference_pb2.py": "src/{package}/open_inference_pb2.py",
+    "src/grpc/open_inference_pb2.pyi": "src/{package}/open_inference_pb2.pyi",
 }
 
 # template -> output path ({package} is filled in)

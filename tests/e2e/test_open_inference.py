@@ -131,10 +131,16 @@ def test_tritonclient_http_answers_the_golden_rows(request: pytest.FixtureReques
             tensor.set_data_from_numpy(array, binary_data=binary)
             inputs.append(tensor)
         # tritonclient's defaults: outputs in binary; without binary data, ask for them in JSON.
-        outputs = None if binary else [httpclient.InferRequestedOutput(n, binary_data=False) for n in ("predict", "predict_proba")]
+        outputs = (
+            None
+            if binary
+            else [httpclient.InferRequestedOutput(n, binary_data=False) for n in ("predict", "predict_proba")]
+        )
         result = client.infer(served.name, inputs, outputs=outputs, request_id="golden")
         assert result.get_response()["id"] == "golden"
-        assert_golden_answers(served, examples, result.as_numpy("predict"), result.as_numpy("predict_proba"), array_type)
+        assert_golden_answers(
+            served, examples, result.as_numpy("predict"), result.as_numpy("predict_proba"), array_type
+        )
     client.close()
 
 
@@ -154,7 +160,9 @@ def test_tritonclient_grpc_answers_the_golden_rows(request: pytest.FixtureReques
             inputs.append(tensor)
         result = client.infer(served.name, inputs, request_id="golden")
         assert result.get_response().id == "golden"
-        assert_golden_answers(served, examples, result.as_numpy("predict"), result.as_numpy("predict_proba"), array_type)
+        assert_golden_answers(
+            served, examples, result.as_numpy("predict"), result.as_numpy("predict_proba"), array_type
+        )
     client.close()
 
 
@@ -188,9 +196,19 @@ def binary_body(header: dict[str, Any], data: bytes, header_length: int | None =
 @pytest.mark.parametrize(
     ("size", "data", "header_length", "expected"),
     [
-        (64, struct.pack("<8d", *[5.0] * 7, 1.0)[:-8], None, "binary_data_size is 64, past the end of the body (56 bytes left)"),
+        (
+            64,
+            struct.pack("<8d", *[5.0] * 7, 1.0)[:-8],
+            None,
+            "binary_data_size is 64, past the end of the body (56 bytes left)",
+        ),
         (1 << 20, struct.pack("<8d", *[5.0] * 8), None, "binary_data_size is 1048576, past the end of the body"),
-        (56, struct.pack("<8d", *[5.0] * 8)[:56], None, "input `input-0`: 56 bytes of FP64 data, but its shape holds 8 values"),
+        (
+            56,
+            struct.pack("<8d", *[5.0] * 8)[:56],
+            None,
+            "input `input-0`: 56 bytes of FP64 data, but its shape holds 8 values",
+        ),
         (64, struct.pack("<8d", *[5.0] * 8), 10_000, "Inference-Header-Content-Length is 10000, past the end of the"),
     ],
     ids=["truncated-tensor", "size-larger-than-body", "size-against-shape", "header-length-past-the-end"],
@@ -206,7 +224,12 @@ def test_bad_binary_bodies_are_400_naming_the_input(
 
 
 def test_binary_body_over_the_limit_is_413(iris: Served) -> None:
-    tensor = {"name": "input-0", "shape": [40_000, 4], "datatype": "FP64", "parameters": {"binary_data_size": 1_280_000}}
+    tensor = {
+        "name": "input-0",
+        "shape": [40_000, 4],
+        "datatype": "FP64",
+        "parameters": {"binary_data_size": 1_280_000},
+    }
     body, headers = binary_body({"inputs": [tensor]}, bytes(1_280_000))
     response = httpx.post(f"{iris.url}/v2/models/{iris.name}/infer", content=body, headers=headers, timeout=10)
     assert response.status_code == 413
@@ -217,7 +240,9 @@ def test_json_body_without_content_type_is_read_as_json(iris: Served) -> None:
     body = json.dumps({"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": features}]})
     for content_type in (None, "application/octet-stream"):
         headers = {"content-type": content_type} if content_type else {}
-        response = httpx.post(f"{iris.url}/v2/models/{iris.name}/infer", content=body.encode(), headers=headers, timeout=10)
+        response = httpx.post(
+            f"{iris.url}/v2/models/{iris.name}/infer", content=body.encode(), headers=headers, timeout=10
+        )
         assert response.status_code == 200, response.text
         assert response.json()["outputs"][0]["data"] == [iris.golden["examples"][0]["prediction"]]
 
@@ -230,13 +255,13 @@ def test_values_unlike_training_are_warned_and_refused_when_strict(customers: Se
     ordinary = httpx.post(f"{customers.url}/predict", json=record, timeout=10).json()
     assert "warnings" not in ordinary
     record["age"] = 130  # training saw 18 to 79
-    record["city"] = "Lisbon"  # a text column whose four values the manifest lists
+    record["city"] = "Paris"  # a text column whose four values (Berlin, Lisbon, Madrid, Oslo) the manifest lists
     answer = httpx.post(f"{customers.url}/predict", json=record, timeout=10)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["warnings"] == [
         "field `age`: 130 is outside the training range 18 to 79",
-        "field `city`: 'Lisbon' is not a value seen in training",
+        "field `city`: 'Paris' is not a value seen in training",
     ]
     assert set(body) == {"prediction", "probabilities", "model_version", "warnings"}
     v2 = {"inputs": [{"name": "age", "shape": [1], "datatype": "INT64", "data": [130]}]}
