@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -280,3 +282,31 @@ def test_values_unlike_training_are_warned_and_refused_when_strict(customers: Se
         f"{customers.url}/v2/models/{customers.name}/infer", json=v2, headers={"X-Strict": "true"}, timeout=10
     )
     assert refused.status_code == 400 and "field `age`" in refused.json()["error"]
+
+
+# --- draining covers gRPC -------------------------------------------------------------------------
+
+
+def test_sigterm_turns_grpc_readiness_false_and_calls_are_answered_through_the_drain(
+    convert_example: ConvertExample, tmp_path: Path
+) -> None:
+    out, _ = convert_example(EXAMPLES / "iris_array.ipynb")
+    env = {**grpc_on_loopback(), "DRAIN_SECONDS": "3"}
+    example = golden_of(out)["examples"][0]
+    with serving_here(out, tmp_path / "server.log", env=env) as (url, server):
+        client = grpcclient.InferenceServerClient(f"127.0.0.1:{env['GRPC_PORT']}")
+        name = httpx.get(f"{url}/metadata", timeout=10).json()["name"]
+        assert client.is_server_ready() and client.is_model_ready(name)
+        server.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 2
+        while client.is_server_ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not client.is_server_ready() and not client.is_model_ready(name)
+        assert client.is_server_live()
+        tensor = grpcclient.InferInput("input-0", [1, 4], "FP64")
+        tensor.set_data_from_numpy(np.array([example["input"]["features"]], dtype=np.float64))
+        assert client.infer(name, [tensor]).as_numpy("predict").tolist() == [example["prediction"]]
+        client.close()
+        server.wait(timeout=40)  # it stops by itself after the drain
+    assert server.returncode in (0, -signal.SIGTERM)
+    assert "gRPC (Open Inference Protocol) on 127.0.0.1:" in (tmp_path / "server.log").read_text()
