@@ -402,6 +402,19 @@ def test_binary_inputs_and_outputs_answer_what_json_answers(services: Services, 
     assert list(struct.unpack(f"<{len(records) * 2}d", data[offset:])) == expected["outputs"][1]["data"]
 
 
+def test_infer_on_the_prediction_lane_is_counted_under_its_route(iris: TestClient) -> None:
+    def count() -> float:
+        line = '{endpoint="/v2/models/{name}/infer",status="200"}'
+        found = [
+            row for row in iris.get("/metrics").text.splitlines() if row.startswith("nb2prod_requests_total" + line)
+        ]
+        return float(found[0].split()[-1]) if found else 0.0
+
+    before = count()
+    assert post(iris, f"{model_path(iris)}/infer", v2_request(iris, [manifest(iris)["example"]])).status_code == 200
+    assert count() == before + 1
+
+
 def test_one_output_in_binary_when_asked_per_output(iris: TestClient) -> None:
     body = {
         **v2_request(iris, [manifest(iris)["example"]]),
