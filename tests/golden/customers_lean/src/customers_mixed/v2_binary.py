@@ -15,22 +15,21 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-# Little-endian NumPy types of the fixed-size datatypes.
-DTYPES = {
-    "BOOL": np.dtype("?"),
-    "INT8": np.dtype("<i1"),
-    "INT16": np.dtype("<i2"),
-    "INT32": np.dtype("<i4"),
-    "INT64": np.dtype("<i8"),
-    "UINT8": np.dtype("<u1"),
-    "UINT16": np.dtype("<u2"),
-    "UINT32": np.dtype("<u4"),
-    "UINT64": np.dtype("<u8"),
-    "FP16": np.dtype("<f2"),
-    "FP32": np.dtype("<f4"),
-    "FP64": np.dtype("<f8"),
+# The struct format of one element of each fixed-size datatype (little-endian). struct is several
+# times faster than NumPy on the few values of one request, and as fast on a full batch.
+FORMATS = {
+    "BOOL": "?",
+    "INT8": "b",
+    "INT16": "h",
+    "INT32": "i",
+    "INT64": "q",
+    "UINT8": "B",
+    "UINT16": "H",
+    "UINT32": "I",
+    "UINT64": "Q",
+    "FP16": "e",
+    "FP32": "f",
+    "FP64": "d",
 }
 LENGTH = struct.Struct("<I")  # the length before each BYTES element
 
@@ -53,15 +52,16 @@ def decode(data: bytes | memoryview, datatype: str, count: int, name: str) -> li
     """The `count` elements of input `name` in `data`: Python numbers, booleans, or text for BYTES."""
     if datatype == "BYTES":
         return _decode_bytes(data, count, name)
-    dtype = DTYPES.get(datatype)
-    if dtype is None:
+    code = FORMATS.get(datatype)
+    if code is None:
         raise BinaryError(f"input `{name}`: datatype {datatype!r} has no binary form")
-    if len(data) != count * dtype.itemsize:
+    size = struct.calcsize(code)
+    if len(data) != count * size:
         raise BinaryError(
             f"input `{name}`: {len(data)} bytes of {datatype} data, but its shape holds {count} values"
-            f" ({count * dtype.itemsize} bytes)"
+            f" ({count * size} bytes)"
         )
-    return np.frombuffer(data, dtype=dtype).tolist()  # type: ignore[no-any-return]
+    return list(struct.unpack(f"<{count}{code}", data))
 
 
 def _decode_bytes(data: bytes | memoryview, count: int, name: str) -> list[Any]:
@@ -87,7 +87,7 @@ def _decode_bytes(data: bytes | memoryview, count: int, name: str) -> list[Any]:
 def encode(values: Sequence[Any], datatype: str) -> bytes:
     """The bytes of a tensor's elements (flat, row-major) as `datatype`."""
     if datatype != "BYTES":
-        return np.asarray(values, dtype=DTYPES[datatype]).tobytes()
+        return struct.pack(f"<{len(values)}{FORMATS[datatype]}", *values)
     chunks = []
     for value in values:
         text = str(value).encode()
