@@ -13,6 +13,10 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Every generated service a test starts serves gRPC on a free loopback port, never on 8081 of all
+# interfaces (tests run side by side); tests that call it choose its port (tests/e2e/service.py).
+os.environ.setdefault("GRPC_PORT", "0")
+os.environ.setdefault("GRPC_HOST", "127.0.0.1")
 EXAMPLES = ROOT / "notebooks"
 FIXTURES = ROOT / "tests" / "notebooks"
 

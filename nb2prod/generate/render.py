@@ -31,6 +31,16 @@ MAX_BODY_BYTES = 1_048_576
 # flight get to finish after that.
 DRAIN_SECONDS = 5
 IN_FLIGHT_SECONDS = 15
+# The Open Inference Protocol's gRPC port, beside HTTP's 8000 (the GRPC_PORT variable changes it).
+GRPC_PORT = 8081
+# Files of the generated service shipped as they are, not rendered: the protocol's definition and
+# the messages generated from it, with their types
+# (python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. open_inference.proto).
+STATIC = {
+    "src/grpc/open_inference.proto": "src/{package}/open_inference.proto",
+    "src/grpc/open_inference_pb2.py": "src/{package}/open_inference_pb2.py",
+    "src/grpc/open_inference_pb2.pyi": "src/{package}/open_inference_pb2.pyi",
+}
 
 # template -> output path ({package} is filled in)
 TEMPLATES = {
@@ -56,6 +66,8 @@ TEMPLATES = {
     "src/model.py.j2": "src/{package}/model.py",
     "src/schemas.py.j2": "src/{package}/schemas.py",
     "src/v2.py.j2": "src/{package}/v2.py",
+    "src/v2_binary.py.j2": "src/{package}/v2_binary.py",
+    "src/v2_grpc.py.j2": "src/{package}/v2_grpc.py",
     "tests/test_service.py.j2": "tests/test_service.py",
 }
 
@@ -116,6 +128,8 @@ def render_project(data: RenderInput) -> dict[str, bytes]:
                 f"template {template} failed: {err}", hint="Reinstall nb2prod; report this if it persists."
             ) from err
         files[target.format(package=package)] = text.encode()
+    for source, target in STATIC.items():
+        files[target.format(package=package)] = (templates_dir() / source).read_bytes()
     files[f"src/{package}/preprocessing.py"] = data.code.preprocess.source.encode()
     for name, content in data.artifact.files().items():
         files[f"src/{package}/artifacts/{name}"] = content
@@ -175,6 +189,7 @@ def _context(data: RenderInput) -> dict[str, Any]:
         "max_batch": MAX_BATCH,
         "max_body_bytes": MAX_BODY_BYTES,
         "drain_seconds": DRAIN_SECONDS,
+        "grpc_port": GRPC_PORT,
         "in_flight_seconds": IN_FLIGHT_SECONDS,
         # preStop sleep, then the drain, then requests in flight, then a margin before SIGKILL
         "grace_seconds": 2 * DRAIN_SECONDS + IN_FLIGHT_SECONDS + 5,

@@ -37,6 +37,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def grpc_on_loopback() -> dict[str, str]:
+    """The environment that puts a service's gRPC server on a free loopback port, not on 8081 of every interface."""
+    return {"GRPC_HOST": "127.0.0.1", "GRPC_PORT": str(free_port())}
+
+
 @contextlib.contextmanager
 def running_service(python: Path, package: str, log: Path, ready_within: float = 90.0) -> Iterator[str]:
     """Start `uvicorn <package>.app:app` on a free loopback port; yield its base URL; stop it."""
@@ -59,7 +64,7 @@ def running_service(python: Path, package: str, log: Path, ready_within: float =
             stdout=log_file,
             stderr=subprocess.STDOUT,
             cwd=str(log.parent),
-            env={**os.environ, "DRAIN_SECONDS": "0"},  # stop at once when the test is done
+            env={**os.environ, "DRAIN_SECONDS": "0", **grpc_on_loopback()},  # stop at once when the test is done
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -92,7 +97,11 @@ def serving_here(
     command += ["--loop", "asyncio"]  # as the generated Dockerfile runs it
     with log.open("w") as log_file:
         server = subprocess.Popen(
-            command, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=log.parent
+            command,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **grpc_on_loopback(), **(env or {})},
+            cwd=log.parent,
         )
         url = f"http://127.0.0.1:{port}"
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -358,6 +359,105 @@ def test_value_error_from_the_model_is_a_400(customers: TestClient, monkeypatch:
     )
     assert response.status_code == 400, response.text
     assert "cannot encode this value" in response.json()["error"]
+
+
+# --- the binary tensor data extension -------------------------------------------------------------
+
+
+def binary_request(body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    """`body` with every input's data as raw bytes after the JSON header (the FP64, BOOL and BYTES encodings)."""
+    raw = []
+    for tensor in body["inputs"]:
+        data = tensor.pop("data")
+        if tensor["datatype"] == "BYTES":
+            chunk = b"".join(struct.pack("<I", len(v.encode())) + v.encode() for v in data)
+        else:
+            code = {"FP64": "d", "FP32": "f", "INT64": "q", "INT32": "i", "BOOL": "?"}[tensor["datatype"]]
+            chunk = struct.pack(f"<{len(data)}{code}", *data)
+        tensor["parameters"] = {"binary_data_size": len(chunk)}
+        raw.append(chunk)
+    header = json.dumps(body).encode()
+    return header + b"".join(raw), {"Inference-Header-Content-Length": str(len(header))}
+
+
+def test_binary_inputs_and_outputs_answer_what_json_answers(services: Services, customers: TestClient) -> None:
+    records = [r for r in golden_records(services("customers_mixed")) if None not in r.values()][:5]
+    body = v2_request(customers, records)
+    expected = post(customers, f"{model_path(customers)}/infer", body).json()
+    content, headers = binary_request({**body, "parameters": {"binary_data_output": True}})
+    response = customers.post(f"{model_path(customers)}/infer", content=content, headers=headers)  # no content type
+    assert response.status_code == 200, response.text
+    length = int(response.headers["inference-header-content-length"])
+    header, data = json.loads(response.content[:length]), response.content[length:]
+    predict, proba = header["outputs"]
+    assert "data" not in predict and predict["parameters"]["binary_data_size"] + proba["parameters"][
+        "binary_data_size"
+    ] == len(data)
+    labels, offset = [], 0
+    while offset < predict["parameters"]["binary_data_size"]:
+        (size,) = struct.unpack_from("<I", data, offset)
+        labels.append(data[offset + 4 : offset + 4 + size].decode())
+        offset += 4 + size
+    assert labels == expected["outputs"][0]["data"]
+    assert list(struct.unpack(f"<{len(records) * 2}d", data[offset:])) == expected["outputs"][1]["data"]
+
+
+def test_infer_on_the_prediction_lane_is_counted_under_its_route(iris: TestClient) -> None:
+    def count() -> float:
+        line = '{endpoint="/v2/models/{name}/infer",status="200"}'
+        found = [
+            row for row in iris.get("/metrics").text.splitlines() if row.startswith("nb2prod_requests_total" + line)
+        ]
+        return float(found[0].split()[-1]) if found else 0.0
+
+    before = count()
+    assert post(iris, f"{model_path(iris)}/infer", v2_request(iris, [manifest(iris)["example"]])).status_code == 200
+    assert count() == before + 1
+
+
+def test_one_output_in_binary_when_asked_per_output(iris: TestClient) -> None:
+    body = {
+        **v2_request(iris, [manifest(iris)["example"]]),
+        "outputs": [{"name": "predict"}, {"name": "predict_proba", "parameters": {"binary_data": True}}],
+    }
+    response = iris.post(f"{model_path(iris)}/infer", content=json.dumps(body), headers={"content-type": "text/plain"})
+    length = int(response.headers["inference-header-content-length"])
+    predict, proba = json.loads(response.content[:length])["outputs"]
+    assert "data" in predict and "data" not in proba
+    assert len(response.content) - length == proba["parameters"]["binary_data_size"] == 3 * 8
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        pytest.param(
+            lambda c: c[:-8] + struct.pack("<I", 9) + b"Oslo",
+            "`city`: element 1 says 9 bytes",
+            id="bytes-length-too-long",
+        ),
+        pytest.param(lambda c: c + b"\0\0", "2 bytes after the binary data", id="bytes-left-over"),
+        pytest.param(lambda c: c.replace(b"Oslo", b"Osl\xff"), "`city`: element", id="bytes-not-utf8"),
+    ],
+)
+def test_bad_binary_bytes_are_400_naming_the_input(
+    customers: TestClient, edit: Callable[[bytes], bytes], named: str
+) -> None:
+    body = v2_request(customers, [{**manifest(customers)["example"], "city": "Oslo"}] * 2)
+    body["inputs"] = [t for t in body["inputs"] if t["name"] in ("age", "city")]
+    content, headers = binary_request(body)
+    response = customers.post(f"{model_path(customers)}/infer", content=edit(content), headers=headers)
+    assert response.status_code == 400, response.text
+    assert named in response.json()["error"]
+
+
+def test_binary_data_size_without_the_header_is_400(iris: TestClient) -> None:
+    content, _ = binary_request(v2_request(iris, [manifest(iris)["example"]]))
+    length = content.index(b"}]}") + 3
+    response = iris.post(f"{model_path(iris)}/infer", content=content[:length])
+    assert response.status_code == 400
+    assert (
+        "input `input-0` has binary_data_size, but the request has no Inference-Header-Content-Length" in response.text
+    )
 
 
 # --- the Kubernetes manifests ----------------------------------------------------------------

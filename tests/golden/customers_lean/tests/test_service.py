@@ -7,6 +7,7 @@ the notebook's own model gave; the service must give the same answers.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ EXAMPLE = GOLDEN["examples"][0]["input"]
 
 @pytest.fixture(scope="module")
 def client() -> Any:
+    os.environ.setdefault("GRPC_PORT", "0")  # the app's gRPC server on a free port: tests may run side by side
     with TestClient(app) as test_client:
         yield test_client
 

@@ -4,12 +4,13 @@ Run it with `uvicorn customers_mixed.app:app`. `create_app()` puts the parts tog
 `routes` (the endpoints), `fastpath` (the prediction endpoints' shorter lane), `errors` (which
 error gets which answer), `middleware` (request ids, metrics, draining, the body limit), `lifecycle`
 (loading the model, readiness, shutdown), `metrics` (/metrics and the request log), `scoring`
-(the scoring thread) and `model` (the model and its inputs).
+(the scoring thread), `model` (the model and its inputs), and `v2`, `v2_binary` and `v2_grpc` (the Open
+Inference Protocol over REST and gRPC).
 """
 
 from __future__ import annotations
 
-from customers_mixed import bodies, errors, lifecycle, metrics, routes, v2
+from customers_mixed import bodies, errors, lifecycle, metrics, routes, v2, v2_grpc
 from customers_mixed.fastpath import Service
 from customers_mixed.middleware import BodyLimit, Envelope
 from customers_mixed.model import load_manifest
@@ -22,7 +23,7 @@ def create_app() -> Service:
         title="customers-mixed",
         version=manifest["version"],
         description="Predictions of the model trained in customers_mixed.ipynb.",
-        lifespan=lifecycle.lifespan,
+        lifespan=v2_grpc.with_grpc(lifecycle.lifespan),  # the Open Inference Protocol over gRPC, on GRPC_PORT
         responses=errors.RESPONSES,
     )
     app.state.manifest = manifest

@@ -4,12 +4,13 @@ Run it with `uvicorn diabetes_custom.app:app`. `create_app()` puts the parts tog
 `routes` (the endpoints), `fastpath` (the prediction endpoints' shorter lane), `errors` (which
 error gets which answer), `middleware` (request ids, metrics, draining, the body limit), `lifecycle`
 (loading the model, readiness, shutdown), `metrics` (/metrics and the request log), `scoring`
-(the scoring thread) and `model` (the model and its inputs).
+(the scoring thread), `model` (the model and its inputs), and `v2`, `v2_binary` and `v2_grpc` (the Open
+Inference Protocol over REST and gRPC).
 """
 
 from __future__ import annotations
 
-from diabetes_custom import bodies, errors, lifecycle, metrics, routes, v2
+from diabetes_custom import bodies, errors, lifecycle, metrics, routes, v2, v2_grpc
 from diabetes_custom.fastpath import Service
 from diabetes_custom.middleware import BodyLimit, Envelope
 from diabetes_custom.model import load_manifest
@@ -22,7 +23,7 @@ def create_app() -> Service:
         title="diabetes-custom",
         version=manifest["version"],
         description="Predictions of the model trained in diabetes_custom.ipynb.",
-        lifespan=lifecycle.lifespan,
+        lifespan=v2_grpc.with_grpc(lifecycle.lifespan),  # the Open Inference Protocol over gRPC, on GRPC_PORT
         responses=errors.RESPONSES,
     )
     app.state.manifest = manifest

@@ -1,4 +1,10 @@
-"""The endpoints of the diabetes-custom service: health, readiness, metadata and predictions."""
+"""The endpoints of the diabetes-custom service: health, readiness, metadata and predictions.
+
+A prediction's answer lists in `warnings` the values unlike anything in the training sample (a
+number outside its range, an unseen value, a null where it had none; the manifest's statistics,
+as the drift counters read them); the answer is otherwise the same. A request with
+`X-Strict: true` is refused instead, with a 422 naming the field.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,23 @@ from fastapi import APIRouter, Request, Response
 from diabetes_custom.bodies import answer, read_body, request_body
 from diabetes_custom.errors import error_response
 from diabetes_custom.lifecycle import is_ready, scorer_of
+from diabetes_custom.metrics import Drift
 from diabetes_custom.schemas import BatchPrediction, BatchRequest, ErrorBody, Prediction, Record
 
 PUBLIC_MANIFEST_KEYS = ("name", "version", "nb2prod_version", "notebook", "python", "model", "input_schema")
 PUBLIC_MANIFEST_KEYS += ("output", "metrics", "seed")
 
 router = APIRouter()
+
+
+def strict(request: Request) -> bool:
+    """Whether the request asks to refuse values unlike the training data (`X-Strict: true`)."""
+    return request.headers.get("x-strict", "").strip().lower() in ("true", "1", "yes")
+
+
+def refused_as_strict(warnings: list[str]) -> Response:
+    message = f"{warnings[0]} (refused: X-Strict asks for values like the training data's)"
+    return error_response(422, message, warnings=warnings)
 
 
 @router.get("/health")
@@ -43,27 +60,41 @@ async def metadata(request: Request) -> dict[str, Any]:
 async def predict(request: Request) -> Response:
     """Score one record."""
     record = await read_body(request, Record)
+    records = [record.model_dump(by_alias=True)]
+    drift: Drift = request.app.state.metrics.drift
+    warnings = drift.warnings(records)
+    if warnings and strict(request):
+        drift.add(records)  # counted as the schema's refusals are
+        return refused_as_strict(warnings)
     scorer = scorer_of(request)
-    predictions, _ = await scorer.predict([record.model_dump(by_alias=True)])
+    predictions, _ = await scorer.predict(records)
     request.scope["state"]["rows"] = 1  # for metrics and the request log
-    return answer(
-        {
-            "prediction": predictions[0],
-            "model_version": scorer.predictor.version,
-        }
-    )
+    content: dict[str, Any] = {
+        "prediction": predictions[0],
+        "model_version": scorer.predictor.version,
+    }
+    if warnings:
+        content["warnings"] = warnings
+    return answer(content)
 
 
 @router.post("/predict/batch", response_model=BatchPrediction, openapi_extra=request_body(BatchRequest))
 async def predict_batch(request: Request) -> Response:
     """Score several records at once (at most MAX_BATCH); a record that cannot be scored is named."""
     batch = await read_body(request, BatchRequest)
+    records = [r.model_dump(by_alias=True) for r in batch.records]
+    drift: Drift = request.app.state.metrics.drift
+    warnings = drift.warnings(records)
+    if warnings and strict(request):
+        drift.add(records)
+        return refused_as_strict(warnings)
     scorer = scorer_of(request)
-    predictions, _ = await scorer.predict_batch([r.model_dump(by_alias=True) for r in batch.records])
+    predictions, _ = await scorer.predict_batch(records)
     request.scope["state"]["rows"] = len(predictions)
-    return answer(
-        {
-            "predictions": predictions,
-            "model_version": scorer.predictor.version,
-        }
-    )
+    content: dict[str, Any] = {
+        "predictions": predictions,
+        "model_version": scorer.predictor.version,
+    }
+    if warnings:
+        content["warnings"] = warnings
+    return answer(content)

@@ -72,6 +72,9 @@ class Prediction(BaseModel):
 
     prediction: float
     model_version: str
+    warnings: list[str] | None = Field(
+        default=None, description="Values unlike the training data's, each naming its field; absent when none."
+    )
 
 
 class BatchPrediction(BaseModel):
@@ -79,6 +82,9 @@ class BatchPrediction(BaseModel):
 
     predictions: list[float]
     model_version: str
+    warnings: list[str] | None = Field(
+        default=None, description="Values unlike the training data's, each naming its record and field."
+    )
 
 
 class ErrorBody(BaseModel):

@@ -4,12 +4,13 @@ Run it with `uvicorn iris_array.app:app`. `create_app()` puts the parts together
 `routes` (the endpoints), `fastpath` (the prediction endpoints' shorter lane), `errors` (which
 error gets which answer), `middleware` (request ids, metrics, draining, the body limit), `lifecycle`
 (loading the model, readiness, shutdown), `metrics` (/metrics and the request log), `scoring`
-(the scoring thread) and `model` (the model and its inputs).
+(the scoring thread), `model` (the model and its inputs), and `v2`, `v2_binary` and `v2_grpc` (the Open
+Inference Protocol over REST and gRPC).
 """
 
 from __future__ import annotations
 
-from iris_array import bodies, errors, lifecycle, metrics, routes, v2
+from iris_array import bodies, errors, lifecycle, metrics, routes, v2, v2_grpc
 from iris_array.fastpath import Service
 from iris_array.middleware import BodyLimit, Envelope
 from iris_array.model import load_manifest
@@ -22,7 +23,7 @@ def create_app() -> Service:
         title="iris-array",
         version=manifest["version"],
         description="Predictions of the model trained in iris_array.ipynb.",
-        lifespan=lifecycle.lifespan,
+        lifespan=v2_grpc.with_grpc(lifecycle.lifespan),  # the Open Inference Protocol over gRPC, on GRPC_PORT
         responses=errors.RESPONSES,
     )
     app.state.manifest = manifest

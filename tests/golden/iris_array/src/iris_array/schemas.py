@@ -39,6 +39,9 @@ class Prediction(BaseModel):
         default=None, description="Probability of each class, keyed by the class label as text."
     )
     model_version: str
+    warnings: list[str] | None = Field(
+        default=None, description="Values unlike the training data's, each naming its field; absent when none."
+    )
 
 
 class BatchPrediction(BaseModel):
@@ -47,6 +50,9 @@ class BatchPrediction(BaseModel):
     predictions: list[int]
     probabilities: list[dict[str, float]] | None = None
     model_version: str
+    warnings: list[str] | None = Field(
+        default=None, description="Values unlike the training data's, each naming its record and field."
+    )
 
 
 class ErrorBody(BaseModel):

@@ -9,23 +9,31 @@ them and the same scorer scores them, so the answers are the same. The protocol'
 holds here, not the one in `errors`: every error is `{"error": "..."}` with a 400 naming the
 input (and the row), or a 404 for a model or version this service does not serve. Only a fault of
 the service itself is a 500 (middleware.Envelope).
+
+The body is JSON whatever its Content-Type says, as clients of the protocol send it; with the
+binary tensor data extension (`Inference-Header-Content-Length`) the JSON header is followed by
+the inputs' bytes, and outputs are answered in binary when the request asks (`v2_binary`). The
+gRPC transport (`v2_grpc`) goes through `run_inference` too.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
-from fastapi.exceptions import RequestValidationError
+import orjson
+from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from iris_array.bodies import REF, answer, parse_json, read_body, request_body
+from iris_array import fastpath, v2_binary
+from iris_array.bodies import REF, answer, parse_json, request_body
 from iris_array.errors import NotReadyError
-from iris_array.lifecycle import is_ready, scorer_of
+from iris_array.lifecycle import is_ready
 from iris_array.model import PredictionError
+from iris_array.routes import strict
 from iris_array.schemas import MAX_BATCH, BatchRequest
 
 ARRAY_INPUT = "input-0"
@@ -37,12 +45,13 @@ router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (v2)"])
 
 
 class InferenceInput(BaseModel):
-    """One input tensor; `data` is row-major, flat or nested as `shape`."""
+    """One input tensor; `data` is row-major, flat or nested as `shape` (absent when its bytes follow
+    the JSON header: `parameters.binary_data_size`)."""
 
     name: str
     shape: list[Annotated[int, Field(strict=True, ge=0)]]
     datatype: str
-    data: list[Any]
+    data: list[Any] | None = None
     parameters: dict[str, Any] | None = None
 
 
@@ -183,9 +192,23 @@ def outputs_of(manifest: dict[str, Any]) -> list[TensorMetadata]:
     return outputs
 
 
+def model_metadata_of(manifest: dict[str, Any]) -> ModelMetadata:
+    platform = "onnx_onnxv1" if manifest["inference"]["path"] == "compiled" else "sklearn_joblib"
+    return ModelMetadata(
+        name=manifest["name"],
+        versions=[manifest["version"]],
+        platform=platform,
+        inputs=inputs_of(manifest),
+        outputs=outputs_of(manifest),
+    )
+
+
 def served(request: Request, name: str, version: str | None) -> dict[str, Any]:
     """The manifest, when `name` (and `version`, if given) is the model this service serves; else a 404."""
-    manifest: dict[str, Any] = request.app.state.manifest
+    return served_by(request.app.state.manifest, name, version)
+
+
+def served_by(manifest: dict[str, Any], name: str, version: str | None) -> dict[str, Any]:
     if name != manifest["name"]:
         raise Refused(f"unknown model `{name}`: this service serves `{manifest['name']}`", 404)
     if version is not None and version != manifest["version"]:
@@ -199,6 +222,8 @@ def served(request: Request, name: str, version: str | None) -> dict[str, Any]:
 def flat_values(tensor: InferenceInput, shape: Sequence[int]) -> list[Any]:
     """The tensor's elements in row-major order, given flat or nested exactly as `shape`."""
     data = tensor.data
+    if data is None:
+        raise Refused(f"input `{tensor.name}` has no data: give `data`, or its bytes and `parameters.binary_data_size`")
     if any(isinstance(value, list) for value in data):
         data = nested(data, shape, tensor.name)
     count = math.prod(shape)
@@ -238,6 +263,9 @@ def checked_values(tensor: InferenceInput, expected: TensorMetadata, width: int 
         if not fits(value, tensor.datatype):
             place = f"row {index // width}, column {index % width}" if width else f"row {index}"
             raise Refused(f"input `{tensor.name}`, {place}: {value!r} is not a {tensor.datatype} value")
+    if tensor.datatype in FLOATS and any(isinstance(value, float) and math.isnan(value) for value in values):
+        # A float tensor writes a missing value as NaN: a null, which only a nullable column takes.
+        values = [None if isinstance(value, float) and math.isnan(value) else value for value in values]
     return rows, values
 
 
@@ -280,17 +308,64 @@ def validated(records: list[dict[str, Any]], array: bool) -> BatchRequest:
         raise Refused(f"input `{field}`, row {row}: {error['msg']}") from None
 
 
-def envelope_error(data: bytes, err: RequestValidationError) -> str:
-    """What is wrong with a body that is not an inference request, naming the input where there is one."""
-    errors = err.errors()
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return "malformed JSON in the request body"
-    first = errors[0] if errors else {}
-    loc = [part for part in first.get("loc", ()) if part != "body"]
+def parse_request(data: bytes, header_length: str | None) -> InferenceRequest:
+    """The inference request in a REST body: JSON whatever its Content-Type, and with the binary
+    extension's header (`header_length`: Inference-Header-Content-Length), its binary inputs' data."""
+    try:
+        header, tail = v2_binary.split_body(data, header_length) if header_length is not None else (data, None)
+    except v2_binary.BinaryError as err:
+        raise Refused(str(err)) from None
+    if not header:
+        raise Refused("invalid inference request: the body is empty")
+    try:
+        value = parse_json(header)
+    except Exception:  # noqa: BLE001 - malformed, not UTF-8, nested too deep: all the client's
+        raise Refused("malformed JSON in the request body") from None
+    try:
+        body = InferenceRequest.model_validate(value)
+    except ValidationError as err:
+        raise Refused(envelope_error(value, err)) from None
+    read_binary_inputs(body, tail)
+    return body
+
+
+def read_binary_inputs(body: InferenceRequest, tail: memoryview | None) -> None:
+    """Fill in the data of the inputs whose bytes follow the JSON header, in the order of the inputs."""
+    offset = 0
+    for tensor in body.inputs:
+        size = (tensor.parameters or {}).get("binary_data_size")
+        if size is None:
+            continue
+        if tail is None:
+            raise Refused(
+                f"input `{tensor.name}` has binary_data_size, but the request has no Inference-Header-Content-Length"
+            )
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise Refused(f"input `{tensor.name}`: binary_data_size {size!r} is not a number of bytes")
+        if offset + size > len(tail):
+            raise Refused(
+                f"input `{tensor.name}`: binary_data_size is {size}, past the end of the body"
+                f" ({len(tail) - offset} bytes left)"
+            )
+        try:
+            tensor.data = v2_binary.decode(
+                tail[offset : offset + size], tensor.datatype, math.prod(tensor.shape), tensor.name
+            )
+        except v2_binary.BinaryError as err:
+            raise Refused(str(err)) from None
+        offset += size
+    if tail is not None and offset != len(tail):
+        raise Refused(f"the body has {len(tail) - offset} bytes after the binary data of its inputs")
+
+
+def envelope_error(value: Any, err: ValidationError) -> str:
+    """What is wrong with a JSON document that is not an inference request, naming the input where there is one."""
+    first = err.errors(include_url=False)[0]
+    loc = list(first.get("loc", ()))
     where = ".".join(str(part) for part in loc) or "body"
     if len(loc) >= 2 and loc[0] == "inputs" and isinstance(loc[1], int):
         try:
-            name = parse_json(data)["inputs"][loc[1]]["name"]
+            name = value["inputs"][loc[1]]["name"]
         except Exception:  # noqa: BLE001 - only the message's wording depends on it
             name = None
         label = f"input `{name}`" if isinstance(name, str) else f"input {loc[1]}"
@@ -352,15 +427,7 @@ async def model_metadata(request: Request, name: str, version: str | None = None
         manifest = served(request, name, version)
     except Refused as refused:
         return refusal(refused.message, refused.status)
-    platform = "onnx_onnxv1" if manifest["inference"]["path"] == "compiled" else "sklearn_joblib"
-    metadata = ModelMetadata(
-        name=manifest["name"],
-        versions=[manifest["version"]],
-        platform=platform,
-        inputs=inputs_of(manifest),
-        outputs=outputs_of(manifest),
-    )
-    return answer(metadata.model_dump())
+    return answer(model_metadata_of(manifest).model_dump())
 
 
 @router.get("/models/{name}/ready", response_model=ModelReady, responses=ERRORS)
@@ -374,6 +441,58 @@ async def model_ready(request: Request, name: str, version: str | None = None) -
     if is_ready(request):
         return answer({"name": manifest["name"], "ready": True})
     return refusal("the model is not ready", name=manifest["name"], ready=False)
+
+
+@dataclass
+class Inference:
+    """The answer to an inference request, before a transport writes it."""
+
+    model_version: str
+    outputs: list[dict[str, Any]]
+    rows: int
+    warnings: list[str]
+
+
+async def run_inference(state: Any, body: InferenceRequest, strict: bool = False) -> Inference:
+    """Score an inference request with the app's scorer (`state`: the app's state), for REST and gRPC
+    alike; `strict`: refuse values unlike the training data (routes.strict) instead of warning."""
+    manifest: dict[str, Any] = state.manifest
+    outputs = wanted_outputs(body, manifest)
+    array = manifest["input_schema"]["kind"] == "array"
+    records = [record.model_dump(by_alias=True) for record in validated(records_of(body, manifest), array).records]
+    warnings = state.metrics.drift.warnings(records)
+    if warnings and strict:
+        state.metrics.drift.add(records)  # counted as the schema's refusals are
+        raise Refused(f"{warnings[0]} (refused: X-Strict asks for values like the training data's)")
+    scorer = state.scorer
+    if scorer is None:
+        raise NotReadyError("the model is not loaded yet")
+    predictions, probabilities = await scorer.predict_batch(records)
+    tensors = [output_tensor(tensor, predictions, probabilities) for tensor in outputs.values()]
+    return Inference(scorer.predictor.version, tensors, len(predictions), warnings)
+
+
+def binary_outputs(body: InferenceRequest) -> set[str]:
+    """The outputs the request asks in binary: all with `binary_data_output`, else per output `binary_data`."""
+    default = (body.parameters or {}).get("binary_data_output") is True
+    asked = {output.name: (output.parameters or {}).get("binary_data", default) for output in body.outputs or ()}
+    return {name for name, binary in asked.items() if binary is True} if asked else ({"*"} if default else set())
+
+
+def binary_answer(content: dict[str, Any], binary: set[str]) -> Response:
+    """`content` with the outputs named in `binary` (or all: `*`) as bytes after the JSON header."""
+    chunks: list[bytes] = []
+    for output in content["outputs"]:
+        if "*" in binary or output["name"] in binary:
+            data = v2_binary.encode(output.pop("data"), output["datatype"])
+            output["parameters"] = {"binary_data_size": len(data)}
+            chunks.append(data)
+    header = orjson.dumps(content)
+    return Response(
+        header + b"".join(chunks),
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
 
 
 @router.post(
@@ -392,35 +511,41 @@ async def infer(request: Request, name: str, version: str | None = None) -> Resp
     """Score the rows of the input tensors (at most MAX_BATCH), as POST /predict/batch scores records."""
     try:
         manifest = served(request, name, version)
-        try:
-            body = await read_body(request, InferenceRequest)
-        except RequestValidationError as err:
-            raise Refused(envelope_error(await request.body(), err)) from None
-        except HTTPException as err:
-            raise Refused(str(err.detail)) from None
-        outputs = wanted_outputs(body, manifest)
-        batch = validated(records_of(body, manifest), manifest["input_schema"]["kind"] == "array")
-        scorer = scorer_of(request)
-        predictions, probabilities = await scorer.predict_batch([r.model_dump(by_alias=True) for r in batch.records])
-        request.scope["state"]["rows"] = len(predictions)  # for metrics and the request log
+        body = parse_request(await request.body(), request.headers.get("inference-header-content-length"))
+        inference = await run_inference(request.app.state, body, strict(request))
     except Refused as refused:
         return refusal(refused.message, refused.status)
     except (PredictionError, NotReadyError) as err:
         return refusal(str(err))
+    request.scope["state"]["rows"] = inference.rows  # for metrics and the request log
     request_id = body.id if body.id is not None else getattr(request.state, "request_id", "")
-    return answer(
-        {
-            "model_name": manifest["name"],
-            "model_version": scorer.predictor.version,
-            "id": request_id,
-            "outputs": [output_tensor(tensor, predictions, probabilities) for tensor in outputs.values()],
-        }
-    )
+    content: dict[str, Any] = {
+        "model_name": manifest["name"],
+        "model_version": inference.model_version,
+        "id": request_id,
+        "outputs": inference.outputs,
+    }
+    if inference.warnings:
+        content["parameters"] = {"warnings": "; ".join(inference.warnings)}
+    binary = binary_outputs(body)
+    return binary_answer(content, binary) if binary else answer(content)
+
+
+INFER_ROUTE = next(route for route in router.routes if getattr(route, "path", "") == "/v2/models/{name}/infer")
+
+
+async def infer_on_lane(request: Request) -> Response:
+    """`infer` for the served model's own path, on the prediction lane (fastpath): FastAPI's routing
+    costs more than the rest of a one-row inference. Counted under the route's path, as through FastAPI."""
+    request.scope["route"] = INFER_ROUTE
+    return await infer(request, request.app.state.manifest["name"])
 
 
 def install(app: FastAPI) -> None:
-    """Add the v2 endpoints to `app`, with the inference request's schema in its OpenAPI document."""
+    """Add the v2 endpoints to `app`, with the inference request's schema in its OpenAPI document;
+    `POST /v2/models/{name}/infer` of the served model also takes the prediction lane."""
     app.include_router(router)
+    fastpath.ENDPOINTS[f"/v2/models/{app.state.manifest['name']}/infer"] = infer_on_lane
     build = app.openapi
     _, definitions = models_json_schema([(InferenceRequest, "validation")], ref_template=REF)
 

@@ -294,14 +294,60 @@ class Drift:
             self._count_out_of_range(values[:, self.ranged])
 
     def _count_out_of_range(self, values: np.ndarray) -> None:
-        """`values`: one column per ranged feature. Compared in the values' own float type, a training
-        extreme is equal to itself, not past it."""
+        """`values`: one column per ranged feature."""
+        outside = self._outside(values).sum(axis=0)
+        with self.lock:
+            self.out_of_range[self.ranged] += outside
+
+    def _outside(self, values: np.ndarray) -> np.ndarray:
+        """Which of `values` (one column per ranged feature) are outside the training range. Compared
+        in the values' own float type, a training extreme is equal to itself, not past it; NaN is neither."""
         low, high = self.low, self.high
         if values.dtype.kind == "f":
             low, high = low.astype(values.dtype), high.astype(values.dtype)
-        outside = ((values < low) | (values > high)).sum(axis=0)  # NaN is neither
-        with self.lock:
-            self.out_of_range[self.ranged] += outside
+        return (values < low) | (values > high)  # type: ignore[no-any-return]
+
+    def warnings(self, records: list[dict[str, Any]]) -> list[str]:
+        """What the counters would count in `records`, one line per value naming its field (and its
+        record when there are several): a number outside the training range, a value a listed text
+        column never had, a null where training had none. Records are as the schema gave them."""
+        found: list[tuple[int, int, str]] = []  # (record, feature, what)
+        if self.array:
+            rows = [record["features"] for record in records]
+            if self.ranged:
+                values = np.array(rows, dtype=np.float64)[:, self.ranged]  # None -> NaN
+                found += self._outside_lines(values, lambda row, i: rows[row][i])
+            found += [(row, i, "null") for i in self.never_null for row, r in enumerate(rows) if r[i] is None]
+        else:
+            if self.ranged:
+                values = np.array(list(map(self.ranged_values, records)), dtype=np.float64)
+                values = values.reshape(len(records), len(self.ranged))
+                found += self._outside_lines(values, lambda row, i: records[row][self.names[i]])
+            for i, column, seen in self.text_columns:
+                found += [
+                    (row, i, f"{r[column]!r} is not a value seen in training")
+                    for row, r in enumerate(records)
+                    if r[column] not in seen
+                ]
+            for i in self.never_null:
+                found += [(row, i, "null") for row, r in enumerate(records) if r.get(self.names[i]) is None]
+        lines = []
+        for row, i, what in sorted(found):
+            what = "null, but training had no nulls here" if what == "null" else what
+            record = f"record {row}: " if len(records) > 1 else ""
+            lines.append(f"{record}field `{self.names[i]}`: {what}")
+        return lines
+
+    def _outside_lines(self, values: np.ndarray, value_at: Callable[[int, int], Any]) -> list[tuple[int, int, str]]:
+        outside = self._outside(values)
+        if not outside.any():
+            return []
+        found = []
+        for row, column in zip(*np.nonzero(outside), strict=True):
+            i = self.ranged[column]
+            low, high = self.low[column], self.high[column]
+            found.append((int(row), i, f"{value_at(row, i)!r} is outside the training range {low:g} to {high:g}"))
+        return found
 
     def refused(self, path: str, errors: Iterable[dict[str, Any]]) -> None:
         """Count what the schema refused in a prediction request: nulls, unknown categories, numbers past their dtype."""

@@ -48,6 +48,9 @@ class Prediction(BaseModel):
 
     prediction: str
     model_version: str
+    warnings: list[str] | None = Field(
+        default=None, description="Values unlike the training data's, each naming its field; absent when none."
+    )
 
 
 class BatchPrediction(BaseModel):
@@ -55,6 +58,9 @@ class BatchPrediction(BaseModel):
 
     predictions: list[str]
     model_version: str
+    warnings: list[str] | None = Field(
+        default=None, description="Values unlike the training data's, each naming its record and field."
+    )
 
 
 class ErrorBody(BaseModel):
