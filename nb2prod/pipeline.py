@@ -261,7 +261,9 @@ def _build(
     parameters = {p.name: p.value for p in spec.parameters} | plan.parameters
     inputs = read_paths(spec, capture.report.data_reads) + list(parameter_files(spec, parameters).values())
     schema = infer_schema(capture)
-    code = extract_code(plan.module, capture.distributions, capture.report.preprocessing.source)
+    code = extract_code(
+        plan.module, capture.distributions, capture.report.preprocessing.source, capture.report.serve_distributions
+    )
     artifact = build_artifact(
         spec=spec,
         name=plan.name,

@@ -121,11 +121,14 @@ def render_branch(
         capture = Capture(
             model_file=capture.model_file,
             report=capture.report.model_copy(
-                update={"inference": NOT_REPORTED.model_copy(update={"rows_independent": rows_independent})}
+                update={
+                    "inference": NOT_REPORTED.model_copy(update={"rows_independent": rows_independent}),
+                    "serve_distributions": None,  # the scikit-learn path installs all the kernel's
+                }
             ),
         )
     schema = infer_schema(capture)
-    code = extract_code(module, capture.distributions)
+    code = extract_code(module, capture.distributions, serve_distributions=capture.report.serve_distributions)
     name = spec.config.name or slug_name(spec.path.stem)
     artifact = build_artifact(
         spec=spec,

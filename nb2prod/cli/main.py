@@ -382,8 +382,11 @@ def serve(output: Path, host: str, port: int) -> None:
             )
         )
     package = packages[0].parent.name
-    # asyncio's loop, as the generated Dockerfile runs it: uvloop answers in bursts under load.
-    uvicorn.run(f"{package}.app:app", host=host, port=port, app_dir=str(output / "src"), loop="asyncio")
+    # asyncio's loop, as the generated Dockerfile runs it: uvloop answers in bursts under load. No access
+    # log, as there: the service writes one JSON line per request itself.
+    uvicorn.run(
+        f"{package}.app:app", host=host, port=port, app_dir=str(output / "src"), loop="asyncio", access_log=False
+    )
 
 
 if __name__ == "__main__":

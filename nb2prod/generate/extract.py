@@ -14,8 +14,10 @@ class ExtractedCode:
     """What the extract stage hands to rendering: the module source and its pins."""
 
     preprocess: PreprocessModule
-    pins: tuple[tuple[str, str], ...]  # (distribution, version), sorted by name
+    pins: tuple[tuple[str, str], ...]  # (distribution, version), sorted by name: the manifest's record
     test_pins: tuple[tuple[str, str], ...]
+    # what the service installs: `pins` less what only unpickling the model needs, on the compiled path
+    serve_pins: tuple[tuple[str, str], ...] = ()
 
 
 # The service's web stack: orjson writes its answers and log lines, prometheus-client its /metrics;
@@ -32,21 +34,28 @@ TEST_CLIENTS = ("httpx2", "httpx")
 
 
 def extract_code(
-    module: PreprocessModule, kernel_distributions: dict[str, str], shipped_source: str | None = None
+    module: PreprocessModule,
+    kernel_distributions: dict[str, str],
+    shipped_source: str | None = None,
+    serve_distributions: dict[str, str] | None = None,
 ) -> ExtractedCode:
     """The preprocessing module and exact pins: the kernel's for model and preprocess code,
     this environment's for the service's own web stack and test tools. `shipped_source` is the
-    module as the capture step proved it (training values filled in), when it reported one."""
+    module as the capture step proved it (training values filled in), when it reported one.
+    `serve_distributions`: the kernel's distributions the service imports at run time, when fewer
+    than `kernel_distributions` (the compiled path never unpickles the model)."""
     if shipped_source is not None:
         module = dataclasses.replace(module, source=shipped_source)
     service = _closure(SERVICE_DISTRIBUTIONS)
     pins = {**service, **kernel_distributions}
+    serve = pins if serve_distributions is None else {**service, **serve_distributions}
     client = next((name for name in TEST_CLIENTS if _closure((name,))), "httpx")
     tests = {k: v for k, v in _closure(("pytest", client)).items() if k not in pins}
     return ExtractedCode(
         preprocess=module,
         pins=tuple(sorted(pins.items())),
         test_pins=tuple(sorted(tests.items())),
+        serve_pins=tuple(sorted(serve.items())),
     )
 
 

@@ -162,7 +162,7 @@ def _context(data: RenderInput) -> dict[str, Any]:
         "notebook": data.notebook_name,
         "nb2prod_version": __version__,
         "python_minor": python_minor,
-        "pins": data.code.pins,
+        "pins": data.code.serve_pins or data.code.pins,
         "test_pins": data.code.test_pins,
         "hatchling_pin": _hatchling_pin(),
         "frame": schema.kind == "frame",

@@ -173,6 +173,8 @@ class CaptureReport(_Reported):
     # what was left out of `metrics` and why: {"": ...} for the whole variable, else per key
     metrics_problems: dict[str, str] = Field(default_factory=dict)
     distributions: dict[str, str]
+    # what the service needs at run time, when that is less (the compiled path); else `distributions`
+    serve_distributions: dict[str, str] | None = None
     python: str
     model_file: str
     notes: tuple[str, ...] = ()
@@ -218,6 +220,12 @@ class Capture(BaseModel):
     @property
     def distributions(self) -> dict[str, str]:
         return self.report.distributions
+
+    @property
+    def serve_distributions(self) -> dict[str, str]:
+        """The distributions the service imports at run time (`distributions` but for the compiled path)."""
+        served = self.report.serve_distributions
+        return self.report.distributions if served is None else served
 
     @property
     def python(self) -> str:

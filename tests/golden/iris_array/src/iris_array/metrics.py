@@ -17,8 +17,12 @@ Metrics, all prefixed `nb2prod_` (the same names in every service nb2prod genera
 - `process_*`: the process's CPU time, memory and open files.
 
 The log line: `{"time", "level", "request_id", "method", "path", "status", "ms", "rows"}`, the request
-id being the one the answer's `X-Request-ID` carries; never a request's body. `LOG_REQUESTS=0` turns
-it off.
+id being the one the answer's `X-Request-ID` carries; never a request's body. `time` is RFC 3339 in
+UTC with milliseconds (`2026-12-02T15:04:05.123Z`). `LOG_REQUESTS=0` turns it off. The service's
+other log records (uvicorn's startup and shutdown, errors with their tracebacks) are JSON lines
+too, `{"time", "level", "logger", "message"}` (and `"traceback"`): `log_as_json` sets that up, and
+silences uvicorn's own access log, which would be a second line per request (run uvicorn with
+`--no-access-log` as well: then it does not even format it).
 
 Both cost little on the prediction lane: a request adds to plain counters, which prometheus_client
 reads only when /metrics is scraped; its log line's fields join a buffer, turned into JSON and
@@ -29,6 +33,7 @@ each scrape.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
@@ -145,7 +150,7 @@ class Metrics:
         chunk = b""
         for when, request_id, method, path, status, seconds, rows in lines:
             line = {
-                "time": when,
+                "time": rfc3339(when),
                 "level": "info",
                 "request_id": request_id,
                 "method": method,
@@ -207,6 +212,58 @@ class Metrics:
         family = InfoMetricFamily("nb2prod_model", "The model this service scores with.")
         family.add_metric([], {key: str(value) for key, value in info.items()})
         return family
+
+
+def rfc3339(when: float) -> str:
+    """`time.time()` as RFC 3339 in UTC with milliseconds: 2026-12-02T15:04:05.123Z."""
+    millis = int(when * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000)) + f".{millis % 1000:03d}Z"
+
+
+class JsonLines(logging.Formatter):
+    """A log record as one JSON line, in the request log line's format."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": rfc3339(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["traceback"] = self.formatException(record.exc_info)
+        return orjson.dumps(line).decode()
+
+
+class StandardOutput(logging.Handler):
+    """Writes to whatever `sys.stdout` is when a record comes (a test may have replaced it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(self.format(record) + "\n")
+            sys.stdout.flush()
+        except Exception:  # noqa: BLE001 - logging's own rule: a failed record never stops the caller
+            self.handleError(record)
+
+
+def log_as_json() -> None:
+    """Write the service's log records and uvicorn's to standard output as JSON lines (through the
+    root logger), and silence uvicorn's access log: the request log line says it all. Called again,
+    it changes nothing more."""
+    root = logging.getLogger()
+    if not any(isinstance(handler, StandardOutput) for handler in root.handlers):
+        handler = StandardOutput()
+        handler.setFormatter(JsonLines())
+        root.addHandler(handler)
+    for name in ("uvicorn", "iris_array"):
+        logger = logging.getLogger(name)
+        logger.handlers = []  # uvicorn's plain-text handler
+        logger.propagate = True
+        logger.setLevel(logging.INFO)
+    access = logging.getLogger("uvicorn.access")
+    access.handlers = []
+    access.propagate = False
+    access.disabled = True
 
 
 class Drift:
