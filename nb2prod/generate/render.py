@@ -15,10 +15,10 @@ from typing import Any
 import jinja2
 
 from nb2prod._version import __version__
+from nb2prod.errors import TemplateError
 from nb2prod.generate.artifact import Artifact
 from nb2prod.generate.extract import ExtractedCode
 from nb2prod.generate.schema import Feature, InputSchema, python_type_of
-from nb2prod.errors import TemplateError
 from nb2prod.manifest import canonical_json
 from nb2prod.run.capture import TOLERANCE
 from nb2prod.run.captured import Capture, Task
