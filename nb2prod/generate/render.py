@@ -155,6 +155,7 @@ def _context(data: RenderInput) -> dict[str, Any]:
         "inference": artifact.manifest.inference,
         "fields": [_field(schema, f) for f in schema.features] if schema.kind == "frame" else [_array_field(schema)],
         "frame_rules": _frame_rules(schema),
+        "spark_schema": _spark_schema(capture, classifier and "predict_proba" in capture.model.predict_methods),
         "record_doc": _record_doc(schema),
         "features": [_readme_feature(f) for f in schema.features],
         "bad_cases": _bad_cases(schema),
@@ -204,6 +205,15 @@ def _field(schema: InputSchema, feature: Feature) -> dict[str, Any]:
         "field_args": ", ".join(args),
         "optional": column.nullable,
     }
+
+
+def _spark_schema(capture: Capture, has_proba: bool) -> str:
+    """The columns `predict_frame` returns, as a Spark DDL schema (for the README's mapInPandas sketch)."""
+    spark = {"str": "string", "int": "bigint", "float": "double", "bool": "boolean"}
+    columns = [f"prediction {spark[_prediction_type(capture)]}"]
+    if has_proba:
+        columns += [f"`probability_{c}` double" for c in capture.model.classes or []]
+    return ", ".join([*columns, "error string"])
 
 
 def _frame_rules(schema: InputSchema) -> list[dict[str, Any]]:
