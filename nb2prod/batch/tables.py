@@ -2,10 +2,12 @@
 
 CSV cells are text; each is turned into the JSON value the service would receive, by the kind
 of its column: an empty cell is null; integer columns take whole numbers (`3` or `3.0`); number
-columns take anything `float()` reads (NaN and Infinity too, which the schema then refuses, as the
+columns take anything `float()` reads but NaN (Infinity too, which the schema then refuses, as the
 service does); boolean columns take true/false/1/0 in any case; text stays text. A cell that does
-not read as its kind is passed on as text, and the schema names the problem.
-Parquet columns are typed already; their values are passed on as Python values.
+not read as its kind is passed on as text, and the schema names the problem. Each distinct text of
+a column is read once (`typed_column`), and a column whose cells all read as its kind becomes a
+typed column, which the service's `predict_frame` checks without looking at each value.
+Parquet columns are typed already; their values are passed on as they are.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from nb2prod.batch.service import BatchError
@@ -75,14 +78,37 @@ def _from_text(text: str, kind: str) -> Any:
         return int(float(text)) if "." in text else int(text)
     if kind == "number":
         try:
-            return float(text)
+            number = float(text)
         except ValueError:
             return text
+        return text if number != number else number  # NaN is not a number JSON can carry
     if kind == "boolean":
         lowered = text.strip().lower()
         if lowered in TRUE | FALSE:
             return lowered in TRUE
     return text
+
+
+def typed_column(column: pd.Series, kind: str) -> pd.Series:
+    """A CSV column's cells as the values the service would get (`cell_value`), each distinct text read once."""
+    codes, texts = pd.factorize(column, use_na_sentinel=False)
+    values = [cell_value(text, kind) for text in texts.tolist()]
+    return pd.Series(_array(values, kind)[codes], index=column.index, name=column.name)
+
+
+def _array(values: list[Any], kind: str) -> Any:
+    """`values` in a typed array when they all are of the column's kind (or null), else as objects."""
+    present = [v for v in values if v is not None]
+    has_null = len(present) < len(values)
+    if kind == "integer" and all(type(v) is int and -(2**63) <= v < 2**63 for v in present):
+        return pd.array(values, dtype="Int64") if has_null else np.array(values, dtype="int64")
+    if kind == "number" and all(type(v) is float for v in present):
+        return np.array([np.nan if v is None else v for v in values], dtype="float64")
+    if kind == "boolean" and not has_null and all(type(v) is bool for v in values):
+        return np.array(values, dtype=bool)
+    objects = np.empty(len(values), dtype=object)
+    objects[:] = values
+    return objects
 
 
 class TableWriter:

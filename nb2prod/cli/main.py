@@ -78,6 +78,41 @@ class ProgressPrinter:
         self.progress.update(self.task, completed=event.position - 1, description=escape(line))
 
 
+class RowsPrinter:
+    """Rows scored so far and rows per second: a live line on a terminal, a line per chunk otherwise."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.task: Any = None
+
+    def __enter__(self) -> RowsPrinter:
+        if err_console.is_terminal:
+            self.progress = Progress(
+                TextColumn("scoring"),
+                BarColumn(),
+                TextColumn("{task.completed:,} rows"),
+                TextColumn("{task.fields[speed]}"),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("scoring", total=None, speed="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self, rows: int) -> None:
+        if self.progress is None:
+            err_console.print(f"{rows:,} rows scored")
+            return
+        elapsed = self.progress.tasks[0].elapsed or 0.0
+        speed = f"{rows / elapsed:,.0f} rows/s" if elapsed > 0 else ""
+        self.progress.update(self.task, completed=rows, speed=speed)
+
+
 def _shown(path: Path) -> str:
     """A path as the user would type it: relative when it is under the current folder."""
     try:
@@ -286,45 +321,86 @@ def tag(notebook: Path, model: str | None, write: bool, copy: Path | None, debug
 
 @main.command()
 @click.argument("out", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.argument("source", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument("source", metavar="INPUT")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Answers (.csv or .parquet).")
 @click.option("--rejects", type=click.Path(path_type=Path), help="Set bad rows aside here, with the reason, and go on.")
 @click.option("--id", "id_column", help="Column that identifies a row; copied to the answers and rejects.")
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=10_000, show_default=True, help="Rows per chunk.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help='local: this process, a chunk at a time; dask: partitions on a Dask cluster (pip install "nb2prod[dask]").',
+)
+@click.option(
+    "--scheduler", metavar="ADDRESS", help="--engine dask: the cluster's scheduler [default: a local cluster]."
+)
+@click.option("--partitions", type=click.IntRange(min=1), help="--engine dask: split the input into N partitions.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="--engine dask without --scheduler: worker processes of the local cluster [default: one per core].",
+)
 @click.option("--force", is_flag=True, help="Replace OUTPUT and REJECTS when they exist.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def predict(
     out: Path,
-    source: Path,
+    source: str,
     output: Path,
     rejects: Path | None,
     id_column: str | None,
     chunk_rows: int,
+    engine: str,
+    scheduler: str | None,
+    partitions: int | None,
+    workers: int | None,
     force: bool,
     debug: bool,
 ) -> None:
-    """Score every row of INPUT (CSV or Parquet) with the service converted into OUT."""
-    from nb2prod.batch.score import predict as score
+    """Score every row of INPUT (CSV or Parquet; with --engine dask also a glob or a folder) with the
+    service converted into OUT."""
+    if engine == "local" and (scheduler or partitions or workers):
+        raise click.UsageError("--scheduler, --partitions and --workers need --engine dask.")
+    if scheduler and workers:
+        raise click.UsageError("--workers starts a local cluster; a --scheduler's cluster has its own workers.")
 
     def action() -> None:
-        def progress(rows: int) -> None:
-            err_console.print(f"{rows:,} rows read")
+        with RowsPrinter() as printer:
+            if engine == "dask":
+                from nb2prod.batch.on_dask import predict as on_dask
 
-        result = score(
-            out,
-            source,
-            output,
-            rejects=rejects,
-            id_column=id_column,
-            chunk_rows=chunk_rows,
-            force=force,
-            progress=progress,
-        )
+                result = on_dask(
+                    out,
+                    source,
+                    output,
+                    rejects=rejects,
+                    id_column=id_column,
+                    scheduler=scheduler,
+                    partitions=partitions,
+                    workers=workers,
+                    force=force,
+                    progress=printer,
+                )
+            else:
+                from nb2prod.batch.score import predict as score
+
+                result = score(
+                    out,
+                    Path(source),
+                    output,
+                    rejects=rejects,
+                    id_column=id_column,
+                    chunk_rows=chunk_rows,
+                    force=force,
+                    progress=printer,
+                )
         if result.ignored_columns:
             ignored = ", ".join(f"`{c}`" for c in result.ignored_columns)
             err_console.print(f"note: column(s) the model does not take were left out: {escape(ignored)}")
         out_console.print(
             f"[green]scored[/] {result.scored:,} of {result.rows:,} rows -> {escape(_shown(result.output))}"
+            f" ({result.rows_per_second:,.0f} rows/s)"
         )
         if result.rejects is not None:
             out_console.print(f"  {result.rejected:,} rejected -> {escape(_shown(result.rejects))}")

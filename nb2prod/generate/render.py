@@ -57,6 +57,7 @@ TEMPLATES = {
     "src/app.py.j2": "src/{package}/app.py",
     "src/bodies.py.j2": "src/{package}/bodies.py",
     "src/fastpath.py.j2": "src/{package}/fastpath.py",
+    "src/frame.py.j2": "src/{package}/frame.py",
     "src/errors.py.j2": "src/{package}/errors.py",
     "src/lifecycle.py.j2": "src/{package}/lifecycle.py",
     "src/metrics.py.j2": "src/{package}/metrics.py",
@@ -182,6 +183,8 @@ def _context(data: RenderInput) -> dict[str, Any]:
         "coalesce": artifact.manifest.inference.rows_independent,  # the scikit-learn path only (artifact.py)
         "inference": artifact.manifest.inference,
         "fields": [_field(schema, f) for f in schema.features] if schema.kind == "frame" else [_array_field(schema)],
+        "frame_rules": _frame_rules(schema),
+        "spark_schema": _spark_schema(capture, classifier and "predict_proba" in capture.model.predict_methods),
         "record_doc": _record_doc(schema),
         "features": [_readme_feature(f) for f in schema.features],
         "bad_cases": _bad_cases(schema),
@@ -232,6 +235,50 @@ def _field(schema: InputSchema, feature: Feature) -> dict[str, Any]:
         "field_args": ", ".join(args),
         "optional": column.nullable,
     }
+
+
+def _spark_schema(capture: Capture, has_proba: bool) -> str:
+    """The columns `predict_frame` returns, as a Spark DDL schema (for the README's mapInPandas sketch)."""
+    spark = {"str": "string", "int": "bigint", "float": "double", "bool": "boolean"}
+    columns = [f"prediction {spark[_prediction_type(capture)]}"]
+    if has_proba:
+        columns += [f"`probability_{c}` double" for c in capture.model.classes or []]
+    return ", ".join([*columns, "error string"])
+
+
+def _frame_rules(schema: InputSchema) -> list[dict[str, Any]]:
+    """The schema's fields column by column, for frame.py: what each column takes, null included."""
+    if schema.kind == "array":
+        field = _array_field(schema)
+        kind = "integer" if schema.array_of_integers else "number"
+        bounds = schema.array_bounds
+        return [
+            {
+                "name": f.name,
+                "kind": kind,
+                "nullable": "| None" in field["annotation"],
+                "bounds": bounds,
+                "categories": None,
+            }
+            for f in schema.features
+        ]
+    rules = []
+    for feature in schema.features:
+        column = feature.column
+        categories = None
+        if column.kind == "category" and column.categories is not None:  # a tuple, written as Python source
+            values = [json.dumps(c) if isinstance(c, str) else repr(c) for c in column.categories]
+            categories = "(" + ", ".join(values) + ("," if len(values) == 1 else "") + ")"
+        rules.append(
+            {
+                "name": feature.name,
+                "kind": column.kind,
+                "nullable": _field(schema, feature)["optional"],  # as schemas.Record takes it
+                "bounds": feature.bounds,
+                "categories": categories,
+            }
+        )
+    return rules
 
 
 def _bound_args(bounds: tuple[int | float, int | float] | None) -> list[str]:

@@ -93,3 +93,43 @@ def test_an_array_models_parquet_scores_and_a_bad_row_stops_the_run_without_outp
     assert again.returncode == 1 and "exists" in again.stderr  # never overwritten without --force
     missing = run_cli("predict", out, good, "-o", tmp_path / "other.csv", "--id", "flower")
     assert missing.returncode == 1 and "has no column `flower` (--id)" in missing.stderr
+
+
+def test_the_dask_engine_gives_the_local_engines_answers_and_rejects_across_partitions(
+    tmp_path: Path, convert_example: ConvertExample
+) -> None:
+    out, converted = convert_example(EXAMPLES / "customers_mixed.ipynb")
+    assert converted.returncode == 0, converted.stderr
+    golden = golden_examples(out)
+    columns = list(golden[0]["input"])
+    rows = [[csv_cell(example["input"][c]) for c in columns] for example in golden * 3]
+    for at, column, value in ((4, "age", "forty"), (31, "plan", "gold"), (52, "monthly spend", "")):
+        rows[at][columns.index(column)] = value  # a bad row in each third
+    whole, parts = tmp_path / "customers.csv", tmp_path / "parts"
+    parts.mkdir()
+    for path, chunk in ((whole, rows), *((parts / f"part{i}.csv", rows[i * 20 : i * 20 + 20]) for i in range(3))):
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            writer.writerows(chunk)
+
+    local = run_cli("predict", out, whole, "-o", tmp_path / "local.csv", "--rejects", tmp_path / "local-rejects.csv")
+    assert local.returncode == 0, local.stderr
+    on_dask = run_cli(
+        "predict", out, parts, "-o", tmp_path / "dask.parquet", "--rejects", tmp_path / "dask-rejects.csv",
+        "--engine", "dask", "--workers", "2",
+    )  # fmt: skip
+    assert on_dask.returncode == 0, on_dask.stderr
+    assert "scored 57 of 60 rows" in on_dask.stdout and "rows/s" in on_dask.stdout
+
+    answers, rejects = pd.read_csv(tmp_path / "local.csv"), pd.read_csv(tmp_path / "local-rejects.csv")
+    assert list(rejects["row"]) == [5, 32, 53]
+    assert (tmp_path / "dask.parquet").is_dir()
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "dask.parquet"), answers, check_dtype=False)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "dask-rejects.csv"), rejects)
+
+    again = run_cli(
+        "predict", out, parts, "-o", tmp_path / "dask.csv", "--engine", "dask", "--workers", "2", "--partitions", "3"
+    )
+    assert again.returncode == 1
+    assert "row 5: invalid field `age`" in again.stderr and not (tmp_path / "dask.csv").exists()

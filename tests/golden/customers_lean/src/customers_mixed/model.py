@@ -99,6 +99,7 @@ class Predictor:
         # The conversion proved on the training sample that classes_[argmax(predict_proba)] is predict's
         # answer, so one predict_proba call gives both.
         self.one_call = self.has_proba and bool(manifest["inference"]["label_from_proba"])
+        self.class_array = np.array(self.classes or [], dtype=object)
 
     @classmethod
     def load(cls, drift: Drift | None = None) -> Predictor:
@@ -128,13 +129,21 @@ class Predictor:
 
     def to_inputs(self, records: list[dict[str, Any]]) -> pd.DataFrame:
         """Records keyed by column name -> a DataFrame with the training columns and dtypes, built once."""
-        frame = pd.DataFrame.from_records(records, columns=self.columns).astype(self.dtypes)
+        return self.typed(pd.DataFrame.from_records(records, columns=self.columns))
+
+    def typed(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Valid rows with the training columns -> the training dtypes, and nulls as the notebook had them."""
+        frame = frame[self.columns].astype(self.dtypes)
         if self.nan_columns:
             frame[self.nan_columns] = frame[self.nan_columns].where(frame[self.nan_columns].notna(), np.nan)
         if self.none_columns:
             text = frame[self.none_columns].astype(object)
             frame[self.none_columns] = text.where(text.notna(), None)
         return frame
+
+    def frame_inputs(self, frame: Any) -> Any:
+        """What `score` takes, for a DataFrame of valid rows with the training columns (see frame.py)."""
+        return self.typed(frame)
 
     def predict(
         self, records: list[dict[str, Any]], observe: bool = True
@@ -144,16 +153,21 @@ class Predictor:
         inputs = self.to_inputs(records)
         if observe and self.drift is not None:
             self.drift.add(records)
+        labels, rows = self.score(inputs)
+        probabilities = None
+        if rows is not None and self.labels is not None:
+            probabilities = [dict(zip(self.labels, row)) for row in rows.tolist()]
+        return [plain(value) for value in labels.tolist()], probabilities
+
+    def score(self, inputs: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels (and class probabilities, a row per input row) for what `to_inputs` or `frame_inputs`
+        built, in one model call where the conversion proved it gives predict's labels."""
         try:
-            if self.one_call and self.classes is not None and self.labels is not None:
+            if self.one_call:
                 rows = np.asarray(self.model.predict_proba(inputs))
-                predictions = [self.classes[i] for i in rows.argmax(axis=1).tolist()]
-                return predictions, [dict(zip(self.labels, row)) for row in rows.tolist()]
-            predictions = [plain(v) for v in np.asarray(self.model.predict(inputs)).tolist()]
-            probabilities = None
-            if self.has_proba and self.labels is not None:
-                rows = np.asarray(self.model.predict_proba(inputs))
-                probabilities = [dict(zip(self.labels, row)) for row in rows.tolist()]
+                return self.class_array[rows.argmax(axis=1)], rows
+            labels = np.asarray(self.model.predict(inputs))
+            rows = np.asarray(self.model.predict_proba(inputs)) if self.has_proba else None
         except ValueError as err:  # the input's fault (see errors.py); anything else is the service's
             raise PredictionError(f"the model could not score the input: {err}") from err
-        return predictions, probabilities
+        return labels, rows

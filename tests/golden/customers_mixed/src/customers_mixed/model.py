@@ -122,6 +122,18 @@ class Predictor:
                 feed[name] = np.array(values, dtype="float64").reshape(-1, 1)
         return feed
 
+    def frame_inputs(self, frame: Any) -> dict[str, np.ndarray]:
+        """`feed` for a DataFrame of valid rows with the training columns (see frame.py)."""
+        feed = {}
+        for column, name, text in self.inputs:
+            if text:  # each distinct value written once; null (code -1) is the last: ""
+                codes, distinct = frame[column].factorize()
+                texts = np.array([str(v) for v in distinct.tolist()] + [""], dtype=object)
+                feed[name] = texts[codes].reshape(-1, 1)
+            else:
+                feed[name] = frame[column].to_numpy(dtype="float64", na_value=np.nan).reshape(-1, 1)
+        return feed
+
     def predict(
         self, records: list[dict[str, Any]], observe: bool = True
     ) -> tuple[list[Any], list[dict[str, float]] | None]:
@@ -129,13 +141,21 @@ class Predictor:
         count their drift."""
         try:
             feed = self.feed(records)
-            if observe and self.drift is not None:
-                self.drift.add(records)
+        except ValueError as err:  # the input's fault (see errors.py); anything else is the service's
+            raise PredictionError(f"the model could not score the input: {err}") from err
+        if observe and self.drift is not None:
+            self.drift.add(records)
+        labels, rows = self.score(feed)
+        probabilities = None
+        if rows is not None and self.labels is not None:
+            probabilities = [dict(zip(self.labels, row)) for row in rows.tolist()]
+        return [plain(value) for value in labels.tolist()], probabilities
+
+    def score(self, feed: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels (and class probabilities, a row per input row) for the model's inputs, in one run."""
+        try:
             outputs = self.model.run(self.outputs, feed)
         except ValueError as err:  # the input's fault (see errors.py); anything else is the service's
             raise PredictionError(f"the model could not score the input: {err}") from err
-        predictions = [self.class_of[label] for label in outputs[0].tolist()]
-        probabilities = None
-        if self.has_proba and self.labels is not None:
-            probabilities = [dict(zip(self.labels, row)) for row in outputs[1].tolist()]
-        return predictions, probabilities
+        labels = np.array([self.class_of[label] for label in outputs[0].tolist()], dtype=object)
+        return labels, (np.asarray(outputs[1]) if self.has_proba else None)

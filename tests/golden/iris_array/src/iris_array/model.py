@@ -119,6 +119,11 @@ class Predictor:
         """The compiled model's inputs, built as the conversion built them when it proved the model."""
         return {self.input_name: self.to_inputs(records).astype("float64", copy=False)}
 
+    def frame_inputs(self, frame: Any) -> dict[str, np.ndarray]:
+        """`feed` for a DataFrame of valid rows with the training columns (see frame.py)."""
+        values = frame.to_numpy(dtype="float64", na_value=np.nan)
+        return {self.input_name: values.astype("float64", copy=False)}
+
     def predict(
         self, records: list[dict[str, Any]], observe: bool = True
     ) -> tuple[list[Any], list[dict[str, float]] | None]:
@@ -126,13 +131,21 @@ class Predictor:
         count their drift."""
         try:
             feed = self.feed(records)
-            if observe and self.drift is not None:
-                self.drift.add(records, feed[self.input_name])
+        except ValueError as err:  # the input's fault (see errors.py); anything else is the service's
+            raise PredictionError(f"the model could not score the input: {err}") from err
+        if observe and self.drift is not None:
+            self.drift.add(records, feed[self.input_name])
+        labels, rows = self.score(feed)
+        probabilities = None
+        if rows is not None and self.labels is not None:
+            probabilities = [dict(zip(self.labels, row)) for row in rows.tolist()]
+        return [plain(value) for value in labels.tolist()], probabilities
+
+    def score(self, feed: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels (and class probabilities, a row per input row) for the model's inputs, in one run."""
+        try:
             outputs = self.model.run(self.outputs, feed)
         except ValueError as err:  # the input's fault (see errors.py); anything else is the service's
             raise PredictionError(f"the model could not score the input: {err}") from err
-        predictions = [self.class_of[label] for label in outputs[0].tolist()]
-        probabilities = None
-        if self.has_proba and self.labels is not None:
-            probabilities = [dict(zip(self.labels, row)) for row in outputs[1].tolist()]
-        return predictions, probabilities
+        labels = np.array([self.class_of[label] for label in outputs[0].tolist()], dtype=object)
+        return labels, (np.asarray(outputs[1]) if self.has_proba else None)
