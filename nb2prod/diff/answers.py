@@ -1,7 +1,7 @@
 """The answers section: both versions score the same rows, each in its own process.
 
-Each version scores with its own generated package, the way `nb2prod predict` does (it is run as
-`python -m nb2prod predict` in a subprocess per version), so two versions whose packages share a
+Each version scores with its own generated package, with `nb2prod predict`'s code, in a subprocess
+of its own (`nb2prod.batch.several`, all row sets in one), so two versions whose packages share a
 name can both be loaded. The rows: OLD's golden rows, NEW's golden rows and, when given, a CSV or
 Parquet file. A set one version cannot take at all (say, NEW's rows lack a column OLD needs) is
 reported with the reason; rows one version refuses are left out of the comparison and counted.
@@ -40,14 +40,31 @@ class Version:
 def compare_answers(
     old: Version, new: Version, rows: Path | None = None, max_changed: float | None = None
 ) -> AnswersSection:
-    sets: list[RowSetAnswers] = []
-    with tempfile.TemporaryDirectory(prefix="nb2prod-diff-") as work:
-        for label, version in (("OLD's golden rows", old), ("NEW's golden rows", new)):
-            source = Path(work) / f"{len(sets)}.csv"
-            _golden_frame(version).to_csv(source, index=False)
-            sets.append(_compare_set(label, source, old, new, Path(work)))
+    with tempfile.TemporaryDirectory(prefix="nb2prod-diff-") as folder:
+        work = Path(folder)
+        sources = {"OLD's golden rows": work / "old-golden.csv", "NEW's golden rows": work / "new-golden.csv"}
+        # Each version's rows also carry the other's optional fields, left empty, as a client of the
+        # other version sends them: a field added as optional must not stop the comparison.
+        _golden_frame(old, _optional(new)).to_csv(sources["OLD's golden rows"], index=False)
+        _golden_frame(new, _optional(old)).to_csv(sources["NEW's golden rows"], index=False)
         if rows is not None:
-            sets.append(_compare_set(str(rows), rows, old, new, Path(work)))
+            sources[str(rows)] = rows
+        answers = {
+            tag: score_tables(version.folder, list(sources.values()), work / tag)
+            for tag, version in (("old", old), ("new", new))
+        }
+        classifier = old.manifest.model.task == "classification"
+        sets = []
+        for i, label in enumerate(sources):
+            (before, why_old), (after, why_new) = answers["old"][i], answers["new"][i]
+            if why_old is not None or why_new is not None:
+                problem = f"OLD: {why_old}" if why_old is not None else f"NEW: {why_new}"
+                problem = problem.replace(str(sources[label]), "the rows")
+                sets.append(
+                    RowSetAnswers(rows=label, scored=0, changed=0, classes=[], most_changed=[], problem=problem)
+                )
+            else:
+                sets.append(compare_frames(label, before, after, classifier))
     scored = sum(s.scored for s in sets)
     changed = sum(s.changed for s in sets)
     fraction = changed / scored if scored else 0.0
@@ -61,43 +78,46 @@ def compare_answers(
     )
 
 
-def _golden_frame(version: Version) -> pd.DataFrame:
+def _optional(version: Version) -> list[str]:
+    schema = version.manifest.input_schema
+    return [] if schema.kind == "array" else [str(f["name"]) for f in schema.features if f["nullable"]]
+
+
+def _golden_frame(version: Version, optional: list[str]) -> pd.DataFrame:
     golden = json.loads((version.folder / "tests" / "golden.json").read_text(encoding="utf-8"))
     records = [example["input"] for example in golden["examples"]]
     names = [str(f["name"]) for f in version.manifest.input_schema.features]
     if version.manifest.input_schema.kind == "array":
         records = [dict(zip(names, record["features"], strict=True)) for record in records]
-    return pd.DataFrame(records, columns=names)
+    return pd.DataFrame(records, columns=names + [name for name in optional if name not in names])
 
 
-def _compare_set(label: str, source: Path, old: Version, new: Version, work: Path) -> RowSetAnswers:
-    answers = []
-    for tag, version in (("old", old), ("new", new)):
-        scored, problem = score_rows(version.folder, source, work / f"{source.stem}-{tag}")
-        if problem is not None:
-            which = "OLD" if tag == "old" else "NEW"
-            return RowSetAnswers(
-                rows=label, scored=0, changed=0, classes=[], most_changed=[], problem=f"{which}: {problem}"
-            )
-        answers.append(scored)
-    return compare_frames(label, answers[0], answers[1], old.manifest.model.task == "classification")
-
-
-def score_rows(folder: Path, source: Path, stem: Path) -> tuple[pd.DataFrame, str | None]:
-    """`nb2prod predict FOLDER SOURCE` in a subprocess; the answers, or why there are none."""
-    output, rejects = stem.with_suffix(".csv"), stem.with_name(stem.name + "-rejects.csv")
+def score_tables(folder: Path, sources: list[Path], work: Path) -> list[tuple[pd.DataFrame, str | None]]:
+    """Score every table with the service in `folder`, in one subprocess (`nb2prod.batch.several`):
+    per table, the answers (columns `row`, `prediction`, `probability_<class>`), or why there are none."""
+    work.mkdir()
+    jobs = [
+        {"source": str(source), "output": str(work / f"{i}.csv"), "rejects": str(work / f"{i}-rejects.csv")}
+        for i, source in enumerate(sources)
+    ]
+    (work / "jobs.json").write_text(json.dumps(jobs), encoding="utf-8")
     package_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
-    command = [sys.executable, "-m", "nb2prod", "predict", str(folder), str(source), "-o", str(output)]
-    command += ["--rejects", str(rejects), "--force"]
+    command = [sys.executable, "-m", "nb2prod.batch.several", str(folder), str(work / "jobs.json")]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=env, check=False)
     except subprocess.TimeoutExpired:
-        return pd.DataFrame(), f"scoring took longer than {TIMEOUT} s"
+        return [(pd.DataFrame(), f"scoring took longer than {TIMEOUT} s")] * len(jobs)
     if done.returncode != 0:
-        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
-        return pd.DataFrame(), " ".join(lines[:2]) or f"nb2prod predict exited with {done.returncode}"
-    return pd.read_csv(output, keep_default_na=False, na_values=[""]), None
+        lines = [line.strip() for line in done.stderr.strip().splitlines() if line.strip()]
+        return [(pd.DataFrame(), lines[-1] if lines else f"scoring exited with {done.returncode}")] * len(jobs)
+    problems = json.loads(done.stdout.strip().splitlines()[-1])
+    return [
+        (pd.DataFrame(), problem)
+        if problem is not None
+        else (pd.read_csv(job["output"], keep_default_na=False, na_values=[""]), None)
+        for job, problem in zip(jobs, problems, strict=True)
+    ]
 
 
 def compare_frames(label: str, old: pd.DataFrame, new: pd.DataFrame, classifier: bool) -> RowSetAnswers:
