@@ -72,9 +72,14 @@ def psi_by_rows(old: pd.Series, new: pd.Series) -> float:
     return float(np.sum((shares[1] - shares[0]) * np.log(shares[1] / shares[0])))
 
 
-def test_retrained_example_reports_metrics_answers_and_training_shift(retrained: tuple[Path, Path]) -> None:
+def test_retrained_example_reports_metrics_answers_and_training_shift(
+    retrained: tuple[Path, Path], tmp_path: Path
+) -> None:
     old, new = retrained
-    done = run_cli("diff", old, new, "--format", "json", timeout=600)
+    before, after = training_frame(600, 42), training_frame(**RETRAIN)
+    rows = tmp_path / "rows.csv"
+    after.head(50).to_csv(rows, index=False)
+    done = run_cli("diff", old, new, "--format", "json", "--rows", rows, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     jsonschema.validate(report, json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
@@ -88,7 +93,6 @@ def test_retrained_example_reports_metrics_answers_and_training_shift(retrained:
         assert metric["change"] == pytest.approx(expected)
     assert {m["name"] for m in report["metrics"]} == {"accuracy", "roc_auc"}
 
-    before, after = training_frame(600, 42), training_frame(**RETRAIN)
     assert report["training_data"]["old_rows"] == len(before) and report["training_data"]["new_rows"] == len(after)
     shifts = {f["name"]: f for f in report["training_data"]["features"]}
     for name in ("age", "income", "monthly spend"):
@@ -118,6 +122,8 @@ def test_retrained_example_reports_metrics_answers_and_training_shift(retrained:
         by_class = {c["name"]: c for c in sets[rows]["classes"]}
         assert by_class["churn"]["largest"] == pytest.approx(max(moved), abs=1e-9)
         assert by_class["churn"]["mean"] == pytest.approx(float(np.mean(moved)), abs=1e-9)
+    flipped = models[old].predict(after.head(50)) != models[new].predict(after.head(50))
+    assert (sets[str(rows)]["scored"], sets[str(rows)]["changed"]) == (50, int(flipped.sum()))
     assert report["answers"]["changed"] == sum(s["changed"] for s in sets.values())
 
     text = run_cli("diff", old, new, "--max-changed", "0", timeout=600)

@@ -20,7 +20,7 @@ from nb2prod.diff.data import DECILES, bin_shares, cdf, compare_training_data, d
 from nb2prod.diff.report import SCHEMA_FILE, ApiChange, json_schema
 from nb2prod.manifest import FeatureProfile, HistoryRecord, Manifest
 from nb2prod.notebook.spec import read_notebook
-from tests.conftest import code, write_notebook
+from tests.conftest import code, run_cli, write_notebook
 from tests.golden_render import render_branch, stored_capture
 
 
@@ -315,3 +315,12 @@ def test_canary_inference_service_and_changes_in_the_readme(model_dir: Path) -> 
     assert manifest["history"]["checked_against"] == "0.1.0+0123456789ab"
     no_canary = render_branch("customers_mixed", model_dir, history=history.model_copy(update={"canary_percent": None}))
     assert b"canaryTrafficPercent" not in no_canary["deploy/kubernetes/kserve/inferenceservice.yaml"]
+
+
+def test_diff_of_folders_that_are_not_conversions_names_them(tmp_path: Path) -> None:
+    done = run_cli("diff", tmp_path, tmp_path / "missing")
+    assert done.returncode == 1
+    assert f"{tmp_path} has no src/<package>/artifacts/manifest.json" in done.stderr
+    assert "Pass two folders written by `nb2prod convert`" in done.stderr
+    canary_alone = run_cli("convert", tmp_path / "nb.ipynb", "--canary", "10")
+    assert canary_alone.returncode == 2 and "--canary needs --compatible-with OLD" in canary_alone.stderr
