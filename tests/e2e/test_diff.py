@@ -109,7 +109,7 @@ def test_retrained_example_reports_metrics_answers_and_training_shift(
     # Each model on the other's golden rows, computed here with the two model files.
     models = {folder: joblib.load(next(folder.glob("src/*/artifacts/model.joblib"))) for folder in (old, new)}
     sets = {s["rows"]: s for s in report["answers"]["sets"]}
-    for rows, scorer, other in (("OLD's golden rows", new, old), ("NEW's golden rows", old, new)):
+    for label, scorer, other in (("OLD's golden rows", new, old), ("NEW's golden rows", old, new)):
         examples = golden_of(other)
         frame = pd.DataFrame([e["input"] for e in examples])[list(before.columns)].astype(before.dtypes.to_dict())
         probabilities = models[scorer].predict_proba(frame)
@@ -117,9 +117,9 @@ def test_retrained_example_reports_metrics_answers_and_training_shift(
         moved = [abs(p[churn] - e["probabilities"]["churn"]) for p, e in zip(probabilities, examples, strict=True)]
         labels = models[scorer].predict(frame)
         changed = sum(label != e["prediction"] for label, e in zip(labels, examples, strict=True))
-        assert sets[rows]["scored"] == len(examples)
-        assert sets[rows]["changed"] == changed
-        by_class = {c["name"]: c for c in sets[rows]["classes"]}
+        assert sets[label]["scored"] == len(examples)
+        assert sets[label]["changed"] == changed
+        by_class = {c["name"]: c for c in sets[label]["classes"]}
         assert by_class["churn"]["largest"] == pytest.approx(max(moved), abs=1e-9)
         assert by_class["churn"]["mean"] == pytest.approx(float(np.mean(moved)), abs=1e-9)
     flipped = models[old].predict(after.head(50)) != models[new].predict(after.head(50))
