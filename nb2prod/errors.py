@@ -153,3 +153,18 @@ class OutputExistsError(Nb2ProdError):
 
 class TemplateError(Nb2ProdError):
     """The service templates are missing or broken (an installation problem)."""
+
+
+class DiffError(Nb2ProdError):
+    """Two versions cannot be compared: a folder that is not a conversion, rows that cannot be read."""
+
+
+class IncompatibleVersion(Nb2ProdError):
+    """`convert --compatible-with OLD`: the new version would break OLD's clients; nothing was written.
+    `changes`: one line per breaking change, with the cell whose code made it when one is known."""
+
+    exit_code = 7
+
+    def __init__(self, message: str, *, changes: list[str] | None = None, **context: object) -> None:
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.changes = changes or []

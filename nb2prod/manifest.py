@@ -150,6 +150,27 @@ class OutputRecord(_Part):
     classes: list[Any] | None
 
 
+class FeatureProfile(_Part):
+    """One feature of the training sample, for `nb2prod diff`: nulls, the percentiles 0..100 of a
+    number column, the count of each listed value of a category, boolean or low-cardinality text."""
+
+    name: str
+    kind: str
+    rows: int
+    null_count: int
+    quantiles: list[float] | None = None
+    frequencies: list[tuple[Any, int]] | None = None
+
+
+class HistoryRecord(_Part):
+    """The version this one was checked against with `--compatible-with`, and what changed."""
+
+    checked_against: str
+    breaking: int
+    changes: list[str]
+    canary_percent: int | None = None
+
+
 class Manifest(_Part):
     """The whole manifest. Unknown fields are refused, so a typo cannot pass silently."""
 
@@ -173,6 +194,9 @@ class Manifest(_Part):
     metrics: dict[str, float]
     example: dict[str, Any] | None
     preprocessing: PreprocessingRecord | None = None
+    # Both new in format 2's lifetime and optional: older manifests have neither.
+    training_data: list[FeatureProfile] | None = None
+    history: HistoryRecord | None = None
 
     def to_bytes(self) -> bytes:
         """Canonical JSON: sorted keys, fixed indent, so equal manifests are equal bytes."""

@@ -6,9 +6,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nb2prod.errors import OptionsError
+from nb2prod.manifest import HistoryRecord
 
 REQUIREMENT = re.compile(
     r"^\s*(?P<metric>[A-Za-z_][\w.-]*)\s*(?P<op>>=|<=|==|>|<)\s*(?P<value>[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$"
@@ -69,6 +70,21 @@ class ConvertOptions(BaseModel):
     force: bool = False
     discard_changes: bool = Field(default=False, description="with force: also delete files the user added")
     version: str | None = None
+    compatible_with: Path | None = Field(
+        default=None, description="an earlier conversion's folder: refuse a version that would break its clients"
+    )
+    canary: int | None = Field(
+        default=None, ge=0, le=100, description="with compatible_with: the KServe traffic share of the new version"
+    )
+    history: HistoryRecord | None = Field(
+        default=None, description="a check recorded by an earlier conversion, replayed as it was (verify)"
+    )
+
+    @model_validator(mode="after")
+    def _canary_needs_a_base(self) -> ConvertOptions:
+        if self.canary is not None and self.compatible_with is None and self.history is None:
+            raise ValueError("--canary needs --compatible-with OLD: a canary shares traffic with the version before")
+        return self
 
     @field_validator("name")
     @classmethod

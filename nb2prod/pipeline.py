@@ -20,12 +20,16 @@ from nb2prod.analysis.roles import RolePlan, RoleProposal
 from nb2prod.analysis.roles import propose_roles as plan_roles
 from nb2prod.analysis.service_input import ServiceInput, service_input
 from nb2prod.analysis.targets import CaptureTargets, find_targets
-from nb2prod.errors import CellExecutionError, LintError, OptionsError, RequirementNotMet
+from nb2prod.diff.api import compare_api
+from nb2prod.diff.blame import blame
+from nb2prod.diff.compare import read_version
+from nb2prod.errors import CellExecutionError, IncompatibleVersion, LintError, OptionsError, RequirementNotMet
 from nb2prod.generate.artifact import Artifact, build_artifact
 from nb2prod.generate.extract import extract_code, prepare_pins
 from nb2prod.generate.render import RenderInput, prepare_templates, render_project
 from nb2prod.generate.schema import infer_schema
 from nb2prod.generate.write import check_output, keep_failed_run, write_project
+from nb2prod.manifest import HistoryRecord, Manifest
 from nb2prod.notebook.spec import NotebookSpec, Role, read_notebook
 from nb2prod.options import ConvertOptions, MetricRequirement, package_name, slug_name
 from nb2prod.run.capture import capture_cell_source, read_capture, setup_cell_source
@@ -119,6 +123,7 @@ class _Plan:
     kernel: str
     warnings: tuple[str, ...]
     service_input: ServiceInput
+    base: Manifest | None  # --compatible-with: the earlier version's manifest
 
 
 def convert(
@@ -203,6 +208,7 @@ def _plan(options: ConvertOptions, *, writing: bool = True) -> _Plan:
     parameters = coerce_parameters(spec, options.parameters)
     targets = find_targets(spec, model=options.model, features=options.features)
     kernel, kernel_warnings = choose_kernel(spec, options.kernel)
+    base = read_version(options.compatible_with).manifest if options.compatible_with is not None else None
     lint_warnings = tuple(f.message for f in findings if f.severity is Severity.WARNING)
     return _Plan(
         spec=spec,
@@ -216,6 +222,7 @@ def _plan(options: ConvertOptions, *, writing: bool = True) -> _Plan:
         kernel=kernel,
         warnings=tuple(kernel_warnings) + lint_warnings,
         service_input=service_input(spec, raw=options.raw, model=options.model, module=module),
+        base=base,
     )
 
 
@@ -277,8 +284,37 @@ def _build(
         out=plan.out,
         git=git_state(spec.path, inputs, exclude=(plan.out,)),
     )
+    history = options.history if plan.base is None else check_compatible(plan, plan.base, artifact.manifest, options)
+    if history is not None:
+        artifact = dataclasses.replace(artifact, manifest=artifact.manifest.model_copy(update={"history": history}))
     files = render_project(RenderInput(artifact, capture, schema, code, spec.path.name, executed_notebook))
     return artifact, files
+
+
+def check_compatible(plan: _Plan, base: Manifest, new: Manifest, options: ConvertOptions) -> HistoryRecord:
+    """`--compatible-with`: refuse a new version that breaks the base's clients, naming each change and
+    the cell whose code made it; else the history the new manifest records."""
+    api = compare_api(base, new)
+    if api.breaking:
+        lines = []
+        for change in api.breaking:
+            cell = blame(plan.spec, change)
+            lines.append(change.detail + (f" (made by {cell.label})" if cell is not None else ""))
+        listed = "\n".join(f"  - {line}" for line in lines)
+        raise IncompatibleVersion(
+            f"{plan.spec.path.name}: the new version would break clients of {base.name} {base.version} "
+            f"({options.compatible_with}); nothing was written:\n{listed}",
+            hint="Keep the fields and categories clients send, or convert without --compatible-with "
+            "and release it as a new, breaking version.",
+            changes=lines,
+            notebook=plan.spec.path,
+        )
+    return HistoryRecord(
+        checked_against=base.version,
+        breaking=0,
+        changes=[change.detail for change in api.changes],
+        canary_percent=options.canary,
+    )
 
 
 def _metric_warnings(spec: NotebookSpec, capture: Capture) -> tuple[str, ...]:

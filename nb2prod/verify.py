@@ -175,6 +175,7 @@ def _rerun(
         seed=manifest.seed,
         compile_model=manifest.inference.requested != "sklearn",
         version=manifest.version.split("+", 1)[0],
+        history=manifest.history,
     )
     files = reproduce(options, progress)
     again = {relative: digest(content) for relative, content in files.items()}

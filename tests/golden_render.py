@@ -20,6 +20,7 @@ from nb2prod.generate.artifact import build_artifact
 from nb2prod.generate.extract import extract_code
 from nb2prod.generate.render import RenderInput, render_project
 from nb2prod.generate.schema import infer_schema
+from nb2prod.manifest import HistoryRecord
 from nb2prod.notebook.spec import read_notebook
 from nb2prod.options import package_name, slug_name
 from nb2prod.run.captured import NOT_REPORTED, Capture, CaptureReport
@@ -104,7 +105,12 @@ def store_capture(branch: str, capture: Capture) -> None:
 
 
 def render_branch(
-    branch: str, model_dir: Path, *, scikit_learn: bool = False, rows_independent: bool = False
+    branch: str,
+    model_dir: Path,
+    *,
+    scikit_learn: bool = False,
+    rows_independent: bool = False,
+    history: HistoryRecord | None = None,
 ) -> dict[str, bytes]:
     """Every file `convert` would write for the branch's notebook, from its stored capture.
 
@@ -113,6 +119,7 @@ def render_branch(
     bytes for their digest, so stand-ins will do. `scikit_learn`: render the scikit-learn
     inference path whatever the capture chose (for a stand-in scikit-learn model), proved row
     by row independent if `rows_independent` (so that the service scores concurrent requests together).
+    `history`: a `--compatible-with` check to record (the README's changes, a KServe canary).
     """
     spec = read_notebook(BRANCHES[branch])
     module = assemble_preprocess(spec)
@@ -140,6 +147,7 @@ def render_branch(
         code=code,
         parameters={p.name: p.value for p in spec.parameters},
         seed=0,
+        history=history,
     )
     return render_project(RenderInput(artifact, capture, schema, code, spec.path.name, b"{}\n"))
 

@@ -21,6 +21,7 @@ from nb2prod.options import MetricRequirement, build_options
 from nb2prod.run.execute import CellProgress
 
 VERIFY_FAILED = 6  # exit code of `verify` when a check fails
+DIFF_BREAKING = 7  # exit code of `diff` on an API break or too many changed answers (as IncompatibleVersion)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 out_console = Console(highlight=False, soft_wrap=True)
 
@@ -182,6 +183,18 @@ def main() -> None:
 @click.option(
     "--discard-changes", is_flag=True, help="With --force: also delete files added to or edited in that folder."
 )
+@click.option(
+    "--compatible-with",
+    "compatible_with",
+    type=click.Path(path_type=Path),
+    help="An earlier conversion's folder: stop, writing nothing, if this version would break its clients.",
+)
+@click.option(
+    "--canary",
+    type=click.IntRange(0, 100),
+    metavar="PERCENT",
+    help="With --compatible-with: the KServe InferenceService sends PERCENT of the traffic to this version.",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def convert(
     notebook: Path,
@@ -199,6 +212,8 @@ def convert(
     version: str | None,
     force: bool,
     discard_changes: bool,
+    compatible_with: Path | None,
+    canary: int | None,
     debug: bool,
 ) -> None:
     """Run NOTEBOOK deterministically and write a prediction service project."""
@@ -221,6 +236,8 @@ def convert(
             version=version,
             force=force,
             discard_changes=discard_changes,
+            compatible_with=compatible_with,
+            canary=canary,
         )
         shown: set[str] = set()
 
@@ -435,6 +452,36 @@ def verify(output: Path, notebook: Path | None, offline: bool, debug: bool) -> N
             sys.exit(VERIFY_FAILED)
         verdict = "checked without a rerun" if offline else "reproduced bit for bit"
         out_console.print(f"[green]verified[/] {escape(_shown(report.output))}: {verdict}")
+
+    _run(debug, action)
+
+
+@main.command()
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option("--rows", type=click.Path(path_type=Path), help="More records to score with both (CSV or Parquet).")
+@click.option(
+    "--max-changed",
+    "max_changed",
+    type=click.FloatRange(0, 1),
+    metavar="FRACTION",
+    help="Exit 7 when more than this share of the answers changed.",
+)
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def diff(old: Path, new: Path, rows: Path | None, max_changed: float | None, output_format: str, debug: bool) -> None:
+    """Show what NEW changes against OLD (two converted folders): API, answers, training data, metrics, lineage."""
+    from nb2prod.cli.diff_report import print_report
+    from nb2prod.diff.compare import diff_folders
+
+    def action() -> None:
+        report = diff_folders(old, new, rows=rows, max_changed=max_changed)
+        if output_format == "json":
+            sys.stdout.write(report.to_json())
+        else:
+            print_report(out_console, report)
+        if report.breaking:
+            sys.exit(DIFF_BREAKING)
 
     _run(debug, action)
 

@@ -18,7 +18,9 @@ from nb2prod.generate.schema import InputSchema
 from nb2prod.manifest import (
     CellRecord,
     DataFile,
+    FeatureProfile,
     GitRecord,
+    HistoryRecord,
     InferenceRecord,
     InputSchemaRecord,
     Manifest,
@@ -115,6 +117,7 @@ def build_artifact(
     seed: int,
     out: Path | None = None,
     git: GitRecord | None = None,
+    history: HistoryRecord | None = None,
 ) -> Artifact:
     """Assemble the manifest. The version ends in a hash of model, code and schema. `out`: where
     the project is written (the manifest names the notebook relative to it); `git`: the state of
@@ -160,8 +163,28 @@ def build_artifact(
         metrics=capture.metrics,
         example=capture.golden[0].input if capture.golden else None,
         preprocessing=preprocessing_record(capture),
+        training_data=training_profile(capture),
+        history=history,
     )
     return Artifact(model_file=model_file, model_bytes=model_bytes, manifest=manifest, compiled=compiled)
+
+
+def training_profile(capture: Capture) -> list[FeatureProfile] | None:
+    """The training sample's per-feature profile; None for a capture made before profiles."""
+    columns = capture.features.columns
+    if any(c.null_count is None for c in columns):
+        return None
+    return [
+        FeatureProfile(
+            name=c.name,
+            kind=c.kind,
+            rows=capture.features.rows,
+            null_count=c.null_count or 0,
+            quantiles=list(c.quantiles) if c.quantiles is not None else None,
+            frequencies=[(value, count) for value, count in c.frequencies] if c.frequencies is not None else None,
+        )
+        for c in columns
+    ]
 
 
 def _compiled_files(capture: Capture) -> dict[str, bytes]:

@@ -198,6 +198,8 @@ def _context(data: RenderInput) -> dict[str, Any]:
         "grace_seconds": 2 * DRAIN_SECONDS + IN_FLIGHT_SECONDS + 5,
         "example_json": json.dumps(_example_record(schema)).replace("'", "'\\''"),
         "v2_example_json": json.dumps(_v2_example(schema)).replace("'", "'\\''"),
+        "history": artifact.manifest.history,
+        "canary_percent": artifact.manifest.history.canary_percent if artifact.manifest.history else None,
     }
 
 

@@ -49,6 +49,10 @@ class Column(_Reported):
     # A text column's values are reported only when few; otherwise it is free text, counted.
     free_text: bool = False
     distinct_count: int | None = None
+    # The training sample's profile, for `nb2prod diff` (None in captures made before it).
+    null_count: int | None = None
+    quantiles: tuple[float, ...] | None = None  # percentiles 0..100 of a number column
+    frequencies: tuple[tuple[Any, int], ...] | None = None  # (value, count) of listed values
 
 
 class FeatureSample(_Reported):

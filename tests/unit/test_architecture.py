@@ -15,6 +15,7 @@ LAYERS = [
     {"analysis"},
     {"run"},
     {"generate"},
+    {"diff"},
     {"pipeline"},
     {"verify", "batch"},
     {"cli", "jupyter", "__main__", "__init__"},

@@ -106,21 +106,23 @@ def _describe_column(name, column):
     import numpy as np
 
     dtype = column.dtype
-    info = {"name": name, "dtype": str(dtype), "nullable": bool(column.isna().any())}
+    nulls = int(column.isna().sum())
+    info = {"name": name, "dtype": str(dtype), "nullable": bool(nulls), "null_count": nulls}
     if str(dtype) == "category":
         values = list(dtype.categories)
         info.update(kind="category", categories=[_plain(v) for v in values], ordered=bool(dtype.ordered))
         info["category_dtype"] = str(dtype.categories.dtype)
+        info["frequencies"] = _frequencies(column)
         return info
     if dtype.kind == "b":
-        info.update(kind="boolean")
+        info.update(kind="boolean", frequencies=_frequencies(column))
         return info
     if dtype.kind in "iuf":
         info["kind"] = "integer" if dtype.kind in "iu" else "number"
         return _numeric_stats(info, column.to_numpy(dtype="float64", na_value=np.nan))
     values = [v for v in column.tolist() if not _missing(v)]
     if dtype.kind == "O" and any(isinstance(v, bool) for v in values) and all(isinstance(v, bool) for v in values):
-        info.update(kind="boolean", null_value=_null_value(column))
+        info.update(kind="boolean", null_value=_null_value(column), frequencies=_frequencies(column))
         return info
     if all(isinstance(v, str) for v in values):
         distinct = set(values)
@@ -129,6 +131,7 @@ def _describe_column(name, column):
         # Names, ids and other free text are counted here; their values never leave the kernel.
         if len(distinct) <= _MAX_CATEGORIES and 2 * len(distinct) <= len(values):
             info["categories"] = sorted(distinct)
+            info["frequencies"] = _frequencies(column)
         else:
             info["free_text"] = True
         return info
@@ -146,7 +149,23 @@ def _numeric_stats(info, values):
     info["max"] = _plain(finite.max()) if len(finite) else None
     if info["kind"] == "integer" and info["min"] is not None:
         info["min"], info["max"] = int(info["min"]), int(info["max"])
+    info["null_count"] = int(len(values) - len(finite))
+    # Percentiles 0..100 of the training values: `nb2prod diff` compares two versions' samples
+    # (population stability) without keeping the rows.
+    if len(finite):
+        edges = np.quantile(finite.astype("float64"), np.linspace(0.0, 1.0, _PERCENTILES))
+        info["quantiles"] = [float(v) for v in edges]
     return info
+
+
+_PERCENTILES = 101
+
+
+def _frequencies(column):
+    """How often each listed value occurs (nulls left out), as [value, count] pairs."""
+    counts = column.value_counts(dropna=True, sort=False)
+    pairs = [[_plain(value), int(count)] for value, count in counts.items()]
+    return sorted(pairs, key=lambda pair: str(pair[0]))
 
 
 def _null_value(column):
