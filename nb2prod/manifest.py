@@ -173,6 +173,7 @@ class Manifest(_Part):
     metrics: dict[str, float]
     example: dict[str, Any] | None
     preprocessing: PreprocessingRecord | None = None
+    requirements: list[str] = []  # the --require checks the metrics passed, e.g. 'accuracy>=0.9'
 
     def to_bytes(self) -> bytes:
         """Canonical JSON: sorted keys, fixed indent, so equal manifests are equal bytes."""

@@ -17,12 +17,12 @@ from nb2prod.analysis.preprocess import PreprocessModule, assemble_preprocess
 from nb2prod.analysis.roles import RolePlan, RoleProposal
 from nb2prod.analysis.roles import propose_roles as plan_roles
 from nb2prod.analysis.targets import CaptureTargets, find_targets
+from nb2prod.errors import CellExecutionError, LintError, OptionsError, RequirementNotMet
 from nb2prod.generate.artifact import Artifact, build_artifact
 from nb2prod.generate.extract import extract_code
 from nb2prod.generate.render import RenderInput, render_project
 from nb2prod.generate.schema import infer_schema
 from nb2prod.generate.write import check_output, keep_failed_run, write_project
-from nb2prod.errors import CellExecutionError, LintError, OptionsError, RequirementNotMet
 from nb2prod.notebook.spec import NotebookSpec, Role, read_notebook
 from nb2prod.options import ConvertOptions, MetricRequirement, package_name, slug_name
 from nb2prod.run.capture import capture_cell_source, read_capture, setup_cell_source
@@ -248,6 +248,7 @@ def _build(
         seed=options.seed,
         out=plan.out,
         git=git_state(spec.path, inputs, exclude=(plan.out,)),
+        requirements=tuple(str(requirement) for requirement in options.requirements),
     )
     files = render_project(RenderInput(artifact, capture, schema, code, spec.path.name, executed_notebook))
     return artifact, files
