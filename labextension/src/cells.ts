@@ -11,6 +11,8 @@ import { IFinding, ILintReport, IRolesReport, requestAPI } from './api';
 
 /** The cell roles of the product contract (other tags are the user's). */
 export const ROLE_TAGS = ['parameters', 'load', 'preprocess', 'train', 'evaluate', 'skip'];
+/** A finding's "nb.ipynb, cell 4 (`...`), line 7: " prefix: the marker sits on that cell already. */
+const LOCATED = /^.*?, line \d+: /;
 const ROLE_LINE = /^\s*#\|\s*nb2prod\s*:\s*([\w-]+)\s*$/;
 
 interface IMarks {
@@ -112,7 +114,7 @@ export class CellView {
       return;
     }
     for (const cell of this.panel.content.widgets) {
-      cell.node.querySelector(':scope > .nb2prod-cell-marks')?.remove();
+      cell.node.querySelector('.nb2prod-cell-marks')?.remove();
       cell.node.classList.remove('nb2prod-mod-error', 'nb2prod-mod-warning');
       if (cell.model.type !== 'code') {
         continue;
@@ -125,7 +127,7 @@ export class CellView {
       for (const finding of marks?.findings ?? []) {
         const marker = document.createElement('span');
         marker.className = `nb2prod-lint-marker nb2prod-lint-${finding.severity}`;
-        marker.textContent = `${finding.severity === 'error' ? '✖' : '⚠'} ${finding.message}`;
+        marker.textContent = `${finding.severity === 'error' ? '✖' : '⚠'} ${finding.message.replace(LOCATED, '')}`;
         marker.title = `${finding.severity} [${finding.code}]: ${finding.message}${finding.hint ? `\nFix: ${finding.hint}` : ''}`;
         box.appendChild(marker);
         const level = finding.severity === 'error' ? 'error' : 'warning';
@@ -143,8 +145,10 @@ export class CellView {
       label.textContent = roles.join(' + ') || 'no role';
       label.title = this.tooltip(marks, roles);
       box.appendChild(label);
-      cell.node.classList.add('nb2prod-marked');
-      cell.node.appendChild(box);
+      // In the input's bottom right corner: the top right one is the active cell's toolbar.
+      const corner = cell.node.querySelector('.jp-Cell-inputWrapper') ?? cell.node;
+      corner.classList.add('nb2prod-marked');
+      corner.appendChild(box);
     }
   }
 

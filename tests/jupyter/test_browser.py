@@ -113,6 +113,7 @@ def test_role_labels_and_lint_markers_follow_saves(ui: JupyterServer, page: Any)
     assert train.inner_text() == "train" and "model" in (train.get_attribute("title") or "")
     assert cells.nth(7).locator(".nb2prod-role-label").inner_text() == "skip"
     assert cells.nth(3).locator(".nb2prod-role-label").inner_text() == "parameters"
+    cells.nth(9).scroll_into_view_if_needed()
     shot(page, f"labels-{ui.app}")
     # A preprocess cell with a shell escape: lint marks it after the save, and clears it after the fix.
     cells.nth(11).click()
