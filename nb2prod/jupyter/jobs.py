@@ -80,12 +80,12 @@ class Job:
 
 def row_json(row: dict[str, Any]) -> dict[str, Any]:
     """A stored job as the API shows it (history entries have no log)."""
-    end = row["finished"] or time.time()
     started = row["started"]
+    end = row["finished"] or (time.time() if row["status"] in ACTIVE else None)  # None: cut by a crash
     keys = ("id", "path", "status", "created", "started", "finished", "options", "result", "error")
     return {
         **{key: row[key] for key in keys},
-        "elapsed": round(end - started, 3) if started else 0.0,
+        "elapsed": round(end - started, 3) if started and end else 0.0,
         "progress": None,
         "log": [],
     }
@@ -112,7 +112,7 @@ class JobManager:
         for row in self.store.orphans(living):
             killed = kill_tagged(JOB_ENV, row["id"], signal.SIGKILL)
             shutil.rmtree(self.runs / row["id"], ignore_errors=True)
-            self.store.mark_interrupted(row["id"], time.time(), _interrupted())
+            self.store.mark_interrupted(row["id"], None, _interrupted())  # when it stopped is unknown
             self.log.info(
                 "nb2prod: job %s of %s was interrupted; removed %d process(es)", row["id"], row["path"], killed
             )

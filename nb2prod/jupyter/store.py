@@ -94,7 +94,7 @@ class JobStore:
             rows = [_row(raw) for raw in db.execute("SELECT * FROM jobs WHERE status IN ('queued', 'running')")]
         return [row for row in rows if row["server_pid"] not in alive]
 
-    def mark_interrupted(self, job_id: str, finished: float, error: dict[str, Any]) -> None:
+    def mark_interrupted(self, job_id: str, finished: float | None, error: dict[str, Any]) -> None:
         with self._connect() as db:
             db.execute(
                 "UPDATE jobs SET status = 'interrupted', finished = ?, error = ? WHERE id = ?",

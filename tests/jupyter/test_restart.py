@@ -42,6 +42,15 @@ def pausing_notebook(path: Path) -> Path:
     )
 
 
+def ended(pid: int) -> bool:
+    """The process is gone, or a zombie (dead; its parent was the killed server, nothing reaps it here)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
 def wait_running_in_kernel(server: JupyterServer, job: dict[str, Any], timeout: float = 120) -> list[int]:
     """Wait until the job's kernel runs the sleeping cell; the processes of the job (runner, kernel)."""
     deadline = time.monotonic() + timeout
@@ -80,7 +89,7 @@ def test_history_survives_a_restart_and_a_cut_job_is_interrupted_and_cleaned(
     server = start_server("lab", root, home)
     try:
         assert tagged(JOB_ENV, cut["id"]) == [], "the cut job's runner or kernel still runs"
-        assert all(not Path(f"/proc/{pid}").exists() for pid in processes)
+        assert all(ended(pid) for pid in processes), processes
         assert list(home.rglob("nb2prod-run-*")) == []
         with server.api() as client:
             history = client.get("/nb2prod/history", params={"path": "restart/pausing.ipynb"}).json()["jobs"]
