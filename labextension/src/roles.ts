@@ -147,8 +147,8 @@ async function showProposal(notice: Notice, panel: NotebookPanel, report: ITagRe
         label: 'Accept',
         displayType: 'accent',
         callback: () => {
-          view.clearProposals();
           applyChanges(panel, changes, change => change.after);
+          view.clearProposals(); // and redraws the labels from the new tags
           void showTagged(panel, name, changes, summary);
         }
       },
@@ -164,7 +164,15 @@ async function showTagged(panel: NotebookPanel, name: string, changes: ITagChang
     type: 'success',
     autoClose: false,
     message: fit([`nb2prod: tagged ${changes.length} cell(s) of ${name} (save to keep)`, summary]),
-    actions: [{ label: 'Undo', callback: () => applyChanges(panel, changes, change => change.before) }]
+    actions: [
+      {
+        label: 'Undo',
+        callback: () => {
+          applyChanges(panel, changes, change => change.before);
+          cellView(panel).clearProposals();
+        }
+      }
+    ]
   });
 }
 

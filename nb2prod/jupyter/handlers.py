@@ -229,7 +229,7 @@ class ServicesHandler(Nb2ProdHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(200, {"services": self.services.list()})
+        self.reply(200, {"services": self.services.running()})
 
     @web.authenticated
     @authorized

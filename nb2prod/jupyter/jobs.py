@@ -118,8 +118,8 @@ class JobManager:
             )
         if self.runs.is_dir():
             for folder in self.runs.iterdir():
-                row = self.store.get(folder.name)
-                if row is None or row["status"] not in ACTIVE:
+                kept = self.store.get(folder.name)
+                if kept is None or kept["status"] not in ACTIVE:
                     shutil.rmtree(folder, ignore_errors=True)
 
     def submit(

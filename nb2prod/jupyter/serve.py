@@ -47,6 +47,7 @@ class Service:
     process: asyncio.subprocess.Process
     started: float = field(default_factory=time.time)
     log: deque[str] = field(default_factory=lambda: deque(maxlen=200))
+    reader: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -97,7 +98,7 @@ class ServiceManager:
         self._services: dict[Path, Service] = {}
         self._lock = asyncio.Lock()
 
-    def list(self) -> list[dict[str, Any]]:
+    def running(self) -> list[dict[str, Any]]:
         return [service.to_json() for service in self._services.values() if service.process.returncode is None]
 
     async def start(self, output: Path) -> tuple[Service, bool, list[str]]:
@@ -148,7 +149,7 @@ class ServiceManager:
             start_new_session=True,
         )
         service = Service(output, folder, package, port, process)
-        asyncio.ensure_future(_collect(service))
+        service.reader = asyncio.create_task(_collect(service))
         try:
             await _wait_ready(service)
         except BaseException:

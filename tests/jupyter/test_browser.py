@@ -60,6 +60,9 @@ def test_the_dialog_converts_with_its_options_then_serves_and_stops(ui: JupyterS
     url = re.search(r"http://127\.0\.0\.1:(\d+)", serving.inner_text())
     assert url is not None
     assert httpx.get(f"{url.group(0)}/ready", timeout=10).status_code == 200
+    with ui.api() as client:  # at most one service per folder: serving it again finds the running one
+        again = client.post("/nb2prod/services", json={"output": "click/iris-array-service"})
+    assert again.status_code == 200 and again.json()["url"] == url.group(0), again.text
     with page.context.expect_page() as opened:
         page.get_by_role("button", name="Open /docs").first.click()
     docs = opened.value
@@ -193,6 +196,13 @@ def save(page: Any) -> None:
 def saved(notebook: Path, check: Any, timeout: float = 30.0) -> None:
     """Wait until the notebook's tags on disk pass `check` (the save is asynchronous)."""
     deadline = time.monotonic() + timeout
-    while not check(tags := tags_on_disk(notebook)):
+    tags: dict[int, list[str]] = {}
+    while True:
+        try:
+            tags = tags_on_disk(notebook)
+        except ValueError:  # read while the server writes it
+            tags = {}
+        if tags and check(tags):
+            return
         assert time.monotonic() < deadline, f"tags on disk: {tags}"
         time.sleep(0.2)
