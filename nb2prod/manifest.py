@@ -197,6 +197,7 @@ class Manifest(_Part):
     # Both new in format 2's lifetime and optional: older manifests have neither.
     training_data: list[FeatureProfile] | None = None
     history: HistoryRecord | None = None
+    requirements: list[str] = []  # the --require checks the metrics passed, e.g. 'accuracy>=0.9'
 
     def to_bytes(self) -> bytes:
         """Canonical JSON: sorted keys, fixed indent, so equal manifests are equal bytes."""

@@ -283,6 +283,7 @@ def _build(
         seed=options.seed,
         out=plan.out,
         git=git_state(spec.path, inputs, exclude=(plan.out,)),
+        requirements=tuple(str(requirement) for requirement in options.requirements),
     )
     history = options.history if plan.base is None else check_compatible(plan, plan.base, artifact.manifest, options)
     if history is not None:

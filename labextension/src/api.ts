@@ -61,16 +61,24 @@ export interface IResult {
   next: { test: string; serve: string };
 }
 
-/** `GET /nb2prod/jobs/{id}` */
+/** `GET /nb2prod/jobs/{id}`; history entries have the same shape (no progress, no log). */
 export interface IJob {
   id: string;
   path: string;
-  status: 'queued' | 'running' | 'succeeded' | 'failed';
+  status: 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted';
+  created: number;
   elapsed: number;
+  options: IJobOptions;
   progress: IProgress | null;
   log: string[];
   result: IResult | null;
   error: IErrorInfo | null;
+}
+
+/** `GET /nb2prod/history[?path=...]`, newest first. */
+export interface IHistory {
+  path: string | null;
+  jobs: IJob[];
 }
 
 /** The CLI's `convert` options, as the job endpoint takes them. */
@@ -82,7 +90,43 @@ export interface IJobOptions {
   raw?: string;
   require?: string[];
   seed?: number;
+  compile?: boolean;
   force?: boolean;
+}
+
+/** `GET /nb2prod/roles?path=...`: each code cell's roles now, and the proposal of `nb2prod tag`. */
+export interface ICellRoles {
+  cell_index: number;
+  roles: string[];
+  proposed: { roles: string[]; reason: string; fixed: boolean } | null;
+}
+
+export interface IRolesReport {
+  path: string;
+  cells: ICellRoles[];
+  model: string | null;
+  error: IErrorInfo | null;
+}
+
+/** `GET /nb2prod/choices?path=...`: what the convert dialog offers. */
+export interface IChoices {
+  path: string;
+  models: string[];
+  model: string | null;
+  raw: string | null;
+  parameters: { name: string; value: unknown; type: string }[];
+  summary: string | null;
+  summary_error: IErrorInfo | null;
+  last: IJobOptions | null;
+}
+
+/** `POST /nb2prod/services`: a converted service served from the Jupyter server. */
+export interface IService {
+  output: string;
+  port: number;
+  url: string;
+  docs: string;
+  warnings?: string[];
 }
 
 /** An error to show the user: it always carries a message and, when there is one, a fix. */

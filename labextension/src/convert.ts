@@ -1,17 +1,35 @@
 /**
- * One click of "Convert to production": save, lint, start the job, follow it to the end.
+ * "Convert to production": save, ask for the options (the convert dialog), lint, start the job,
+ * follow it to the end.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { PathExt } from '@jupyterlab/coreutils';
 import { NotebookPanel } from '@jupyterlab/notebook';
 
 import { IErrorInfo, IFinding, IJob, IJobOptions, ILintReport, Nb2ProdFailure, requestAPI } from './api';
+import { askOptions } from './dialog';
+import { serveLocally } from './history';
 import { Notice, selectCell, showFailure, showProgress, showSuccess } from './notify';
 
 const POLL_MS = 500;
 
 export class Converter {
   constructor(private readonly app: JupyterFrontEnd) {}
+
+  /** Save the notebook, ask for the options, then convert; nothing happens when the dialog is cancelled. */
+  async convertWithDialog(panel: NotebookPanel): Promise<void> {
+    let options: IJobOptions | null;
+    try {
+      await saveFirst(panel);
+      options = await askOptions(panel.context.localPath);
+    } catch (error) {
+      await this.fail(new Notice(`nb2prod: checking ${PathExt.basename(panel.context.localPath)}…`), panel, failureOf(error), {});
+      return;
+    }
+    if (options !== null) {
+      await this.convert(panel, options);
+    }
+  }
 
   /** Convert the notebook in `panel`; everything that happens is shown in one notification. */
   async convert(panel: NotebookPanel, options: IJobOptions = {}): Promise<void> {
@@ -27,12 +45,14 @@ export class Converter {
       await this.lint(path);
       const job = await this.follow(notice, name, await this.submit(path, options));
       if (job.status === 'succeeded' && job.result) {
-        await showSuccess(this.app, notice, job.result);
+        const output = job.result.output;
+        await showSuccess(this.app, notice, job.result, () => void serveLocally(output));
       } else {
-        await this.fail(notice, panel, { ...(job.error ?? { message: 'the conversion failed.' }), log: job.log });
+        const error = { ...(job.error ?? { message: 'the conversion failed.' }), log: job.log };
+        await this.fail(notice, panel, error, options);
       }
     } catch (error) {
-      await this.fail(notice, panel, failureOf(error));
+      await this.fail(notice, panel, failureOf(error), options);
     } finally {
       this.busy.delete(path);
     }
@@ -60,10 +80,10 @@ export class Converter {
     return job;
   }
 
-  private async fail(notice: Notice, panel: NotebookPanel, info: IErrorInfo): Promise<void> {
+  private async fail(notice: Notice, panel: NotebookPanel, info: IErrorInfo, options: IJobOptions): Promise<void> {
     await showFailure(notice, info, {
       goToCell: index => selectCell(this.app, panel, index),
-      retryReplacing: () => void this.convert(panel, { force: true })
+      retryReplacing: () => void this.convert(panel, { ...options, force: true })
     });
   }
 

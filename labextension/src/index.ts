@@ -10,12 +10,15 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 
+import { cellView } from './cells';
 import { Converter } from './convert';
+import { showHistory } from './history';
 import { suggestRoles } from './roles';
 import iconSvg from '../style/icon.svg';
 
 const CONVERT = 'nb2prod:convert';
 const SUGGEST = 'nb2prod:suggest-roles';
+const HISTORY = 'nb2prod:history';
 const LABEL = 'Convert to production';
 
 export const convertIcon = new LabIcon({ name: 'nb2prod:convert', svgstr: iconSvg });
@@ -32,8 +35,19 @@ class ToolbarExtension implements DocumentRegistry.IWidgetExtension<NotebookPane
       tooltip: 'Run this notebook with nb2prod and write a prediction service',
       onClick: () => void this.app.commands.execute(CONVERT, { path: panel.context.localPath })
     });
+    const history = new ToolbarButton({
+      className: 'nb2prod-history-button',
+      label: 'Conversions',
+      tooltip: "This notebook's nb2prod conversions (kept across restarts)",
+      onClick: () => void this.app.commands.execute(HISTORY, { path: panel.context.localPath })
+    });
     panel.toolbar.insertItem(10, 'nb2prodConvert', button);
-    return new DisposableDelegate(() => button.dispose());
+    panel.toolbar.insertItem(11, 'nb2prodHistory', history);
+    cellView(panel); // role labels and lint markers on the cells, refreshed on every save
+    return new DisposableDelegate(() => {
+      button.dispose();
+      history.dispose();
+    });
   }
 }
 
@@ -61,7 +75,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: async args => {
         const panel = findPanel(tracker, args);
         if (panel) {
-          await converter.convert(panel);
+          await converter.convertWithDialog(panel);
         }
       }
     });
@@ -76,8 +90,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       }
     });
+    app.commands.addCommand(HISTORY, {
+      label: 'nb2prod conversions',
+      caption: 'The last conversions of this notebook (status, version, output, error) and "Serve locally"',
+      execute: async args => {
+        const panel = findPanel(tracker, args);
+        await showHistory(panel?.context.localPath);
+      }
+    });
     app.docRegistry.addWidgetExtension('Notebook', new ToolbarExtension(app));
-    for (const [command, rank] of [[CONVERT, 100], [SUGGEST, 101]] as const) {
+    for (const [command, rank] of [[CONVERT, 100], [SUGGEST, 101], [HISTORY, 102]] as const) {
       palette?.addItem({ command, category: 'nb2prod' });
       app.contextMenu.addItem({ command, selector: '.jp-Notebook', rank });
     }

@@ -69,7 +69,12 @@ export async function showProgress(notice: Notice, notebook: string, job: IJob):
 }
 
 /** A converted notebook: the output folder, version, model, metrics and how to serve it. */
-export async function showSuccess(app: JupyterFrontEnd, notice: Notice, result: IResult): Promise<void> {
+export async function showSuccess(
+  app: JupyterFrontEnd,
+  notice: Notice,
+  result: IResult,
+  serve?: () => void
+): Promise<void> {
   const model = result.model_class.split('.').pop() ?? result.model_class;
   const metrics = formatMetrics(result.metrics);
   await notice.update({
@@ -85,6 +90,7 @@ export async function showSuccess(app: JupyterFrontEnd, notice: Notice, result: 
       [1, 2, 0]
     ),
     actions: [
+      ...(serve ? [keep({ label: 'Serve locally', displayType: 'accent', callback: serve })] : []),
       keep({ label: 'Details', callback: () => void showDetails('Converted to production', successDetails(result)) }),
       keep({ label: 'Open folder', callback: () => openFolder(app, result.output) })
     ]

@@ -1,6 +1,7 @@
 /**
- * "Suggest nb2prod roles": ask the server for a role per code cell and store the proposals as the
- * open notebook's cell tags, in one undoable step (also undone by the notification's "Undo").
+ * "Suggest nb2prod roles": ask the server for a role per code cell and show the proposals as
+ * labels on the cells first; "Accept" stores them as the open notebook's cell tags in one
+ * undoable step (also undone by the notification's "Undo"), "Dismiss" drops them.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { InputDialog, Notification } from '@jupyterlab/apputils';
@@ -9,6 +10,7 @@ import { PathExt } from '@jupyterlab/coreutils';
 import { NotebookPanel } from '@jupyterlab/notebook';
 
 import { requestAPI } from './api';
+import { cellView } from './cells';
 import { failureOf, saveFirst } from './convert';
 import { fit, Notice, selectCell, showDetails, showFailure } from './notify';
 
@@ -29,6 +31,8 @@ interface ITagReport {
 
 interface ITagChange {
   index: number;
+  id: string; // the cell model's id: the labels follow the cell if cells move
+  roles: string[];
   before: string[];
   after: string[];
 }
@@ -40,8 +44,8 @@ export async function suggestRoles(app: JupyterFrontEnd, panel: NotebookPanel, m
     await saveFirst(panel);
     const query = `tag?path=${encodeURIComponent(path)}` + (model ? `&model=${encodeURIComponent(model)}` : '');
     const report = await requestAPI<ITagReport>(query);
-    const changes = retag(panel, report, change => change.after);
-    await showTagged(notice, panel, report, changes);
+    const changes = proposedChanges(panel, report);
+    await showProposal(notice, panel, report, changes);
   } catch (error) {
     const failure = failureOf(error);
     await showFailure(notice, failure, {
@@ -63,8 +67,8 @@ async function askModelThenSuggest(app: JupyterFrontEnd, panel: NotebookPanel): 
   }
 }
 
-/** Apply (or, with `pick` = before, revert) the proposals in one transaction; returns what changed. */
-function retag(panel: NotebookPanel, report: ITagReport, pick: (change: ITagChange) => string[]): ITagChange[] {
+/** The tag changes the proposals would make (role tags replaced, other tags kept, fixed roles left). */
+function proposedChanges(panel: NotebookPanel, report: ITagReport): ITagChange[] {
   const model = panel.content.model;
   if (!model) {
     return [];
@@ -82,9 +86,8 @@ function retag(panel: NotebookPanel, report: ITagReport, pick: (change: ITagChan
       continue;
     }
     const after = [...new Set([...before.filter(tag => !roleTags.has(tag)), ...proposal.roles])];
-    changes.push({ index: proposal.cell_index, before, after });
+    changes.push({ index: proposal.cell_index, id: cell.id, roles: proposal.roles, before, after });
   }
-  applyChanges(panel, changes, pick);
   return changes;
 }
 
@@ -95,7 +98,12 @@ function applyChanges(panel: NotebookPanel, changes: ITagChange[], pick: (change
   }
   model.sharedModel.transact(() => {
     for (const change of changes) {
-      const cell = model.cells.get(change.index);
+      const cell = Array.from({ length: model.cells.length }, (_, i) => model.cells.get(i)).find(
+        candidate => candidate.id === change.id
+      );
+      if (!cell) {
+        continue;
+      }
       const tags = pick(change);
       if (tags.length > 0) {
         cell.setMetadata('tags', tags);
@@ -106,25 +114,65 @@ function applyChanges(panel: NotebookPanel, changes: ITagChange[], pick: (change
   });
 }
 
-async function showTagged(notice: Notice, panel: NotebookPanel, report: ITagReport, changes: ITagChange[]) {
+/** The proposals as labels on the cells, and a notification to accept or dismiss them. */
+async function showProposal(notice: Notice, panel: NotebookPanel, report: ITagReport, changes: ITagChange[]) {
   const name = PathExt.basename(report.path);
   const details = report.proposals.map(
     p => `cell ${p.cell_index + 1}: ${p.roles.join(', ') || '(untagged)'}${p.fixed ? ' (kept)' : ''} - ${p.reason}`
   );
-  const actions: Notification.IAction[] = [
-    { label: 'Details', callback: event => { event.preventDefault(); void showDetails('Proposed roles', details); } }
-  ];
+  const detailsAction: Notification.IAction = {
+    label: 'Details',
+    callback: event => {
+      event.preventDefault();
+      void showDetails('Proposed roles', details);
+    }
+  };
   if (changes.length === 0) {
-    await notice.update({ type: 'info', message: fit([`nb2prod: the role tags of ${name} already match.`]), actions });
+    await notice.update({
+      type: 'info',
+      message: fit([`nb2prod: the role tags of ${name} already match.`]),
+      actions: [detailsAction]
+    });
     return;
   }
-  const summary = changes.map(change => `cell ${change.index + 1}: ${change.after.join('+') || '-'}`).join(', ');
-  actions.unshift({ label: 'Undo', callback: () => applyChanges(panel, changes, change => change.before) });
+  const view = cellView(panel);
+  view.propose(new Map(changes.map(change => [change.id, change.roles])));
+  const summary = changes.map(change => `cell ${change.index + 1}: ${change.roles.join('+') || '-'}`).join(', ');
+  await notice.update({
+    type: 'info',
+    autoClose: false,
+    message: fit([`nb2prod proposes roles for ${changes.length} cell(s) of ${name}`, summary]),
+    actions: [
+      {
+        label: 'Accept',
+        displayType: 'accent',
+        callback: () => {
+          applyChanges(panel, changes, change => change.after);
+          view.clearProposals(); // and redraws the labels from the new tags
+          void showTagged(panel, name, changes, summary);
+        }
+      },
+      { label: 'Dismiss', callback: () => view.clearProposals() },
+      detailsAction
+    ]
+  });
+}
+
+async function showTagged(panel: NotebookPanel, name: string, changes: ITagChange[], summary: string) {
+  const notice = new Notice(`nb2prod: tagged ${changes.length} cell(s) of ${name} (save to keep)`);
   await notice.update({
     type: 'success',
     autoClose: false,
     message: fit([`nb2prod: tagged ${changes.length} cell(s) of ${name} (save to keep)`, summary]),
-    actions
+    actions: [
+      {
+        label: 'Undo',
+        callback: () => {
+          applyChanges(panel, changes, change => change.before);
+          cellView(panel).clearProposals();
+        }
+      }
+    ]
   });
 }
 

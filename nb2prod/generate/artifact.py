@@ -118,6 +118,7 @@ def build_artifact(
     out: Path | None = None,
     git: GitRecord | None = None,
     history: HistoryRecord | None = None,
+    requirements: tuple[str, ...] = (),
 ) -> Artifact:
     """Assemble the manifest. The version ends in a hash of model, code and schema. `out`: where
     the project is written (the manifest names the notebook relative to it); `git`: the state of
@@ -138,6 +139,7 @@ def build_artifact(
         notebook=NotebookRecord(file=spec.path.name, content_hash=spec.content_hash),
         provenance=provenance_record(spec, out, git),
         parameters={key: _jsonable(value) for key, value in sorted(parameters.items())},
+        requirements=list(requirements),
         data_files=data_files(spec, capture, parameters),
         seed=seed,
         python=capture.python,

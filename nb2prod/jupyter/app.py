@@ -9,6 +9,7 @@ from traitlets import Integer
 
 from nb2prod.jupyter.handlers import route_table
 from nb2prod.jupyter.jobs import JobManager
+from nb2prod.jupyter.serve import ServiceManager
 
 
 class Nb2ProdExtension(ExtensionApp):
@@ -25,10 +26,15 @@ class Nb2ProdExtension(ExtensionApp):
 
     def initialize_settings(self) -> None:
         assert self.serverapp is not None
-        self.jobs = JobManager(Path(self.serverapp.root_dir), max_running=self.max_running_jobs, log=self.log)
+        root = Path(self.serverapp.root_dir)
+        # The job history lives in the server's data folder (never in the user's notebook folder).
+        data = Path(self.serverapp.data_dir) / "nb2prod"
+        self.jobs = JobManager(root, data, max_running=self.max_running_jobs, log=self.log)
+        self.services = ServiceManager(root)
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(route_table(self.jobs))
+        self.handlers.extend(route_table(self.jobs, self.services))
 
     async def stop_extension(self) -> None:
+        await self.services.shutdown()
         await self.jobs.shutdown()

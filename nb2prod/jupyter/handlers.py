@@ -1,4 +1,5 @@
-"""The REST endpoints of the server extension: `/nb2prod/jobs`, `/nb2prod/jobs/{id}`, `/nb2prod/lint`, `/nb2prod/tag`.
+"""The REST endpoints of the server extension: `/nb2prod/jobs`, `/nb2prod/jobs/{id}`, `/nb2prod/history`,
+`/nb2prod/lint`, `/nb2prod/tag`, `/nb2prod/roles`, `/nb2prod/choices` and `/nb2prod/services`.
 
 Every handler method requires the server's normal authentication (`@web.authenticated`, so an
 anonymous request gets 403, and jupyter_server checks XSRF on cookie-authenticated POSTs).
@@ -23,6 +24,7 @@ from nb2prod.jupyter.job_options import job_request
 from nb2prod.jupyter.jobs import JobManager
 from nb2prod.jupyter.paths import PathError, confine, relative_to_root
 from nb2prod.jupyter.records import error_body, findings_body, plain
+from nb2prod.jupyter.serve import ServiceManager
 
 AUTH_RESOURCE = "nb2prod"
 # The cell roles of the product contract: the tags a proposal replaces (other tags are kept).
@@ -42,8 +44,9 @@ class Nb2ProdHandler(APIHandler):
 
     auth_resource = AUTH_RESOURCE
 
-    def initialize(self, jobs: JobManager) -> None:
+    def initialize(self, jobs: JobManager, services: ServiceManager) -> None:
         self.jobs = jobs
+        self.services = services
 
     @property
     def root(self) -> Path:
@@ -78,6 +81,25 @@ class Nb2ProdHandler(APIHandler):
             raise ApiError(404, f"no notebook at {path!r}.", "Save the notebook, then try again.")
         return notebook
 
+    def folder(self, path: Any) -> Path:
+        """The confined output folder a request names: 400 for a bad path, 404 for a missing folder."""
+        try:
+            folder = confine(self.root, path, what="output")
+        except PathError as error:
+            raise ApiError(400, str(error), "Give the output folder relative to the Jupyter server's root.") from None
+        if not folder.is_dir():
+            raise ApiError(404, f"no folder {path!r}.", "Convert the notebook first.")
+        return folder
+
+    def body(self) -> dict[str, Any]:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise ApiError(400, "the request body is not JSON.", 'Send {"path": "<notebook>"}.') from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "the request body must be a JSON object.", 'Send {"path": "<notebook>"}.')
+        return body
+
 
 class JobsHandler(Nb2ProdHandler):
     """`POST /nb2prod/jobs` `{"path": ..., "options": {...}}`: 202 and a new job, or 200 and the running one."""
@@ -85,12 +107,7 @@ class JobsHandler(Nb2ProdHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise ApiError(400, "the request body is not JSON.", 'Send {"path": "<notebook>"}.') from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "the request body must be a JSON object.", 'Send {"path": "<notebook>"}.')
+        body = self.body()
         notebook = self.notebook(body.get("path"))
         try:
             request = job_request(self.root, notebook, body.get("options"))
@@ -98,7 +115,8 @@ class JobsHandler(Nb2ProdHandler):
             raise ApiError(400, str(error), "Give the output folder relative to the Jupyter server's root.") from None
         except Nb2ProdError as error:
             raise ApiError(400, **error_body(error)) from None
-        job, created = self.jobs.submit(relative_to_root(self.root, notebook), notebook, request)
+        options = body.get("options") or {}
+        job, created = self.jobs.submit(relative_to_root(self.root, notebook), notebook, request, options)
         self.set_header("Location", self.request.path.rstrip("/") + "/" + job.id)
         self.reply(202 if created else 200, job.to_json())
 
@@ -111,8 +129,19 @@ class JobHandler(Nb2ProdHandler):
     async def get(self, job_id: str) -> None:
         job = self.jobs.get(job_id)
         if job is None:
-            raise ApiError(404, f"no job {job_id!r} on this server.", "Jobs are forgotten when the server restarts.")
-        self.reply(200, job.to_json())
+            raise ApiError(404, f"no job {job_id!r} on this server.", "See /nb2prod/history for the jobs kept.")
+        self.reply(200, job)
+
+
+class HistoryHandler(Nb2ProdHandler):
+    """`GET /nb2prod/history[?path=...]`: the last conversions (of one notebook), newest first, kept across restarts."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        path = self.get_query_argument("path", None)
+        relative = relative_to_root(self.root, self.notebook(path)) if path else None
+        self.reply(200, {"path": relative, "jobs": self.jobs.history(relative)})
 
 
 class LintHandler(Nb2ProdHandler):
@@ -156,23 +185,99 @@ class TagHandler(Nb2ProdHandler):
         )
 
 
+class RolesHandler(Nb2ProdHandler):
+    """`GET /nb2prod/roles?path=...[&model=VAR]`: each code cell's roles now, and the proposal with its reason."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from nb2prod.jupyter.view import cell_roles
+
+        notebook = self.notebook(self.get_query_argument("path", ""))
+        model = self.get_query_argument("model", None) or None
+        try:
+            roles = await asyncio.to_thread(cell_roles, notebook, model)
+        except Nb2ProdError as error:
+            raise ApiError(422, **error_body(error)) from None
+        self.reply(200, {"path": relative_to_root(self.root, notebook), **roles})
+
+
+class ChoicesHandler(Nb2ProdHandler):
+    """`GET /nb2prod/choices?path=...[&model=VAR&raw=VAR]`: what the convert dialog offers, the
+    sentence on what the service will take, and the options of the notebook's last conversion."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from nb2prod.jupyter.view import convert_choices
+
+        notebook = self.notebook(self.get_query_argument("path", ""))
+        model = self.get_query_argument("model", None) or None
+        raw = self.get_query_argument("raw", None) or None
+        path = relative_to_root(self.root, notebook)
+        try:
+            choices = await asyncio.to_thread(convert_choices, notebook, model, raw)
+        except Nb2ProdError as error:
+            raise ApiError(422, **error_body(error)) from None
+        self.reply(200, {"path": path, **choices, "last": self.jobs.last_options(path)})
+
+
+class ServicesHandler(Nb2ProdHandler):
+    """`GET /nb2prod/services`: the running services; `POST {"output": ...}` serves a converted folder
+    (200 when it already runs, 201 when started); `DELETE ?output=...` stops it."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(200, {"services": self.services.running()})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        from nb2prod.jupyter.serve import ServeError
+
+        output = self.folder(self.body().get("output"))
+        try:
+            service, created, warnings = await self.services.start(output)
+        except ServeError as error:
+            raise ApiError(409, **error_body(error)) from None
+        self.reply(201 if created else 200, {**service.to_json(), "warnings": warnings})
+
+    @web.authenticated
+    @authorized
+    async def delete(self) -> None:
+        output = self.folder(self.get_query_argument("output", ""))
+        stopped = await self.services.stop(output)
+        if not stopped:
+            raise ApiError(404, f"no service runs for {relative_to_root(self.root, output)!r}.", "Serve it first.")
+        self.reply(200, {"output": relative_to_root(self.root, output), "stopped": True})
+
+
 class UnknownHandler(Nb2ProdHandler):
     """Any other path under `/nb2prod/`: a JSON 404 naming the endpoints (never the server's HTML page)."""
 
     @web.authenticated
     @authorized
     async def get(self, path: str) -> None:
-        raise ApiError(404, f"no nb2prod endpoint {path!r}.", "The endpoints are jobs, jobs/{id}, lint and tag.")
+        raise ApiError(
+            404,
+            f"no nb2prod endpoint {path!r}.",
+            "The endpoints are jobs, jobs/{id}, history, lint, tag, roles, choices and services.",
+        )
 
     post = get
 
 
-def route_table(jobs: JobManager) -> list[tuple[str, type[Nb2ProdHandler], dict[str, Any]]]:
+def route_table(jobs: JobManager, services: ServiceManager) -> list[tuple[str, type[Nb2ProdHandler], dict[str, Any]]]:
     """URL patterns relative to the server's base URL (the extension app prefixes it)."""
-    kwargs = {"jobs": jobs}
+    kwargs = {"jobs": jobs, "services": services}
     return [
         (r"/nb2prod/jobs/?", JobsHandler, kwargs),
         (r"/nb2prod/jobs/([^/]+)/?", JobHandler, kwargs),
+        (r"/nb2prod/history/?", HistoryHandler, kwargs),
+        (r"/nb2prod/roles/?", RolesHandler, kwargs),
+        (r"/nb2prod/choices/?", ChoicesHandler, kwargs),
+        (r"/nb2prod/services/?", ServicesHandler, kwargs),
         (r"/nb2prod/lint/?", LintHandler, kwargs),
         (r"/nb2prod/tag/?", TagHandler, kwargs),
         (r"/nb2prod/(.*)", UnknownHandler, kwargs),

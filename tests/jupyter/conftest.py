@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -11,8 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES, FIXTURES
+from tests.conftest import EXAMPLES, FIXTURES, code, markdown, write_notebook
+from tests.jupyter.browser import FLAGS, find_or_install_chromium
 from tests.jupyter.servers import JupyterServer, start_server
+from tests.jupyter.ui import ARTIFACTS, UI_TIMEOUT_MS
 
 JOB_TIMEOUT = 240.0
 
@@ -33,6 +37,37 @@ def notebook7_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyt
     server = start_server("notebook", home / "root", home)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    chromium, why_not = find_or_install_chromium()
+    if chromium is None:
+        pytest.skip(why_not)
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    opened = context.new_page()
+    messages: list[str] = []
+    opened.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
+    yield opened
+    report = getattr(request.node, "rep_call", None)
+    # NB2PROD_SCREENSHOTS=1 keeps a screenshot of every test, to look at what a user sees.
+    if report is not None and (report.failed or os.environ.get("NB2PROD_SCREENSHOTS")):
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', request.node.name)}.png"
+        opened.screenshot(path=str(shot), full_page=True)
+        (shot.with_suffix(".console.txt")).write_text("\n".join(messages))
+        print(f"screenshot of the failure: {shot}")
+    context.close()
 
 
 def copy_example(server: JupyterServer, source: Path, relative: str) -> Path:
@@ -87,3 +122,27 @@ def untagged_copy(server: JupyterServer, relative: str) -> Path:
 
 def tags_on_disk(path: Path) -> dict[int, list[str]]:
     return {i: c["metadata"].get("tags", []) for i, c in enumerate(json.loads(path.read_text())["cells"])}
+
+
+def houses_notebook(folder: Path) -> Path:
+    """houses.ipynb beside a generated houses.csv: preprocess cells that nb2prod replays on raw rows."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    area = rng.normal(120, 35, 300).round(1).clip(30, 300)
+    rooms = rng.integers(1, 7, 300)
+    age = rng.integers(0, 90, 300)
+    price = (2500 * area + 8000 * rooms - 300 * age + rng.normal(0, 9000, 300)).round(0)
+    lines = ["area,rooms,age,price"] + [f"{a},{r},{g},{p}" for a, r, g, p in zip(area, rooms, age, price, strict=True)]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "houses.csv").write_text("\n".join(lines) + "\n")
+    cells = [
+        markdown("# House prices from a CSV"),
+        code("import pandas as pd\nfrom sklearn.linear_model import Ridge", "load"),
+        code('houses = pd.read_csv("houses.csv")\nhouses.head()', "load"),
+        code("houses.describe()"),
+        code('houses["area_per_room"] = houses["area"] / houses["rooms"]', "preprocess"),
+        code('X = houses[["area", "rooms", "age", "area_per_room"]]\ny = houses["price"]', "load"),
+        code("model = Ridge(alpha=1.0)\nmodel.fit(X, y)", "train"),
+    ]
+    return write_notebook(folder / "houses.ipynb", cells)

@@ -92,6 +92,7 @@ def _environment(home: Path) -> dict[str, str]:
     env = dict(os.environ)
     for name, folder in {
         "JUPYTER_CONFIG_DIR": "config",
+        "JUPYTER_DATA_DIR": "data",  # nb2prod keeps its job history here
         "JUPYTER_RUNTIME_DIR": "runtime",
         "JUPYTERLAB_SETTINGS_DIR": "settings",
         "JUPYTERLAB_WORKSPACES_DIR": "workspaces",

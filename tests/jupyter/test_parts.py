@@ -81,3 +81,52 @@ def test_a_missing_chromium_is_named_with_its_install_command(monkeypatch: pytes
     monkeypatch.setattr(browser.os, "geteuid", lambda: 1000)  # not root: nothing is installed
     path, why_not = browser.find_or_install_chromium()
     assert path is None and "chromium" in why_not and "apt-get install -y chromium" in why_not
+
+
+def test_the_job_store_keeps_history_and_a_new_server_interrupts_orphans(tmp_path: Path) -> None:
+    from nb2prod.jupyter.jobs import JobManager
+    from nb2prod.jupyter.store import JobStore
+
+    root, data = tmp_path / "root", tmp_path / "data"
+    root.mkdir()
+    store = JobStore(data / "jobs.sqlite", root.resolve())
+    dead = 2**22 + 17  # above pid_max's default: no process has it
+    base = {"path": "a.ipynb", "started": 1.0, "options": {"require": ["accuracy>=0.9"]}, "server_pid": dead}
+    store.save(
+        {**base, "id": "done", "status": "succeeded", "created": 1.0, "finished": 3.5, "result": {"version": "1"}}
+    )
+    store.save({**base, "id": "cut", "status": "running", "created": 2.0, "finished": None, "runner_pid": dead})
+    (data / "runs" / "cut" / "nb2prod-run-x").mkdir(parents=True)
+    (data / "runs" / "stale").mkdir()
+    jobs = JobManager(root, data)  # what a restarted server does first
+    history = jobs.history("a.ipynb")
+    assert [job["status"] for job in history] == ["interrupted", "succeeded"]
+    assert history[0]["error"]["kind"] == "Interrupted" and history[0]["elapsed"] == 0.0
+    assert history[1]["elapsed"] == 2.5
+    assert jobs.last_options("a.ipynb") == {"require": ["accuracy>=0.9"]}
+    assert list((data / "runs").iterdir()) == []
+    assert jobs.get("done")["result"] == {"version": "1"}
+    assert JobStore(data / "jobs.sqlite", tmp_path).history() == []  # another root sees its own jobs only
+
+
+def test_the_dialog_sentence_says_raw_or_engineered(tmp_path: Path) -> None:
+    from nb2prod.jupyter.view import convert_choices
+    from tests.jupyter.conftest import houses_notebook
+
+    raw = convert_choices(houses_notebook(tmp_path / "houses"))
+    assert raw["summary"] == "raw columns of `houses` read from houses.csv (4 columns)", raw
+    engineered = convert_choices(ROOT / "notebooks" / "iris_array.ipynb")
+    assert engineered["summary"].startswith("engineered columns of `X_train`"), engineered
+    assert engineered["models"] == ["model"]
+    assert {p["name"]: p["type"] for p in engineered["parameters"]}["max_iter"] == "int"
+
+
+def test_serving_names_the_packages_the_servers_python_lacks(tmp_path: Path) -> None:
+    from nb2prod.jupyter.serve import missing_requirements
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "svc"\ndependencies = ["packaging>=1", "nb2prod-no-such-package==1.0", "pytest==0.0.1"]\n'
+    )
+    missing, other = missing_requirements(tmp_path)
+    assert missing == ["nb2prod-no-such-package==1.0"]
+    assert len(other) == 1 and other[0].startswith("pytest==0.0.1 (installed: ")

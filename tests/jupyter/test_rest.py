@@ -26,10 +26,15 @@ def post_job(server: JupyterServer, path: str, **options: object) -> httpx.Respo
 def test_anonymous_requests_get_403(lab_server: JupyterServer) -> None:
     with lab_server.api(headers={}) as anonymous:
         posted = anonymous.post("/nb2prod/jobs", json={"path": "x.ipynb"})
-        linted = anonymous.get("/nb2prod/lint", params={"path": "x.ipynb"})
+        others = [
+            anonymous.get(f"/nb2prod/{endpoint}", params={"path": "x.ipynb"})
+            for endpoint in ("lint", "roles", "choices", "history", "services")
+        ]
+        others.append(anonymous.post("/nb2prod/services", json={"output": "x-service"}))
+        others.append(anonymous.delete("/nb2prod/services", params={"output": "x-service"}))
     assert posted.status_code == 403
     assert posted.json()["source"] == "nb2prod"
-    assert linted.status_code == 403
+    assert [answer.status_code for answer in others] == [403] * len(others)
 
 
 def test_cookie_post_without_xsrf_is_refused(lab_server: JupyterServer) -> None:
@@ -84,7 +89,11 @@ def test_paths_outside_the_root_get_400(lab_server: JupyterServer, outside: Path
     assert body["source"] == "nb2prod" and body["message"] and "Traceback" not in answer.text
     if not options:
         with lab_server.api() as client:
-            assert client.get("/nb2prod/lint", params={"path": path}).status_code == 400
+            for endpoint in ("lint", "roles", "choices", "history"):
+                assert client.get(f"/nb2prod/{endpoint}", params={"path": path}).status_code == 400, endpoint
+            folder = path.rsplit("/", 1)[0]
+            assert client.post("/nb2prod/services", json={"output": folder}).status_code == 400
+            assert client.delete("/nb2prod/services", params={"output": folder}).status_code == 400
     assert sorted(p.name for p in outside.parent.iterdir()) == before
 
 
@@ -202,3 +211,17 @@ def test_jupyter_lists_both_extensions_enabled_and_ok() -> None:
 
 def _plain(text: str) -> list[str]:
     return [" ".join(re.sub(r"\x1b\[[0-9;]*m", "", line).split()) for line in text.splitlines()]
+
+
+def test_roles_give_each_code_cell_its_role_and_the_reason(lab_server: JupyterServer) -> None:
+    copy_example(lab_server, EXAMPLES / "iris_array.ipynb", "roles/iris.ipynb")
+    with lab_server.api() as client:
+        answer = client.get("/nb2prod/roles", params={"path": "roles/iris.ipynb"})
+        services = client.post("/nb2prod/services", json={"output": "roles"})
+    assert answer.status_code == 200, answer.text
+    cells = {cell["cell_index"]: cell for cell in answer.json()["cells"]}
+    assert sorted(cells) == [3, 5, 7, 9, 11]
+    assert cells[9]["roles"] == ["train"] and cells[9]["proposed"]["roles"] == ["train"]
+    assert cells[9]["proposed"]["reason"] and answer.json()["model"] == "model"
+    # A folder that is no converted service is refused with what to do, and nothing starts.
+    assert services.status_code == 409 and "app.py" in services.json()["message"], services.text
