@@ -180,6 +180,8 @@ def _check_undefined_names(spec: NotebookSpec) -> list[Finding]:
         for name in facts.immediate_uses:
             if name in bound or name in skipped or IPYTHON_HISTORY.match(name):
                 continue
+            if name in facts.binds:  # bound and read inside one compound statement (`if x: a = ...; a[0] = 1`)
+                continue
             later = next((f.cell for f in running[position + 1 :] if name in f.binds), None)
             findings.append(_undefined_name(spec, facts.cell, name, later))
             bound.add(name)  # one finding per name

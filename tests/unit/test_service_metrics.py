@@ -182,7 +182,9 @@ def test_one_json_log_line_per_request_with_its_id_and_never_the_input(
         client.get("/health", headers={"X-Request-ID": "health-1"})
         client.post("/predict", content=b"{not json", headers={"content-type": "application/json"})
     out = capsys.readouterr().out  # the lines are written out when the service stops, at the latest
-    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert all("message" in line for line in records if "request_id" not in line)  # startup, shutdown
+    lines = [line for line in records if "request_id" in line]
     by_id = {line["request_id"]: line for line in lines}
     lane = by_id["lane-42"]
     assert (lane["method"], lane["path"], lane["status"], lane["rows"]) == ("POST", "/predict", 200, 1)

@@ -246,13 +246,17 @@ class StandardOutput(logging.Handler):
             self.handleError(record)
 
 
+JSON_HANDLER = "json-lines"
+
+
 def log_as_json() -> None:
     """Write the service's log records and uvicorn's to standard output as JSON lines (through the
     root logger), and silence uvicorn's access log: the request log line says it all. Called again,
     it changes nothing more."""
     root = logging.getLogger()
-    if not any(isinstance(handler, StandardOutput) for handler in root.handlers):
+    if not any(handler.name == JSON_HANDLER for handler in root.handlers):  # by name: any service's will do
         handler = StandardOutput()
+        handler.set_name(JSON_HANDLER)
         handler.setFormatter(JsonLines())
         root.addHandler(handler)
     for name in ("uvicorn", "diabetes_custom"):
