@@ -287,7 +287,11 @@ def test_cell_timeout_names_the_cell(make_notebook) -> None:
         [
             code("import time", "load"),
             code("time.sleep(30)\nx = 1"),
-            code("model.fit(X, y)", "train"),
+            code(
+                "from sklearn.datasets import load_iris\nfrom sklearn.tree import DecisionTreeClassifier\n"
+                "X, y = load_iris(return_X_y=True)\nmodel = DecisionTreeClassifier().fit(X, y)",
+                "train",
+            ),
         ]
     )
     result = convert(notebook, "--timeout", "2")
