@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,16 +73,39 @@ def run_cli(*args: str | Path, cwd: Path | None = None, timeout: int = 300) -> s
 ConvertExample = Callable[[Path], tuple[Path, subprocess.CompletedProcess[str]]]
 
 
+@contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_file` (across the processes of a parallel run)."""
+    with lock_file.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def convert_example(tmp_path_factory: pytest.TempPathFactory) -> ConvertExample:
     """`convert_example(notebook)` -> (output folder, CLI result): each example converted once per
-    session with default options, for the tests that only read what the conversion wrote."""
-    done: dict[Path, tuple[Path, subprocess.CompletedProcess[str]]] = {}
+    run with default options, for the tests that only read what the conversion wrote. Under
+    pytest-xdist the workers share one folder, so the first worker to need an example converts it
+    and the others wait for it and read the same output."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # this run's folder, above each worker's own
+    shared = root / "converted-examples"
+    shared.mkdir(exist_ok=True)
 
     def convert(notebook: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
-        if notebook not in done:
-            out = tmp_path_factory.mktemp(notebook.stem) / "service"
-            done[notebook] = out, run_cli("convert", notebook, "-o", out, timeout=600)
-        return done[notebook]
+        folder = shared / f"{notebook.stem}-{hashlib.sha1(str(notebook).encode()).hexdigest()[:8]}"
+        out, record = folder / "service", folder / "cli-result.json"
+        with _exclusive(shared / f"{folder.name}.lock"):
+            if not record.exists():
+                folder.mkdir(exist_ok=True)
+                done = run_cli("convert", notebook, "-o", out, timeout=600)
+                record.write_text(json.dumps([done.returncode, done.stdout, done.stderr]))
+        returncode, stdout, stderr = json.loads(record.read_text())
+        args = [sys.executable, "-m", "nb2prod", "convert", str(notebook), "-o", str(out)]
+        return out, subprocess.CompletedProcess(args, returncode, stdout, stderr)
 
     return convert
