@@ -87,7 +87,7 @@ class Service:
                     continue
                 assert same_value(row["prediction"], prediction), where
                 for label, p in (probabilities or {}).items():
-                    assert math.isclose(row[f"probability_{label}"], p, rel_tol=TOLERANCE, abs_tol=TOLERANCE), where
+                    assert same_value(row[f"probability_{label}"], p), where
 
 
 def same_value(got: Any, expected: Any) -> bool:
