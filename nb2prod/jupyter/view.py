@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import ast
 import csv
 import re
 from pathlib import Path
@@ -15,13 +14,13 @@ from typing import Any
 from nb2prod.analysis.flow import cell_facts
 from nb2prod.analysis.preprocess import assemble_preprocess
 from nb2prod.analysis.roles import propose_roles
+from nb2prod.analysis.service_input import service_input
 from nb2prod.analysis.targets import model_candidates
 from nb2prod.errors import Nb2ProdError
 from nb2prod.jupyter.records import error_body
 from nb2prod.notebook.spec import NotebookSpec, Role, read_notebook
 
 _LOCATED = re.compile(r"^.*?, line \d+: ")  # a finding's "nb.ipynb, cell 4 (`...`), line 7: " prefix
-_READERS = ("read_csv", "read_parquet", "read_excel", "read_json", "read_feather", "read_table", "read_pickle")
 
 
 def cell_roles(notebook: Path, model: str | None = None) -> dict[str, Any]:
@@ -72,47 +71,21 @@ def service_input_summary(spec: NotebookSpec, *, model: str | None = None, raw: 
     """What the service will take, before anything runs: the raw frame's columns, or the model's
     engineered input and why the preprocessing cannot be replayed on request rows."""
     module = assemble_preprocess(spec, raw=raw, model=model)
-    replay = module.replay
-    if replay is not None and replay.generates_function and replay.raw and not replay.errors:
-        where, count = _read_from(spec, replay.raw)
-        counted = f" ({count} columns)" if count is not None else ""
-        return f"raw columns of `{replay.raw}`{f' read from {where}' if where else ''}{counted}"
-    if "preprocess" in module.callables:
+    taken = service_input(spec, raw=raw, model=model, module=module)
+    if taken.kind == "raw" and "preprocess" in module.callables:
         return "raw rows, passed through the notebook's own `preprocess(frame)`"
-    chain = module.fits.chain(model.split(".")[0] if model else None) if module.fits else None
-    if chain is None and module.fits is not None and module.fits.chains:
-        chain = module.fits.chains[-1]
-    features = spec.config.features or (chain.features if chain is not None else "X")
-    sentence = f"engineered columns of `{features}`"
-    stop = replay.errors[0] if replay is not None and replay.errors else None
-    if stop is not None:
-        where = f"cell {stop.cell_index + 1}" if stop.cell_index is not None else "a cell"
-        where += f" line {stop.line}" if stop.line else ""
-        because = _LOCATED.sub("", stop.message, count=1).rstrip(".")
-        sentence += f": {where} stops the replay because {because}"
-    else:
-        sentence += ": no preprocess cell rebuilds them from raw rows"
-    return sentence
-
-
-def _read_from(spec: NotebookSpec, frame: str) -> tuple[str | None, int | None]:
-    """The file `frame = pd.read_xxx("file")` reads (as written), and its column count for a CSV."""
-    for cell in spec.code_cells():
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Assign) or not isinstance(node.value, ast.Call):
-                continue
-            if not any(isinstance(target, ast.Name) and target.id == frame for target in node.targets):
-                continue
-            call = node.value
-            name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
-            if name in _READERS and call.args and isinstance(call.args[0], ast.Constant):
-                text = str(call.args[0].value)
-                return text, _csv_columns(spec.path.parent / text) if name == "read_csv" else None
-    return None, None
+    if taken.kind == "raw":
+        count = _csv_columns(spec.path.parent / taken.file) if taken.file and taken.file.endswith(".csv") else None
+        read = f" read from {taken.file}" if taken.file else ""
+        return f"raw columns of `{taken.frame}`{read}" + (f" ({count} columns)" if count is not None else "")
+    sentence = f"engineered columns of `{spec.config.features or taken.frame or 'X'}`"
+    stop = taken.blocking
+    if stop is None:
+        return sentence + ": no preprocess cell rebuilds them from raw rows"
+    where = f"cell {stop.cell_number}" if stop.cell_number is not None else "a cell"
+    where += f" line {stop.line}" if stop.line else ""
+    because = _LOCATED.sub("", stop.reason, count=1).rstrip(".")
+    return sentence + f": {where} stops the replay because {because}"
 
 
 def _csv_columns(file: Path) -> int | None:

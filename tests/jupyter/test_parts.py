@@ -118,6 +118,9 @@ def test_the_dialog_sentence_says_raw_or_engineered(tmp_path: Path) -> None:
     engineered = convert_choices(ROOT / "notebooks" / "iris_array.ipynb")
     assert engineered["summary"].startswith("engineered columns of `X_train`"), engineered
     assert engineered["models"] == ["model"]
+    blocked = convert_choices(ROOT / "tests" / "notebooks" / "random_fill.ipynb")["summary"]
+    assert blocked.startswith("engineered columns of `X_train`: cell 4 line 7 stops the replay because"), blocked
+    assert "random" in blocked, blocked
     assert {p["name"]: p["type"] for p in engineered["parameters"]}["max_iter"] == "int"
 
 
