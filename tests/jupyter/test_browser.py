@@ -183,7 +183,11 @@ def test_suggested_roles_become_tags_and_undo_restores_them(ui: JupyterServer, p
         except Exception:
             if attempt == 1:
                 raise
-            print("warning: 'Suggest nb2prod roles' hung once (the known intermittent save hang); reopening")
+            dialogs = page.locator(".jp-Dialog").all_inner_texts()
+            shot(page, f"hang-{ui.app}")
+            print(
+                f"warning: 'Suggest nb2prod roles' hung once (the known intermittent save hang; dialogs: {dialogs}); reopening"
+            )
     proposed = page.locator(".nb2prod-role-proposed")
     assert proposed.count() == 3 and "train" in page.locator(".jp-Notebook .jp-Cell").nth(9).inner_text()
     shot(page, f"proposed-{ui.app}")
