@@ -20,6 +20,7 @@ gRPC transport (`v2_grpc`) goes through `run_inference` too.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -38,6 +39,7 @@ from svc_free_text.routes import strict
 from svc_free_text.schemas import MAX_BATCH, BatchRequest
 
 ARRAY_INPUT = "input-0"
+SCALARS = frozenset({int, float, str, bool, type(None)})  # the element types JSON gives, none of them a list
 FLOATS = ("FP16", "FP32", "FP64")
 INTEGERS = ("INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64")
 DATATYPES = ("BOOL", *INTEGERS, *FLOATS, "BYTES")
@@ -267,7 +269,8 @@ def flat_values(tensor: InferenceInput, shape: Sequence[int]) -> list[Any]:
     data = tensor.data
     if data is None:
         raise Refused(f"input `{tensor.name}` has no data: give `data`, or its bytes and `parameters.binary_data_size`")
-    if any(isinstance(value, list) for value in data):
+    kinds = set(map(type, data))
+    if list in kinds or (not kinds <= SCALARS and any(isinstance(value, list) for value in data)):
         data = nested(data, shape, tensor.name)
     count = math.prod(shape)
     if len(data) != count:
@@ -308,7 +311,7 @@ def checked_values(tensor: InferenceInput, expected: TensorMetadata, width: int 
             if not fits(value, tensor.datatype):
                 place = f"row {index // width}, column {index % width}" if width else f"row {index}"
                 raise Refused(f"input `{tensor.name}`, {place}: {value!r} is not a {tensor.datatype} value")
-    if float in types and any(value != value for value in values):  # noqa: PLR0124 - only NaN is not itself
+    if float in types and not all(map(operator.eq, values, values)):  # only NaN is not equal to itself
         # A float tensor writes a missing value as NaN: a null, which only a nullable column takes.
         values = [None if isinstance(value, float) and math.isnan(value) else value for value in values]
     return rows, values
