@@ -33,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serve_vs_handwritten as base  # noqa: E402 - the sibling benchmark's conversion, servers and wrk
 
 TRANSPORTS = ("/predict", "v2 REST JSON", "v2 REST binary", "gRPC raw")
+# serve_vs_handwritten.py's uvicorn command line (access log off), on asyncio's loop as the generated image runs it.
+FLAGS = [*base.UVICORN_FLAGS, "--loop", "asyncio"]
 
 
 def main() -> None:
@@ -56,6 +58,7 @@ def main() -> None:
         f"machine: {base.machine()}; server on CPU {base.SERVER_CPU}, load on CPU {base.LOAD_CPU}; "
         f"median of {args.rounds} alternating {args.seconds} s runs; load average {os.getloadavg()[0]:.1f}"
     )
+    print(f"uvicorn {' '.join(FLAGS)}")
     print("| model | transport | connections | req/s | × /predict | p50 | p99 |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for key in [k.strip() for k in args.only.split(",") if k.strip()]:
@@ -75,7 +78,7 @@ def main() -> None:
 def measure(case: base.Case, work: Path, seconds: int, rounds: int) -> dict[int, dict[str, base.Load]]:
     grpc_port = base.free_port()
     env = {"GRPC_PORT": str(grpc_port), "GRPC_HOST": "127.0.0.1"}
-    target = [f"{case.package}.app:app", "--app-dir", str(case.out / "src"), "--loop", "asyncio"]
+    target = [f"{case.package}.app:app", "--app-dir", str(case.out / "src"), *FLAGS]
     bodies = request_bodies(case, work)
     results: dict[int, dict[str, base.Load]] = {}
     with base.serve(target, env, case.payload) as (url, pid):

@@ -14,9 +14,10 @@ import json
 import math
 import signal
 import struct
+import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,28 @@ def test_grpc_bad_requests_are_invalid_argument_or_not_found(iris: Served) -> No
     assert 'nb2prod_requests_total{endpoint="/inference.GRPCInferenceService/ModelInfer",status="400"}' in scraped
 
 
+def counted(url: str, endpoint: str, status: str) -> float:
+    """The value of nb2prod_requests_total for `endpoint` and `status` in /metrics (0 before the first)."""
+    line = f'nb2prod_requests_total{{endpoint="{endpoint}",status="{status}"}} '
+    scraped = httpx.get(f"{url}/metrics", timeout=10).text
+    return next((float(row.removeprefix(line)) for row in scraped.splitlines() if row.startswith(line)), 0.0)
+
+
+def test_metrics_count_every_tritonclient_grpc_call(iris: Served) -> None:
+    infer, ready = "/inference.GRPCInferenceService/ModelInfer", "/inference.GRPCInferenceService/ServerReady"
+    before = {path: counted(iris.url, path, "200") for path in (infer, ready)}
+    client = grpcclient.InferenceServerClient(iris.grpc)
+    examples = golden_rows(iris)[:3]
+    for example in examples:
+        tensor = grpcclient.InferInput("input-0", [1, 4], "FP64")
+        tensor.set_data_from_numpy(np.array([example["input"]["features"]], dtype=np.float64))
+        assert client.infer(iris.name, [tensor]).as_numpy("predict").tolist() == [example["prediction"]]
+    assert client.is_server_ready()
+    client.close()
+    assert counted(iris.url, infer, "200") == before[infer] + len(examples)
+    assert counted(iris.url, ready, "200") == before[ready] + 1
+
+
 # --- bad binary bodies: a 400 naming the input, never a 5xx ---------------------------------------
 
 
@@ -310,3 +333,71 @@ def test_sigterm_turns_grpc_readiness_false_and_calls_are_answered_through_the_d
         server.wait(timeout=40)  # it stops by itself after the drain
     assert server.returncode in (0, -signal.SIGTERM)
     assert "gRPC (Open Inference Protocol) on 127.0.0.1:" in (tmp_path / "server.log").read_text()
+
+
+@dataclass
+class GrpcCaller:
+    """tritonclient gRPC ModelInfer calls one after another on one channel, each call's start, end and outcome kept."""
+
+    address: str
+    name: str
+    example: dict[str, Any]
+    stop: threading.Event
+    calls: list[tuple[float, float, str]] = field(default_factory=list)  # (began, ended, "ok" or the error)
+
+    def run(self) -> None:
+        client = grpcclient.InferenceServerClient(self.address)
+        rows = np.array(
+            [self.example["input"]["features"]] * 50, dtype=np.float64
+        )  # long enough to be caught in flight
+        deadline = time.monotonic() + 60  # bounded even if `stop` is never set
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            tensor = grpcclient.InferInput("input-0", list(rows.shape), "FP64")
+            tensor.set_data_from_numpy(rows)
+            began = time.monotonic()
+            try:
+                answer = client.infer(self.name, [tensor]).as_numpy("predict").tolist()
+                outcome = "ok" if answer == [self.example["prediction"]] * len(rows) else f"wrong answer {answer[:3]}"
+            except InferenceServerException as err:
+                outcome = f"{err.status()}: {err.message()}"
+            self.calls.append((began, time.monotonic(), outcome))
+        client.close()
+
+
+def test_grpc_calls_in_flight_at_sigterm_finish_and_none_is_lost_through_the_drain(
+    convert_example: ConvertExample, tmp_path: Path
+) -> None:
+    out, _ = convert_example(EXAMPLES / "iris_array.ipynb")
+    env = {**grpc_on_loopback(), "DRAIN_SECONDS": "3"}
+    example = golden_of(out)["examples"][0]
+    with serving_here(out, tmp_path / "server.log", env=env) as (url, server):
+        name = httpx.get(f"{url}/metadata", timeout=10).json()["name"]
+        stop = threading.Event()
+        callers = [GrpcCaller(f"127.0.0.1:{env['GRPC_PORT']}", name, example, stop) for _ in range(8)]
+        threads = [threading.Thread(target=caller.run) for caller in callers]
+        for thread in threads:
+            thread.start()
+        _wait_for(lambda: all(len(c.calls) >= 3 for c in callers), what="the gRPC load starts")
+        signalled = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        _wait_for(lambda: httpx.get(f"{url}/ready", timeout=10).status_code == 503, what="/ready turns 503")
+        time.sleep(1.0)  # the load goes on for a while after the signal, as behind a load balancer
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        server.wait(timeout=40)  # it stops by itself after the drain
+    calls = [call for caller in callers for call in caller.calls]
+    failed = [outcome for _, _, outcome in calls if outcome != "ok"]
+    assert not failed, f"{len(failed)} of {len(calls)} gRPC calls failed, e.g. {failed[0]}"
+    in_flight = [call for call in calls if call[0] < signalled < call[1]]
+    assert in_flight, "no call was in flight when SIGTERM came"
+    assert sum(1 for began, _, _ in calls if began > signalled) >= len(callers), "the load did not go on after SIGTERM"
+    assert server.returncode in (0, -signal.SIGTERM)
+
+
+def _wait_for(condition: Callable[[], bool], what: str, limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {limit:.0f} s")
+        time.sleep(0.02)

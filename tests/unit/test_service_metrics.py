@@ -227,3 +227,54 @@ def test_request_log_can_be_switched_off(customers: ModuleType, monkeypatch: pyt
     assert metrics.endpoints["other"].statuses == {200: 1}  # counted all the same (no route: "other")
     monkeypatch.setenv("LOG_REQUESTS", "1")
     assert module.Metrics(manifest).logging
+
+
+def test_warnings_of_a_few_records_are_the_ones_numpy_finds(customers: ModuleType) -> None:
+    """A few records are compared in Python (cheaper than arrays for one request); the warnings must
+    be NumPy's, for nulls, NaN, training extremes and integers past float64's precision alike."""
+    metrics = metrics_module(customers)
+    number = {"kind": "number", "dtype": "float64"}
+    array = {
+        "kind": "array",
+        "features": [{**number, "name": f"x{i}", "min": -1.5 * i, "max": 2.0 + i} for i in range(5)],
+    }
+    array["features"][0]["nullable"] = True
+    frame = {
+        "kind": "frame",
+        "features": [
+            {"name": "age", "kind": "integer", "dtype": "int64", "min": 18, "max": 79},
+            {**number, "name": "income", "min": 0.5, "max": 1e5, "nullable": True},
+            {"name": "city", "kind": "string", "dtype": "object", "categories": ["Lyon", "Oslo"]},
+        ],
+    }
+    one_column = {
+        "kind": "frame",
+        "features": [{"name": "age", "kind": "integer", "dtype": "int64", "min": 18, "max": 79}],
+    }
+    rng = np.random.default_rng(0)
+    choices = [None, float("nan"), 2**60 + 1, 18, 79, 0.5, 1e5, -0.0, 3, -7.25, 150, 1e300]
+
+    def value() -> Any:
+        return choices[rng.integers(len(choices))] if rng.random() < 0.6 else float(rng.uniform(-20, 120))
+
+    checked = 0
+    for schema in (array, frame, one_column):
+        drift = metrics.Drift(schema)
+        for _ in range(400):
+            count = int(rng.integers(1, metrics.FEW_ROWS + 1))
+            if schema["kind"] == "array":
+                records = [{"features": [value() for _ in range(5)]} for _ in range(count)]
+            else:
+                records = [
+                    {
+                        f["name"]: rng.choice(["Lyon", "Paris"]) if f["kind"] == "string" else value()
+                        for f in schema["features"]
+                    }
+                    for _ in range(count)
+                ]
+            few = drift.warnings(records)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(metrics, "FEW_ROWS", 0)  # every record through NumPy
+                assert drift.warnings(records) == few, records
+            checked += bool(few)
+    assert checked > 100  # most batches hold something to warn about

@@ -7,7 +7,7 @@ import re
 import secrets
 from time import perf_counter
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from customers_mixed.errors import error_response, internal_error, log
@@ -36,8 +36,9 @@ class Envelope:
             await self.app(scope, receive, send)
             return
         began = perf_counter()
-        given = Headers(scope=scope).get("x-request-id", "")
-        request_id = given if REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
+        given = header(scope, b"x-request-id")
+        request_id = given if given is not None and REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
+        id_header = (b"x-request-id", request_id.encode("latin-1"))
         scope.setdefault("state", {})["request_id"] = request_id
         state = scope["app"].state
         status = 0  # until the answer starts
@@ -46,10 +47,9 @@ class Envelope:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers.append("x-request-id", request_id)
+                message["headers"] = [*message.get("headers", ()), id_header]
                 if state.shutdown.draining:
-                    headers["connection"] = "close"
+                    MutableHeaders(scope=message)["connection"] = "close"
             await send(message)
 
         try:
@@ -61,6 +61,15 @@ class Envelope:
             await internal_error(request_id)(scope, receive, send_with_id)
         finally:
             state.metrics.observe(scope, request_id, status, began)
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of the request header `name` (lower case, as the server gives the names), as
+    Starlette's `Headers.get` reads it, without building its object for one look-up."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")  # type: ignore[no-any-return]
+    return None
 
 
 class BodyTooLarge(Exception):
@@ -80,9 +89,8 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and "transfer-encoding" not in headers:
+        declared = header(scope, b"content-length") or ""
+        if declared.isdigit() and header(scope, b"transfer-encoding") is None:
             if int(declared) > self.max_bytes:
                 await self.refuse(scope, receive, send)
             else:

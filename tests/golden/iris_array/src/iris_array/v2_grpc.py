@@ -102,7 +102,7 @@ class InferenceService:
 
     async def model_metadata(self, request: pb.ModelMetadataRequest, _: dict[str, Any]) -> pb.ModelMetadataResponse:
         manifest = v2.served_by(self.state.manifest, request.name, request.version or None)
-        metadata = v2.model_metadata_of(manifest)
+        metadata = v2.described(manifest).metadata
         tensor = pb.ModelMetadataResponse.TensorMetadata
         return pb.ModelMetadataResponse(
             name=metadata.name,

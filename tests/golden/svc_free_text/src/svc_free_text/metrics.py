@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import os
 import sys
 import threading
@@ -59,6 +60,8 @@ LOG_FLUSH_LINES = 64
 PIPE_BYTES = 4096  # a pipe writes this much whole: the lines of several workers never mix
 PREDICTION_PATHS = ("/predict", "/predict/batch")
 CHECK_ROWS = 256  # drift is checked this many scored rows at a time, and at each scrape
+# Up to this many records, `Drift.warnings` compares in Python: building arrays costs more for so few values.
+FEW_ROWS = 8
 # Upper bounds of the latency histogram's buckets, in seconds.
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Schema errors that are drift: a null (or missing) value, a category the schema does not list, a
@@ -297,6 +300,10 @@ class Drift:
         self.never_null = [i for i, f in enumerate(features) if not f.get("nullable")]
         self.low = np.array([features[i]["min"] for i in self.ranged], dtype=np.float64)
         self.high = np.array([features[i]["max"] for i in self.ranged], dtype=np.float64)
+        self.low_floats, self.high_floats = self.low.tolist(), self.high.tolist()
+        self.ranged_at: Callable[[Sequence[Any]], Sequence[Any]] = (
+            itemgetter(*self.ranged) if len(self.ranged) > 1 else lambda row: [row[i] for i in self.ranged]
+        )
         ranged = [self.names[i] for i in self.ranged]
         self.ranged_values: Callable[[dict[str, Any]], Any] = itemgetter(*ranged) if ranged else tuple
         # A null reaches the model only in an array whose positions take nulls, as some did in training;
@@ -375,12 +382,20 @@ class Drift:
         found: list[tuple[int, int, str]] = []  # (record, feature, what)
         if self.array:
             rows = [record["features"] for record in records]
-            if self.ranged:
+            if self.ranged and len(rows) <= FEW_ROWS:
+                found += self._outside_few(list(map(self.ranged_at, rows)), lambda row, i: rows[row][i])
+            elif self.ranged:
                 values = np.array(rows, dtype=np.float64)[:, self.ranged]  # None -> NaN
                 found += self._outside_lines(values, lambda row, i: rows[row][i])
-            found += [(row, i, "null") for i in self.never_null for row, r in enumerate(rows) if r[i] is None]
+            if any(None in row for row in rows):
+                found += [(row, i, "null") for i in self.never_null for row, r in enumerate(rows) if r[i] is None]
         else:
-            if self.ranged:
+            if self.ranged and len(records) <= FEW_ROWS:
+                values = [self.ranged_values(record) for record in records]
+                if len(self.ranged) == 1:
+                    values = [(value,) for value in values]  # itemgetter of one name gives the value itself
+                found += self._outside_few(values, lambda row, i: records[row][self.names[i]])
+            elif self.ranged:
                 values = np.array(list(map(self.ranged_values, records)), dtype=np.float64)
                 values = values.reshape(len(records), len(self.ranged))
                 found += self._outside_lines(values, lambda row, i: records[row][self.names[i]])
@@ -398,6 +413,30 @@ class Drift:
             record = f"record {row}: " if len(records) > 1 else ""
             lines.append(f"{record}field `{self.names[i]}`: {what}")
         return lines
+
+    def _outside_few(
+        self, rows: list[Sequence[Any]], value_at: Callable[[int, int], Any]
+    ) -> list[tuple[int, int, str]]:
+        """`_outside_lines` for a few records, in Python: as NumPy compares them (as float64; a null or NaN
+        is never outside), without the cost of building arrays for a handful of values."""
+        found = []
+        for row, values in enumerate(rows):
+            try:  # all inside, compared exactly: then inside as float64 too (rounding keeps the order)
+                if not any(map(operator.lt, values, self.low_floats)) and not any(
+                    map(operator.gt, values, self.high_floats)
+                ):
+                    continue
+            except TypeError:  # a null among them: compared one by one below
+                pass
+            for column, (value, low, high) in enumerate(zip(values, self.low_floats, self.high_floats, strict=True)):
+                if value is None:
+                    continue
+                number = float(value)
+                if number < low or number > high:
+                    i = self.ranged[column]
+                    bounds = f"{self.low[column]:g} to {self.high[column]:g}"
+                    found.append((row, i, f"{value_at(row, i)!r} is outside the training range {bounds}"))
+        return found
 
     def _outside_lines(self, values: np.ndarray, value_at: Callable[[int, int], Any]) -> list[tuple[int, int, str]]:
         outside = self._outside(values)

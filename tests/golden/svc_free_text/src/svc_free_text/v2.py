@@ -20,6 +20,7 @@ gRPC transport (`v2_grpc`) goes through `run_inference` too.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -38,6 +39,7 @@ from svc_free_text.routes import strict
 from svc_free_text.schemas import MAX_BATCH, BatchRequest
 
 ARRAY_INPUT = "input-0"
+SCALARS = frozenset({int, float, str, bool, type(None)})  # the element types JSON gives, none of them a list
 FLOATS = ("FP16", "FP32", "FP64")
 INTEGERS = ("INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64")
 DATATYPES = ("BOOL", *INTEGERS, *FLOATS, "BYTES")
@@ -166,6 +168,16 @@ def accepted(datatype: str) -> tuple[str, ...]:
     return INTEGERS if datatype in INTEGERS else (datatype,)
 
 
+# The Python types of the elements each datatype takes (JSON, binary and gRPC decoding give exactly
+# these), for the check of a whole tensor at once; `fits` says which element is wrong.
+ELEMENT_TYPES: dict[str, frozenset[type]] = {
+    **{datatype: frozenset({float, int, type(None)}) for datatype in FLOATS},
+    **{datatype: frozenset({int, type(None)}) for datatype in INTEGERS},
+    "BOOL": frozenset({bool, type(None)}),
+    "BYTES": frozenset({str, type(None)}),
+}
+
+
 def fits(value: Any, datatype: str) -> bool:
     """Whether a JSON value is an element of `datatype` (a null is left to the schema: nullable fields take it)."""
     if value is None:
@@ -191,6 +203,38 @@ def outputs_of(manifest: dict[str, Any]) -> list[TensorMetadata]:
     if classes is not None and "predict_proba" in manifest["model"]["predict_methods"]:
         outputs.append(TensorMetadata(name="predict_proba", datatype="FP64", shape=[-1, len(classes)]))
     return outputs
+
+
+@dataclass(frozen=True)
+class Described:
+    """What the manifest says of the model's tensors, worked out once per manifest, not per request."""
+
+    inputs: dict[str, TensorMetadata]
+    outputs: dict[str, TensorMetadata]
+    metadata: ModelMetadata
+    metadata_json: bytes  # the model metadata endpoint's answer
+    width: int | None  # the number of features of an array model's `[N, F]` input; None for a frame model
+
+
+_DESCRIBED: dict[int, tuple[dict[str, Any], Described]] = {}
+
+
+def described(manifest: dict[str, Any]) -> Described:
+    """`Described` of `manifest` (kept while the manifest lives: the service has one)."""
+    known = _DESCRIBED.get(id(manifest))
+    if known is not None and known[0] is manifest:
+        return known[1]
+    metadata = model_metadata_of(manifest)
+    array = manifest["input_schema"]["kind"] == "array"
+    found = Described(
+        inputs={tensor.name: tensor for tensor in metadata.inputs},
+        outputs={tensor.name: tensor for tensor in metadata.outputs},
+        metadata=metadata,
+        metadata_json=orjson.dumps(metadata.model_dump()),
+        width=len(manifest["input_schema"]["features"]) if array else None,
+    )
+    _DESCRIBED[id(manifest)] = (manifest, found)
+    return found
 
 
 def model_metadata_of(manifest: dict[str, Any]) -> ModelMetadata:
@@ -225,7 +269,8 @@ def flat_values(tensor: InferenceInput, shape: Sequence[int]) -> list[Any]:
     data = tensor.data
     if data is None:
         raise Refused(f"input `{tensor.name}` has no data: give `data`, or its bytes and `parameters.binary_data_size`")
-    if any(isinstance(value, list) for value in data):
+    kinds = set(map(type, data))
+    if list in kinds or (not kinds <= SCALARS and any(isinstance(value, list) for value in data)):
         data = nested(data, shape, tensor.name)
     count = math.prod(shape)
     if len(data) != count:
@@ -260,11 +305,13 @@ def checked_values(tensor: InferenceInput, expected: TensorMetadata, width: int 
         allowed = ", ".join(accepted(expected.datatype))
         raise Refused(f"input `{tensor.name}`: datatype {tensor.datatype!r} is not one of {allowed}")
     values = flat_values(tensor, tensor.shape)
-    for index, value in enumerate(values):
-        if not fits(value, tensor.datatype):
-            place = f"row {index // width}, column {index % width}" if width else f"row {index}"
-            raise Refused(f"input `{tensor.name}`, {place}: {value!r} is not a {tensor.datatype} value")
-    if tensor.datatype in FLOATS and any(isinstance(value, float) and math.isnan(value) for value in values):
+    types = {type(value) for value in values}
+    if not types <= ELEMENT_TYPES.get(tensor.datatype, frozenset()):
+        for index, value in enumerate(values):
+            if not fits(value, tensor.datatype):
+                place = f"row {index // width}, column {index % width}" if width else f"row {index}"
+                raise Refused(f"input `{tensor.name}`, {place}: {value!r} is not a {tensor.datatype} value")
+    if float in types and not all(map(operator.eq, values, values)):  # only NaN is not equal to itself
         # A float tensor writes a missing value as NaN: a null, which only a nullable column takes.
         values = [None if isinstance(value, float) and math.isnan(value) else value for value in values]
     return rows, values
@@ -272,15 +319,15 @@ def checked_values(tensor: InferenceInput, expected: TensorMetadata, width: int 
 
 def records_of(body: InferenceRequest, manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """The records /predict/batch would take for the same rows."""
-    expected = {tensor.name: tensor for tensor in inputs_of(manifest)}
+    expected = described(manifest).inputs
     names = [tensor.name for tensor in body.inputs]
     for name in names:
         if name not in expected:
             raise Refused(f"unknown input `{name}`: the model takes {', '.join(f'`{n}`' for n in expected)}")
         if names.count(name) > 1:
             raise Refused(f"input `{name}` is given more than once")
-    if manifest["input_schema"]["kind"] == "array":
-        width = len(manifest["input_schema"]["features"])
+    width = described(manifest).width
+    if width is not None:
         rows, values = checked_values(body.inputs[0], expected[ARRAY_INPUT], width)
         return [{"features": values[row * width : (row + 1) * width]} for row in range(rows)]
     columns: dict[str, list[Any]] = {}
@@ -376,7 +423,7 @@ def envelope_error(value: Any, err: ValidationError) -> str:
 
 def wanted_outputs(body: InferenceRequest, manifest: dict[str, Any]) -> dict[str, TensorMetadata]:
     """The outputs to answer, in the order asked for (all of them when the request names none)."""
-    tensors = {tensor.name: tensor for tensor in outputs_of(manifest)}
+    tensors = described(manifest).outputs
     names = list(dict.fromkeys(output.name for output in body.outputs or ())) or list(tensors)
     for name in names:
         if name not in tensors:
@@ -428,7 +475,7 @@ async def model_metadata(request: Request, name: str, version: str | None = None
         manifest = served(request, name, version)
     except Refused as refused:
         return refusal(refused.message, refused.status)
-    return answer(model_metadata_of(manifest).model_dump())
+    return Response(described(manifest).metadata_json, media_type="application/json")
 
 
 @router.get("/models/{name}/ready", response_model=ModelReady, responses=ERRORS)
@@ -459,7 +506,7 @@ async def run_inference(state: Any, body: InferenceRequest, strict: bool = False
     alike; `strict`: refuse values unlike the training data (routes.strict) instead of warning."""
     manifest: dict[str, Any] = state.manifest
     outputs = wanted_outputs(body, manifest)
-    array = manifest["input_schema"]["kind"] == "array"
+    array = described(manifest).width is not None
     records = [record.model_dump(by_alias=True) for record in validated(records_of(body, manifest), array).records]
     warnings = state.metrics.drift.warnings(records)
     if warnings and strict:
