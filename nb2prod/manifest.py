@@ -146,6 +146,25 @@ class PreprocessingRecord(_Part):
     proof: ProofRecord | None
 
 
+class ServiceInputRecord(_Part):
+    """What a request carries: `raw` (the data file's columns) or `engineered` (the model's fit
+    input as the notebook built it). `reason` says, with its cell and line, why not the raw data."""
+
+    kind: Literal["raw", "engineered"]
+    description: str  # "raw columns of `df` from cars.csv", "engineered columns of `X_train`: ..."
+    reason: str | None = None
+    fix: str | None = None
+
+
+class TargetTransformRecord(_Part):
+    """The transform on the label the model learned (`np.log1p(df['price'])`): answers are on its scale."""
+
+    expression: str
+    cell: int  # 1-based, as people count cells
+    line: int
+    inverse: str | None  # how to undo it on an answer, e.g. "np.expm1(prediction)"
+
+
 class OutputRecord(_Part):
     classes: list[Any] | None
 
@@ -198,6 +217,9 @@ class Manifest(_Part):
     training_data: list[FeatureProfile] | None = None
     history: HistoryRecord | None = None
     requirements: list[str] = []  # the --require checks the metrics passed, e.g. 'accuracy>=0.9'
+    # Optional, newer: what a request carries, and the label's scale.
+    service_input: ServiceInputRecord | None = None
+    target_transform: TargetTransformRecord | None = None
 
     def to_bytes(self) -> bytes:
         """Canonical JSON: sorted keys, fixed indent, so equal manifests are equal bytes."""

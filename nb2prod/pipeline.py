@@ -18,7 +18,7 @@ from nb2prod.analysis.lint import Finding, Severity, lint_notebook
 from nb2prod.analysis.preprocess import PreprocessModule, assemble_preprocess
 from nb2prod.analysis.roles import RolePlan, RoleProposal
 from nb2prod.analysis.roles import propose_roles as plan_roles
-from nb2prod.analysis.service_input import ServiceInput, service_input
+from nb2prod.analysis.service_input import ServiceInput, planned_input
 from nb2prod.analysis.targets import CaptureTargets, find_targets
 from nb2prod.diff.api import compare_api
 from nb2prod.diff.blame import blame
@@ -221,7 +221,7 @@ def _plan(options: ConvertOptions, *, writing: bool = True) -> _Plan:
         targets=targets,
         kernel=kernel,
         warnings=tuple(kernel_warnings) + lint_warnings,
-        service_input=service_input(spec, raw=options.raw, model=options.model, module=module),
+        service_input=planned_input(spec, raw=options.raw, model=options.model, module=module),
         base=base,
     )
 
@@ -284,6 +284,7 @@ def _build(
         out=plan.out,
         git=git_state(spec.path, inputs, exclude=(plan.out,)),
         requirements=tuple(str(requirement) for requirement in options.requirements),
+        service_input=plan.service_input,
     )
     history = options.history if plan.base is None else check_compatible(plan, plan.base, artifact.manifest, options)
     if history is not None:

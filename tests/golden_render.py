@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from nb2prod.analysis.preprocess import assemble_preprocess
+from nb2prod.analysis.service_input import planned_input
 from nb2prod.generate.artifact import build_artifact
 from nb2prod.generate.extract import extract_code
 from nb2prod.generate.render import RenderInput, render_project
@@ -148,6 +149,7 @@ def render_branch(
         parameters={p.name: p.value for p in spec.parameters},
         seed=0,
         history=history,
+        service_input=planned_input(spec, raw=None, model=None, module=module),
     )
     return render_project(RenderInput(artifact, capture, schema, code, spec.path.name, b"{}\n"))
 

@@ -67,3 +67,68 @@ def write_churn(folder: Path, rows: int = 400) -> Path:
     path = folder / "churn.csv"
     frame.to_csv(path, index=False)
     return path
+
+
+def write_passengers(folder: Path, rows: int = 400) -> tuple[Path, Path]:
+    """A Titanic-style train.csv (with the label) and test.csv (without): ages and ports missing."""
+    rng = np.random.default_rng(3)
+    pclass = rng.choice([1, 2, 3], rows, p=[0.25, 0.2, 0.55])
+    sex = rng.choice(["male", "female"], rows, p=[0.64, 0.36])
+    age = rng.normal(30, 13, rows).clip(0.5, 79).round(1)
+    age[rng.random(rows) < 0.2] = np.nan
+    fare = (rng.gamma(2.0, 12.0, rows) * (4 - pclass)).round(2)
+    score = 1.8 * (sex == "female") - 0.9 * (pclass - 2) - 0.02 * (np.nan_to_num(age, nan=30) - 30)
+    frame = pd.DataFrame(
+        {
+            "PassengerId": np.arange(1, rows + 1),
+            "Survived": (score + rng.normal(0, 1, rows) > 0.3).astype(int),
+            "Pclass": pclass,
+            "Name": [f"Passenger {i}" for i in range(rows)],
+            "Sex": sex,
+            "Age": age,
+            "SibSp": rng.poisson(0.5, rows),
+            "Parch": rng.poisson(0.4, rows),
+            "Fare": fare,
+            "Embarked": np.where(
+                rng.random(rows) < 0.03, None, rng.choice(["S", "C", "Q"], rows, p=[0.72, 0.19, 0.09])
+            ),
+        }
+    )
+    cut = int(rows * 0.75)
+    train, test = folder / "train.csv", folder / "test.csv"
+    frame.iloc[:cut].to_csv(train, index=False)
+    frame.iloc[cut:].drop(columns="Survived").to_csv(test, index=False)
+    return train, test
+
+
+def write_houses(folder: Path, rows: int = 300) -> tuple[Path, Path]:
+    """House sales and, in a second file, facts about each district that the sales refer to."""
+    rng = np.random.default_rng(8)
+    districts = pd.DataFrame(
+        {
+            "district": ["north", "south", "east", "west", "centre"],
+            "crime_rate": [2.1, 4.5, 3.2, 1.4, 5.8],
+            "school_score": [7.5, 5.0, 6.2, 8.1, 6.8],
+        }
+    )
+    district = rng.choice(districts["district"], rows)
+    area = rng.normal(110, 35, rows).clip(30, 300).round(0)
+    rooms = (area / 30 + rng.normal(0, 0.7, rows)).clip(1, 9).round(0).astype(int)
+    year = rng.integers(1950, 2023, rows)
+    quality = dict(zip(districts["district"], districts["school_score"] - districts["crime_rate"] / 2, strict=True))
+    price = 1800 * area + 9000 * np.vectorize(quality.get)(district) - 400 * (2024 - year)
+    houses = pd.DataFrame(
+        {
+            "Id": np.arange(1, rows + 1),
+            "District": district,
+            "LotArea": area,
+            "Rooms": rooms,
+            "YearBuilt": year,
+            "Garage": rng.choice(["yes", "no"], rows, p=[0.6, 0.4]),
+            "SalePrice": (price * rng.lognormal(0, 0.08, rows)).round(-2),
+        }
+    )
+    sales, facts = folder / "houses.csv", folder / "districts.csv"
+    houses.to_csv(sales, index=False)
+    districts.to_csv(facts, index=False)
+    return sales, facts

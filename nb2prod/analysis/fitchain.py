@@ -248,7 +248,27 @@ def _labels(statements: list[Located], target: ast.expr | None, before: int) -> 
         elif isinstance(node, ast.Name) and node.id not in names:
             names.add(node.id)
             pending += _label_sources(statements, node.id, at)
+        elif (inner := _encoded_from(node)) is not None:
+            pending.append((inner, at))
     return names, columns
+
+
+# Methods that turn a label column into the values the model learns (`df["Churn"].map({...})`).
+LABEL_METHODS = frozenset({"map", "replace", "astype", "apply", "eq", "ne", "round", "clip", "fillna", "copy"})
+
+
+def _encoded_from(node: ast.expr) -> ast.expr | None:
+    """What an encoded or transformed label is made from: `df["Churn"].map({...})`,
+    `(df["Churn"] == "Yes").astype(int)`, `np.log1p(df["price"])`, `df["price"] / 1000`."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in LABEL_METHODS:
+        return node.func.value
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+        return node.args[0] if len(node.args) == 1 and node.func.value.id in ("np", "numpy") else None
+    if isinstance(node, ast.BinOp) and isinstance(node.right, ast.Constant):
+        return node.left
+    if isinstance(node, ast.Compare) and len(node.comparators) == 1 and isinstance(node.comparators[0], ast.Constant):
+        return node.left
+    return None
 
 
 def _label_sources(statements: list[Located], name: str, before: int) -> list[tuple[ast.expr, int]]:

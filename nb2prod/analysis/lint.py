@@ -12,6 +12,7 @@ from nb2prod.analysis import names as analysis
 from nb2prod.analysis.findings import Finding, Severity
 from nb2prod.analysis.flow import KERNEL_NAMES, CellFacts, cell_facts
 from nb2prod.analysis.preprocess import PreprocessModule, assemble_preprocess
+from nb2prod.analysis.service_input import READERS
 from nb2prod.analysis.targets import check_targets
 from nb2prod.notebook.spec import Cell, NotebookSpec, Role
 
@@ -71,6 +72,7 @@ def _dropped_magics(spec: NotebookSpec, module: PreprocessModule) -> list[Findin
 def _check_preprocess(spec: NotebookSpec, module: PreprocessModule) -> list[Finding]:
     findings = _dropped_magics(spec, module)
     for cell in module.cells:
+        findings += _file_reads(spec, cell)
         for use in (u for u in analysis.find_magics(cell) if not u.display_only):
             findings.append(
                 Finding(
@@ -104,6 +106,50 @@ def _check_preprocess(spec: NotebookSpec, module: PreprocessModule) -> list[Find
         if module.replay.errors:
             return findings
     return findings + [_free_name_finding(spec, module, name) for name in analysis.free_names(module.source)]
+
+
+FILE_READERS = frozenset(
+    {
+        *READERS,
+        "read_sql",
+        "read_hdf",
+        "read_html",
+        "read_xml",
+        "read_stata",
+        "read_sas",
+        "load",
+        "loadtxt",
+        "genfromtxt",
+    }
+)
+
+
+def _file_reads(spec: NotebookSpec, cell: Cell) -> list[Finding]:
+    """A preprocess cell that reads a file: the service has no data files, and each request
+    would read it again. Reading is the `load` role's work."""
+    tree = analysis.parse_cell(cell)
+    findings: list[Finding] = []
+    for node in ast.walk(tree) if tree is not None else ():
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if called in FILE_READERS or called == "open":
+            line = getattr(node, "lineno", 1)
+            findings.append(
+                Finding(
+                    Severity.ERROR,
+                    "reads-files",
+                    f"{spec.path.name}, {cell.label}, line {line}: a preprocess cell reads a file "
+                    f"(`{ast.unparse(func)}(...)`); the service gets its rows from the request and has no data files.",
+                    f"Tag cell {cell.number} `load` (and move any cleaning of what it reads to a cell of its own, "
+                    "tagged `preprocess`).",
+                    cell.index,
+                    line,
+                )
+            )
+            break  # one finding per cell: the first read names it
+    return findings
 
 
 def _free_name_finding(spec: NotebookSpec, module: PreprocessModule, name: str) -> Finding:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from nb2prod.analysis import names as analysis
 from nb2prod.analysis.findings import Finding
 from nb2prod.analysis.flow import CellFacts, cell_facts, dotted, reads_data, with_containers
+from nb2prod.analysis.joins import joined_file
 from nb2prod.analysis.reasons import describe_unneeded, listed
 from nb2prod.analysis.served import ServedModel, find_served_model
 from nb2prod.analysis.service_input import ServiceInput, blocker, replay_errors, service_input, with_roles
@@ -85,7 +86,9 @@ def propose_roles(spec: NotebookSpec, model: str | None = None) -> RolePlan:
     proposals = _choose_parameters(running, proposals, needed, served)
     needs_model = _convert_needs_model(spec, facts, proposals, served)
     chosen = model or spec.config.model or (served.variable if needs_model else None)
-    proposals, service = raw_or_engineered(spec, running, proposals, context.input_cells, chosen)
+    loads = sorted(p.cell_index for p in proposals if Role.LOAD.value in p.roles)
+    joined = joined_file(spec, running, loads)
+    proposals, service = raw_or_engineered(spec, running, proposals, context.input_cells, chosen, joined)
     return RolePlan(
         proposals=tuple(proposals),
         model=served.variable,
@@ -309,24 +312,28 @@ def raw_or_engineered(
     proposals: list[RoleProposal],
     input_cells: set[int],
     model: str | None,
+    joined: Finding | None = None,
 ) -> tuple[list[RoleProposal], ServiceInput]:
     """Keep the `preprocess` role of the fit-input cells if lint accepts the replay they make (the
-    service then takes raw rows); else run them untagged, and say which line stops the replay."""
+    service then takes raw rows); else run them untagged, and say which line stops the replay.
+    `joined` is a cell that joins a second data file into the prepared frame: it stops the replay."""
     replayed = {p.cell_index for p in proposals if _fit_input_preprocess(p) and p.cell_index in input_cells}
-    support = _support_cells(spec, facts, proposals, replayed)
-    trial_proposals = [support.get(p.cell_index, p) for p in proposals]
-    roles = {p.cell_index: p.roles for p in trial_proposals if not p.fixed}
-    trial = with_roles(spec, roles)
-    errors = replay_errors(trial, model) if replayed else []
-    if not errors:
-        return trial_proposals, service_input(trial, model=model)
     engineered = with_roles(
         spec, {p.cell_index: p.roles for p in proposals if not p.fixed and p.cell_index not in replayed}
     )
-    before = {f.message for f in replay_errors(engineered, model)}
-    new = [f for f in errors if f.message not in before]
-    if not new:
-        return trial_proposals, service_input(trial, model=model)
+    if joined is not None and replayed:
+        new = [joined]
+    else:
+        support = _support_cells(spec, facts, proposals, replayed)
+        trial_proposals = [support.get(p.cell_index, p) for p in proposals]
+        trial = with_roles(spec, {p.cell_index: p.roles for p in trial_proposals if not p.fixed})
+        errors = replay_errors(trial, model) if replayed else []
+        if not errors:
+            return trial_proposals, service_input(trial, model=model)
+        before = {f.message for f in replay_errors(engineered, model)}
+        new = [f for f in errors if f.message not in before]
+        if not new:
+            return trial_proposals, service_input(trial, model=model)
     why = "; runs untagged: " + _why(new[0])
     kept = [p if p.cell_index not in replayed else _proposal(p.cell_index, (), p.reason + why) for p in proposals]
     return kept, service_input(engineered, model=model, blocking=blocker(spec, new[0]))

@@ -92,6 +92,30 @@ def service_input(
     return ServiceInput("engineered", start, None, (), blocking)
 
 
+def planned_input(
+    spec: NotebookSpec, *, raw: str | None, model: str | None, module: PreprocessModule | None = None
+) -> ServiceInput:
+    """What `convert` tells before the run: `service_input`, with the reason for engineered input."""
+    return explain_engineered(spec, service_input(spec, raw=raw, model=model, module=module), model=model)
+
+
+def explain_engineered(spec: NotebookSpec, found: ServiceInput, *, model: str | None) -> ServiceInput:
+    """`found`, and for engineered input that no tag explains (the cells `tag` could not replay
+    run untagged), the cell and line that stop the replay, as `tag` names them."""
+    if found.kind != "engineered" or found.blocking is not None or spec.config.raw:
+        return found
+    from nb2prod.analysis.roles import propose_roles
+    from nb2prod.errors import Nb2ProdError
+
+    try:
+        proposed = propose_roles(spec, model).service_input
+    except Nb2ProdError:
+        return found  # no proposal to learn from: lint and the run say what is wrong
+    if proposed is None or proposed.kind != "engineered" or proposed.blocking is None:
+        return found
+    return dataclasses.replace(found, blocking=proposed.blocking)
+
+
 def blocker(spec: NotebookSpec, finding: Finding) -> ReplayBlocker:
     number = spec.cells[finding.cell_index].number if finding.cell_index is not None else None
     return ReplayBlocker(finding.cell_index, number, finding.line, finding.message, finding.hint)

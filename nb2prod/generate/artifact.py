@@ -6,6 +6,7 @@ manifest is canonical JSON (sorted keys) built only from what the run determined
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from nb2prod._version import __version__
+from nb2prod.analysis.service_input import ServiceInput
+from nb2prod.analysis.target_scale import find_target_transform
 from nb2prod.generate.extract import ExtractedCode
 from nb2prod.generate.schema import InputSchema
 from nb2prod.manifest import (
@@ -30,6 +33,8 @@ from nb2prod.manifest import (
     PreprocessingRecord,
     ProofRecord,
     ProvenanceRecord,
+    ServiceInputRecord,
+    TargetTransformRecord,
     canonical_json,
     digest,
 )
@@ -119,6 +124,7 @@ def build_artifact(
     git: GitRecord | None = None,
     history: HistoryRecord | None = None,
     requirements: tuple[str, ...] = (),
+    service_input: ServiceInput | None = None,
 ) -> Artifact:
     """Assemble the manifest. The version ends in a hash of model, code and schema. `out`: where
     the project is written (the manifest names the notebook relative to it); `git`: the state of
@@ -167,8 +173,32 @@ def build_artifact(
         preprocessing=preprocessing_record(capture),
         training_data=training_profile(capture),
         history=history,
+        service_input=service_input_record(service_input, capture) if service_input is not None else None,
+        target_transform=target_transform_record(spec, capture.model.variable),
     )
     return Artifact(model_file=model_file, model_bytes=model_bytes, manifest=manifest, compiled=compiled)
+
+
+def service_input_record(service: ServiceInput, capture: Capture) -> ServiceInputRecord:
+    """What a request carries, in the words `convert` printed, and why not the raw data."""
+    service = dataclasses.replace(service, columns=tuple(c.name for c in capture.features.columns))
+    blocking = service.blocking if service.kind == "engineered" else None
+    return ServiceInputRecord(
+        kind=service.kind,
+        description=service.describe(),
+        reason=blocking.reason if blocking is not None else None,
+        fix=blocking.fix or None if blocking is not None else None,
+    )
+
+
+def target_transform_record(spec: NotebookSpec, model: str) -> TargetTransformRecord | None:
+    """The transform on the label that the served model learned, if the notebook applies one."""
+    found = find_target_transform(spec, model)
+    if found is None:
+        return None
+    return TargetTransformRecord(
+        expression=found.expression, cell=found.cell_number, line=found.line, inverse=found.inverse
+    )
 
 
 def training_profile(capture: Capture) -> list[FeatureProfile] | None:

@@ -182,6 +182,8 @@ def _context(data: RenderInput) -> dict[str, Any]:
         "label_from_proba": artifact.manifest.inference.label_from_proba,
         "coalesce": artifact.manifest.inference.rows_independent,  # the scikit-learn path only (artifact.py)
         "inference": artifact.manifest.inference,
+        "service_input": artifact.manifest.service_input,
+        "target_transform": artifact.manifest.target_transform,
         "fields": [_field(schema, f) for f in schema.features] if schema.kind == "frame" else [_array_field(schema)],
         "frame_rules": _frame_rules(schema),
         "spark_schema": _spark_schema(capture, classifier and "predict_proba" in capture.model.predict_methods),

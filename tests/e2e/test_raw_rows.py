@@ -1,13 +1,14 @@
 """Raw rows in, the notebook's answers out: tutorial-style notebooks converted from `tag --write` alone.
 
 Each notebook reads a CSV (generated beside it, see tests/raw_data.py), cleans it the way people
-do (`inplace=True`, `df.columns = df.columns.str.lower()`, a derived age, `map`/`replace` with
+do (`inplace=True`, `df.columns = df.columns.str.lower()`, `df.columns = [...]`, a derived age, `map`/`replace` with
 dicts, `apply` with a lambda and a notebook function, `pd.to_numeric`, `np.log1p`/`np.where`,
 loops over column lists, dummies with `drop_first`, `concat` with its dummies, `final =
 data.copy()`) and compares two models. The service (the generated app under FastAPI's TestClient)
 must take the CSV's own columns (without the label and the dropped id) and answer the raw rows
-exactly as the notebook's model answers its engineered rows. Each notebook is tagged and converted
-once per module.
+exactly as the notebook's model answers its engineered rows. A label learned on another scale
+(`y = np.log1p(price)`) is named, with its inverse, in the manifest and the README. Each notebook
+is tagged and converted once per module.
 """
 
 from __future__ import annotations
@@ -110,3 +111,23 @@ def test_tag_alone_gives_a_service_that_takes_the_csv_rows(name: str, converted:
         np.testing.assert_allclose(answers, expected, rtol=1e-12)
     else:
         assert answers.tolist() == expected.tolist()
+
+
+def test_the_label_scale_is_named_in_the_manifest_and_the_readme(converted: dict[str, dict[str, Any]]) -> None:
+    cars = converted["raw_cars"]["out"]
+    manifest = json.loads(next(cars.glob("src/*/artifacts/manifest.json")).read_text())
+    assert manifest["target_transform"] == {
+        "expression": "np.log1p(df['selling_price'])",
+        "cell": 19,
+        "line": 2,
+        "inverse": "np.expm1(prediction)",
+    }
+    readme = (cars / "README.md").read_text()
+    assert (
+        "Answers are on the scale the model learned: its label was `np.log1p(df['selling_price'])` (cell 19, "
+        "line 2 of the notebook); `np.expm1(prediction)` gives an answer in the label's own units."
+    ) in readme
+    assert "The service takes the raw columns of `df` from cars.csv: 7 columns, `Year`, `Present_Price`," in readme
+    churn = converted["raw_churn"]["out"]
+    assert json.loads(next(churn.glob("src/*/artifacts/manifest.json")).read_text())["target_transform"] is None
+    assert "Answers are on the scale" not in (churn / "README.md").read_text()  # `y = final["Churn"].map(...)`

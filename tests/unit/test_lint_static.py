@@ -212,3 +212,38 @@ def test_after_a_star_import_or_run_magic_free_names_cannot_be_told(make_noteboo
     for first in ("from helpers import *", "%run helpers.py"):
         path = make_notebook([LOAD, code(first), code("X2 = add_features(X)\nmodel = SVC().fit(X2, y)", "train")])
         assert [f for f in errors_of(path) if f.code == "undefined-name"] == []
+
+
+def test_a_preprocess_cell_that_reads_a_file_is_refused_and_sent_to_load(make_notebook) -> None:
+    imports = code("import pandas as pd\nfrom sklearn.linear_model import LogisticRegression", "preprocess")
+    cleaning = "df = df.dropna()\nlookup = pd.read_parquet('regions.parquet')\ndf['region'] = df['zip'].map(lookup)"
+    train = code("X = df[['age', 'region']]\ny = df['churn']\nmodel = LogisticRegression().fit(X, y)", "train")
+    path = make_notebook(
+        [imports, code("df = pd.read_csv('customers.csv')", "load"), code(cleaning, "preprocess"), train]
+    )
+    [finding] = [f for f in errors_of(path) if f.code == "reads-files"]
+    assert (finding.cell_index, finding.line) == (2, 2)
+    assert "nb.ipynb, cell 3 (`df = df.dropna()`), line 2: a preprocess cell reads a file (`pd.read_parquet(...)`)" in (
+        finding.message
+    )
+    assert finding.hint.startswith("Tag cell 3 `load`")
+
+
+def test_opening_a_file_in_a_preprocess_cell_is_refused_too(make_notebook) -> None:
+    cells = [
+        code("import json\nimport pandas as pd", "preprocess"),
+        code("with open('columns.json') as f:\n    columns = json.load(f)\nfeatures = columns[:3]", "preprocess"),
+        code("from sklearn.svm import SVC\nmodel = SVC().fit(X[features], y)", "train"),
+    ]
+    [finding] = [f for f in errors_of(make_notebook(cells)) if f.code == "reads-files"]
+    assert (finding.cell_index, finding.line) == (1, 1) and "(`open(...)`)" in finding.message
+    assert "Tag cell 2 `load`" in finding.hint
+
+
+def test_a_load_cell_reading_files_is_fine(make_notebook) -> None:
+    cells = [
+        code("import pandas as pd\nfrom sklearn.svm import SVC"),
+        code("df = pd.read_csv('a.csv')\ndf = df.merge(pd.read_csv('b.csv'), on='k')", "load"),
+        code("model = SVC().fit(df[['x']], df['y'])", "train"),
+    ]
+    assert [f for f in findings_of(make_notebook(cells)) if f.code == "reads-files"] == []

@@ -365,3 +365,23 @@ def test_the_recorders_run_before_the_raw_frame_snapshot(make_notebook) -> None:
     first = min(edits.before)
     assert first == 1 and "def _nb2prod_snapshot" in edits.before[first]
     assert edits.before[first].index("def _nb2prod_snapshot") < edits.before[first].index("_nb2prod_snapshot('df'")
+
+
+def test_columns_renamed_by_a_literal_list_leave_out_the_label_a_request_lacks(make_notebook) -> None:
+    cells = [
+        LOAD,
+        code(
+            "train.columns = ['age', 'sex', 'survived']\n"
+            "for col in ['age']:\n"
+            "    train[col] = train[col].fillna(30.0)\n"
+            "train['sex'] = train['sex'].map({'m': 0, 'f': 1})",
+            "preprocess",
+        ),
+        code("X = train.drop('survived', axis=1)\ny = train['survived'].astype(int)", "preprocess"),
+        TRAIN,
+    ]
+    module = module_of(make_notebook(cells), raw="train")
+    body = function_of(module)
+    assert "train.columns = ['age', 'sex']\n" in body  # `.astype(int)` on the label still names it
+    assert "for col in ['age']:" in body
+    assert errors_of(module) == []

@@ -395,3 +395,62 @@ def test_a_random_fill_in_a_loop_over_frames_is_named_as_the_reason_for_engineer
     assert service.blocking is not None and (service.blocking.cell_number, service.blocking.line) == (4, 3)
     assert "`np.random.randint(...)` draws random numbers" in service.blocking.reason
     assert "Fill with a training statistic" in service.blocking.fix
+
+
+def test_a_merge_with_a_second_data_file_is_named_as_the_reason_for_engineered_input(make_notebook) -> None:
+    path = make_notebook(
+        [
+            code(IMPORTS + "\nfrom sklearn.linear_model import Ridge"),
+            code("df = pd.read_csv('houses.csv')\ndf.head()"),
+            code("df.drop(columns=['Id'], inplace=True)\ndf['age'] = 2024 - df['year_built']"),
+            code("df = df.merge(pd.read_csv('districts.csv'), on='district', how='left')"),
+            code("df = pd.get_dummies(df, columns=['district'], drop_first=True)"),
+            code("X = df.drop(columns=['price'])\ny = df['price']\nmodel = Ridge().fit(X, y)"),
+        ],
+        name="houses.ipynb",
+    )
+    plan = plan_of(path)
+    roles = [p.roles for p in plan.proposals]
+    assert roles[1] == ("load",) and roles[3] == ("load",)  # a cell that reads files is never preprocess
+    assert roles[2] == () and roles[4] == ()  # the cleaning runs untagged: it cannot be replayed
+    assert "runs untagged: its statements cannot be replayed per request (cell 4, line 1)" in plan.proposals[2].reason
+    service = plan.service_input
+    assert service is not None and service.kind == "engineered" and service.frame == "X"
+    assert service.blocking is not None and (service.blocking.cell_number, service.blocking.line) == (4, 1)
+    assert "`pd.read_csv('districts.csv')` joins a second data file (districts.csv) to `df`" in service.blocking.reason
+    assert service.blocking.fix.startswith("To serve raw rows, join the files in the cell that reads the data")
+
+
+def test_files_joined_in_the_cell_that_reads_the_data_are_the_raw_rows(make_notebook) -> None:
+    path = make_notebook(
+        [
+            code(IMPORTS + "\nfrom sklearn.linear_model import Ridge"),
+            code("df = pd.read_csv('houses.csv').merge(pd.read_csv('districts.csv'), on='district')"),
+            code("df['age'] = 2024 - df['year_built']"),
+            code("X = df.drop(columns=['price'])\ny = df['price']\nmodel = Ridge().fit(X, y)"),
+        ]
+    )
+    plan = plan_of(path)
+    assert plan.proposals[2].roles == ("preprocess",)
+    assert plan.service_input is not None and plan.service_input.kind == "raw" and plan.service_input.frame == "df"
+
+
+def test_making_a_random_generator_is_not_the_random_fill_its_draws_are(make_notebook) -> None:
+    path = make_notebook(
+        [
+            code(IMPORTS + "\nfrom sklearn.linear_model import LogisticRegression"),
+            code("train = pd.read_csv('train.csv')\ntest = pd.read_csv('test.csv')"),
+            code(
+                "rng = np.random.default_rng(42)\n"
+                "for d in (train, test):\n"
+                "    mean, std = d['Age'].mean(), d['Age'].std()\n"
+                "    d['Age'] = d['Age'].fillna(pd.Series(rng.normal(mean, std, len(d)), index=d.index))"
+            ),
+            code("X = train[['Age']]\ny = train['Survived']\nmodel = LogisticRegression().fit(X, y)"),
+        ]
+    )
+    service = plan_of(path).service_input
+    assert service is not None and service.blocking is not None
+    assert (service.blocking.cell_number, service.blocking.line) == (3, 4)
+    assert "`rng.normal(...)` draws random numbers" in service.blocking.reason
+    assert "combines the request frame" not in service.blocking.reason

@@ -357,3 +357,49 @@ def test_a_metric_on_the_data_the_model_was_fitted_on_is_not_a_metric(make_noteb
         ]
     )
     assert metric_calls(read_notebook(path), None) == []
+
+
+def test_a_search_is_preferred_over_a_model_only_scored(make_notebook) -> None:
+    path = make_notebook(
+        [
+            *COMPARED,
+            code("lr = LogisticRegression(max_iter=500).fit(X_train, y_train)\nprint(lr.score(X_test, y_test))"),
+            code(
+                "from sklearn.model_selection import GridSearchCV\n"
+                "grid = GridSearchCV(RandomForestClassifier(random_state=0), {'n_estimators': [10, 20]}, cv=3)\n"
+                "grid.fit(X_train, y_train)\nbest = grid.best_estimator_\n"
+                "print(accuracy_score(y_test, best.predict(X_test)))"
+            ),
+        ]
+    )
+    plan = propose_roles(read_notebook(path))
+    assert plan.model == "grid"
+    assert plan.proposals[3].roles == ("skip",) and plan.proposals[4].roles == ("train", "evaluate")
+
+
+def test_a_reused_name_is_listed_once_per_fit_with_the_class_of_that_fit(make_notebook) -> None:
+    cells = [
+        *COMPARED,
+        code("lr = LogisticRegression().fit(X_train, y_train)\nprint(lr.score(X_test, y_test))"),
+        code(
+            "model = RandomForestClassifier(random_state=0)\nmodel.fit(X_train, y_train)\nmodel.score(X_test, y_test)"
+        ),
+        markdown("## Exercise: a simpler model"),
+        code(
+            "from sklearn.tree import DecisionTreeClassifier\nmodel = DecisionTreeClassifier(max_depth=2)\n"
+            "model.fit(X_train, y_train)\nmodel.score(X_test, y_test)"
+        ),
+    ]
+    with pytest.raises(ModelChoiceError) as info:
+        propose_roles(read_notebook(make_notebook(cells, name="compare.ipynb")))
+    assert "`model` (RandomForestClassifier, cell 5: scores in cell 5)" in info.value.message
+    assert "`model` (DecisionTreeClassifier, cell 7: scores in cell 7)" in info.value.message
+    # saving the forest makes `--model model` (and no flag at all) mean that fit, not the name's last one
+    saved = make_notebook([*cells, code("import joblib\njoblib.dump(model, 'tree.joblib')")], name="saved.ipynb")
+    assert propose_roles(read_notebook(saved)).model == "model"
+    roles = proposal(saved, "model")  # one per code cell
+    assert roles[5] == ("train", "evaluate") and roles[4] == ("skip",)  # the tree the notebook saves
+    cells[4:5] = [code(cells[4].source + "\nimport joblib\njoblib.dump(model, 'forest.joblib')")]
+    forest = make_notebook(cells, name="forest.ipynb")
+    roles = proposal(forest, "model")
+    assert roles[4][0] == "train" and roles[5] == ("skip",)  # the saved forest, not the later tree

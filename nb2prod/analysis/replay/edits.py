@@ -141,6 +141,20 @@ def tolerant_drops(positions: Positions, node: ast.stmt, found: Findings, labels
     return edits
 
 
+def label_free_columns(positions: Positions, node: ast.stmt, labels: frozenset[str]) -> list[Edit]:
+    """`frame.columns = ["a", "b", "label"]`: a request has no label column, so the service names
+    the columns it has, in the same order, without the label's name."""
+    if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.value, (ast.List, ast.Tuple))):
+        return []
+    target = node.targets[0]
+    if not (isinstance(target, ast.Attribute) and target.attr == "columns"):
+        return []
+    names = string_items(node.value)
+    if len(names) != len(node.value.elts) or not set(names) & labels:
+        return []
+    return [replace(positions, node.value, repr([n for n in names if n not in labels]))]
+
+
 def _all_categories(positions: Positions, node: ast.expr) -> list[Edit]:
     """`get_dummies(..., drop_first=True)` on one request row would drop the row's only category:
     the service makes every column and keeps training's (the first category's column is not one)."""

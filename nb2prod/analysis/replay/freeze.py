@@ -30,6 +30,8 @@ SHAPE_ATTRIBUTES = frozenset({"shape", "columns", "dtypes", "size", "ndim"})
 ROW_WISE_AXIS = (1, "columns")
 RANDOM_CALLS = frozenset({"sample"})
 RANDOM_MODULES = ("random", "np.random", "numpy.random")
+# Making a generator draws nothing: the draws through it (`rng.integers(...)`) are the random fill.
+GENERATOR_MAKERS = frozenset({"default_rng", "RandomState", "Generator", "SeedSequence", "Random"})
 
 
 class Kind(enum.IntEnum):
@@ -208,6 +210,8 @@ class Classifier:
 
     def is_random(self, call: ast.Call) -> bool:
         text = _dotted(call.func) or ""
+        if text.rsplit(".", 1)[-1] in GENERATOR_MAKERS:
+            return False
         if any(text.startswith(module + ".") for module in RANDOM_MODULES):
             return True
         root = text.split(".")[0]

@@ -21,6 +21,7 @@ from nb2prod.analysis.replay.edits import (
     Pending,
     StatementEdits,
     label_drop_edits,
+    label_free_columns,
     tolerant_drops,
     used_assignments,
 )
@@ -315,6 +316,7 @@ class Replayer:
             return
         edits = self._edits(cell, positions, found, loop_id)
         edits.code += tolerant_drops(positions, node, found, self.scope.label_columns)
+        edits.code += label_free_columns(positions, node, self.scope.label_columns)
         self._keep(cell, edits)
         if self.first_body_cell is None:
             self.first_body_cell = cell.index
