@@ -14,7 +14,7 @@ from typing import Any
 from nb2prod.analysis.flow import cell_facts
 from nb2prod.analysis.preprocess import assemble_preprocess
 from nb2prod.analysis.roles import propose_roles
-from nb2prod.analysis.service_input import service_input
+from nb2prod.analysis.service_input import planned_input
 from nb2prod.analysis.targets import model_candidates
 from nb2prod.errors import Nb2ProdError
 from nb2prod.jupyter.records import error_body
@@ -71,7 +71,7 @@ def service_input_summary(spec: NotebookSpec, *, model: str | None = None, raw: 
     """What the service will take, before anything runs: the raw frame's columns, or the model's
     engineered input and why the preprocessing cannot be replayed on request rows."""
     module = assemble_preprocess(spec, raw=raw, model=model)
-    taken = service_input(spec, raw=raw, model=model, module=module)
+    taken = planned_input(spec, raw=raw, model=model, module=module)
     if taken.kind == "raw" and "preprocess" in module.callables:
         return "raw rows, passed through the notebook's own `preprocess(frame)`"
     if taken.kind == "raw":

@@ -121,6 +121,9 @@ def test_the_dialog_sentence_says_raw_or_engineered(tmp_path: Path) -> None:
     blocked = convert_choices(ROOT / "tests" / "notebooks" / "random_fill.ipynb")["summary"]
     assert blocked.startswith("engineered columns of `X_train`: cell 4 line 7 stops the replay because"), blocked
     assert "random" in blocked, blocked
+    # An untagged notebook: the cause `tag` finds (a second data file joined), as convert says it.
+    merged = convert_choices(ROOT / "tests" / "notebooks" / "engineered_merge.ipynb")["summary"]
+    assert "cell 9 line 1 stops the replay because" in merged and "districts.csv" in merged, merged
     assert {p["name"]: p["type"] for p in engineered["parameters"]}["max_iter"] == "int"
 
 
