@@ -247,7 +247,9 @@ def _run(
         ),
         executed_path=work / "executed.ipynb",
         edits=recording_edits(spec, module),
-        setup_source=setup_cell_source(notebook_dir=spec.path.parent, exclude=(work, plan.out)),
+        setup_source=setup_cell_source(
+            notebook_dir=spec.path.parent, exclude=(work, plan.out), preload=options.compile_model
+        ),
     )
     try:
         run = run_notebook(request, progress)
