@@ -1,13 +1,15 @@
 """`POST /predict/batch` of 1,000 records: the service this checkout generates beside one an earlier checkout generates.
 
 Converts `notebooks/customers_mixed.ipynb` with this checkout and with `--baseline DIR` (another
-nb2prod checkout, e.g. `git archive <commit> | tar -x -C DIR`), starts both services under uvicorn
+nb2prod checkout, e.g. `git archive <commit> | tar -x -C DIR`), with `--no-compile` (the
+scikit-learn path: a service whose model runs on pandas checks a batch by columns; the compiled
+path without pandas keeps the per-record schema; `--compiled` converts as is), starts both services under uvicorn
 on 127.0.0.1 (one worker, access log off, the same flags), and posts the same body of `--records`
 customers drawn from the training schema (about 5% missing where nullable) to each in turn,
 `--requests` times. Prints the median and best latency of each, and checks that both answer the
 same. A benchmark that prints figures, not a test.
 
-    python benchmarks/batch_endpoint.py --baseline DIR [--records 1000] [--requests 200]
+    python benchmarks/batch_endpoint.py --baseline DIR [--records 1000] [--requests 200] [--compiled]
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ NOTEBOOK = ROOT / "notebooks" / "customers_mixed.ipynb"
 UVICORN_FLAGS = ["--workers", "1", "--log-level", "warning", "--no-access-log"]
 
 
-def convert(checkout: Path, out: Path) -> Path:
+def convert(checkout: Path, out: Path, compiled: bool) -> Path:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     command = [sys.executable, "-m", "nb2prod", "convert", str(NOTEBOOK), "-o", str(out), "--kernel", "python3"]
+    command += [] if compiled else ["--no-compile"]
     result = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SystemExit(f"conversion with {checkout} failed:\n{result.stderr[-3000:]}")
@@ -87,12 +90,13 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, required=True, help="An earlier nb2prod checkout.")
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--compiled", action="store_true", help="Convert as is (the compiled path).")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         services = {
-            "before": convert(args.baseline.resolve(), work / "before"),
-            "after": convert(ROOT, work / "after"),
+            "before": convert(args.baseline.resolve(), work / "before", args.compiled),
+            "after": convert(ROOT, work / "after", args.compiled),
         }
         frame = customers(services["after"], args.records)
         records = json.loads(frame.to_json(orient="records"))
@@ -106,7 +110,8 @@ def main() -> None:
                     times[name].append(post(url, body)[0])
     same = answers["before"]["predictions"] == answers["after"]["predictions"]
     same = same and answers["before"].get("probabilities") == answers["after"].get("probabilities")
-    print(f"POST /predict/batch, {args.records:,} customers_mixed records, {args.requests} requests each, alternating")
+    path = "compiled path" if args.compiled else "scikit-learn path (--no-compile)"
+    print(f"POST /predict/batch, {args.records:,} customers_mixed records ({path}), {args.requests} requests each")
     print(f"uvicorn {' '.join(UVICORN_FLAGS)}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
     print("| service | median ms | best ms | records/s (median) |")
     print("| --- | --- | --- | --- |")

@@ -4,6 +4,9 @@ A prediction's answer lists in `warnings` the values unlike anything in the trai
 number outside its range, an unseen value, a null where it had none; the manifest's statistics,
 as the drift counters read them); the answer is otherwise the same. A request with
 `X-Strict: true` is refused instead, with a 422 naming the field.
+
+`/predict/batch` checks and scores its records column by column, as `predict_frame` does a frame
+(`frame.score_records`).
 """
 
 from __future__ import annotations
