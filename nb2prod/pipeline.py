@@ -247,9 +247,7 @@ def _run(
         ),
         executed_path=work / "executed.ipynb",
         edits=recording_edits(spec, module),
-        setup_source=setup_cell_source(
-            notebook_dir=spec.path.parent, exclude=(work, plan.out), preload=options.compile_model
-        ),
+        setup_source=setup_cell_source(notebook_dir=spec.path.parent, exclude=(work, plan.out)),
     )
     try:
         run = run_notebook(request, progress)

@@ -46,7 +46,7 @@ KERNEL_MODULES = (
     "capture",
 )
 # The modules of the setup cell, which runs before the notebook's first cell.
-SETUP_MODULES = ("reads", "preload")
+SETUP_MODULES = ("reads",)
 KERNEL_PACKAGE = "nb2prod.run.kernel"
 # The file, in the run's folder, that holds the kernel package for the capture cell.
 KERNEL_FILE = "nb2prod_capture.py"
@@ -112,10 +112,9 @@ def capture_cell_source(
     )
 
 
-def setup_cell_source(*, notebook_dir: Path, exclude: tuple[Path, ...], preload: bool = False) -> str:
+def setup_cell_source(*, notebook_dir: Path, exclude: tuple[Path, ...]) -> str:
     """Source run before the notebook's first cell: the audit hook that notes which files the run
-    opens (`kernel.reads`), and with `preload` the background import of the compiler's libraries
-    (`kernel.preload`). `exclude`: folders nb2prod writes, never data."""
+    opens (`kernel.reads`). `exclude`: folders nb2prod writes, never data."""
     config = {"root": str(notebook_dir.resolve()), "exclude": [str(p.resolve()) for p in exclude]}
     # Run in a namespace of its own: only `_nb2prod_reads` (the hook's state) reaches the notebook's
     # globals, so no import of ours can hide a missing import in the user's cells.
@@ -124,8 +123,7 @@ def setup_cell_source(*, notebook_dir: Path, exclude: tuple[Path, ...], preload:
         "# nb2prod: notes which data files the run reads (an audit hook; see the manifest's data_files).\n"
         f"_nb2prod_setup = {{}}\nexec({code}, _nb2prod_setup)\n"
         f"_nb2prod_setup['_nb2prod_watch_reads'](globals(), {config!r})\n"
-        + ("_nb2prod_setup['_nb2prod_preload']()\n" if preload else "")
-        + "del _nb2prod_setup\n"
+        "del _nb2prod_setup\n"
     )
 
 
