@@ -7,7 +7,10 @@ for, the kernel included: on a shared, loaded machine the CPU time is the steadi
 medians, the overhead and the load average. Target: at most 2 s of overhead. A benchmark that
 prints figures, not a test.
 
-    python benchmarks/convert_overhead.py [NOTEBOOK] [--runs N]
+With `--baseline DIR` (another nb2prod checkout, e.g. `git archive <commit> | tar -x -C DIR`), that
+checkout's `nb2prod convert` runs too, in the same rounds, so before and after come from one run.
+
+    python benchmarks/convert_overhead.py [NOTEBOOK] [--runs N] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -36,10 +39,12 @@ def without_skip_cells(notebook: Path, target: Path) -> Path:
 
 
 def timed(command: list[str], cwd: Path) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the command and of every process it waited for)."""
+    """(wall seconds, CPU seconds of the command and of every process it waited for), with `cwd`
+    first on the command's import path."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(cwd), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False, env=env)
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
@@ -56,10 +61,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook", nargs="?", type=Path, default=DEFAULT_NOTEBOOK)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline", type=Path, help="Another nb2prod checkout, timed in the same rounds.")
     args = parser.parse_args()
     notebook = args.notebook.resolve()
     plain: list[tuple[float, float]] = []
     converted: list[tuple[float, float]] = []
+    baseline: list[tuple[float, float]] = []
     print(f"before: {load()}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -69,28 +76,18 @@ def main() -> None:
         try:
             for run in range(args.runs):
                 plain.append(timed(plain_command, ROOT))
-                out = work / f"out{run}"
-                converted.append(
-                    timed(
-                        [
-                            sys.executable,
-                            "-m",
-                            "nb2prod",
-                            "convert",
-                            str(notebook),
-                            "-o",
-                            str(out),
-                            "--kernel",
-                            "python3",
-                        ],
-                        ROOT,
-                    )
-                )
+                convert = [sys.executable, "-m", "nb2prod", "convert", str(notebook), "--kernel", "python3", "-o"]
+                converted.append(timed([*convert, str(work / f"out{run}")], ROOT))
+                if args.baseline is not None:
+                    baseline.append(timed([*convert, str(work / f"base{run}")], args.baseline.resolve()))
         finally:
             plain_input.unlink(missing_ok=True)
     name = notebook.relative_to(ROOT) if notebook.is_relative_to(ROOT) else notebook
     print(f"notebook: {name}  runs: {args.runs}  after: {load()}")
-    for label, times in (("plain papermill run", plain), ("nb2prod convert", converted)):
+    rows = [("plain papermill run", plain), ("nb2prod convert", converted)]
+    if baseline:
+        rows.append(("baseline convert", baseline))
+    for label, times in rows:
         walls = ", ".join(f"{wall:.2f}" for wall, _ in times)
         cpus = ", ".join(f"{cpu:.2f}" for _, cpu in times)
         print(
@@ -103,6 +100,13 @@ def main() -> None:
         f"overhead (pairwise medians): wall {statistics.median(wall_gap):+.2f} s, "
         f"CPU {statistics.median(cpu_gap):+.2f} s (target: <= 2.00 s)"
     )
+    if baseline:
+        wall_gap = [c[0] - p[0] for p, c in zip(plain, baseline, strict=True)]
+        cpu_gap = [c[1] - p[1] for p, c in zip(plain, baseline, strict=True)]
+        print(
+            f"baseline overhead ({args.baseline}): wall {statistics.median(wall_gap):+.2f} s, "
+            f"CPU {statistics.median(cpu_gap):+.2f} s"
+        )
 
 
 if __name__ == "__main__":

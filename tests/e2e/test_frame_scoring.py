@@ -208,3 +208,114 @@ def test_missing_and_unknown_columns_are_refused_in_predicts_words(service: Serv
     expected = [service.per_record({**r, "comment": "x"})[0] for r in records]
     assert answers["error"].tolist() == expected
     assert all("comment" in e for e in expected)
+
+
+# --- /predict/batch: JSON records checked and scored by columns (frame.score_records) ----------
+
+JSON_ANYTHING = st.one_of(
+    ANYTHING,
+    st.sampled_from([math.nan, math.inf, -math.inf, 2**64, -(2**63) - 1, 1.0, 0.0, "", [], {}]),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+def json_record_strategy(service: Service) -> st.SearchStrategy[dict[str, Any]]:
+    """Records as a JSON body holds them: good ones, and ones with a field spoiled, dropped or added
+    (NaN and Infinity included, which pydantic's JSON parser reads)."""
+    good = record_strategy(service)
+    change = st.one_of(
+        st.tuples(st.just("spoil"), st.sampled_from(service.names), JSON_ANYTHING),
+        st.tuples(st.just("drop"), st.sampled_from(service.names), st.none()),
+        st.tuples(st.just("add"), st.sampled_from(["comment", "features", "age "]), JSON_ANYTHING),
+    )
+
+    def changed(pair: tuple[dict[str, Any], tuple[str, str, Any]]) -> dict[str, Any]:
+        record, (how, name, value) = pair
+        if how == "add":
+            return {**record, name: value}
+        if service.array:
+            features = list(record["features"])
+            at = service.names.index(name)
+            if how == "spoil":
+                features[at] = value
+            else:
+                del features[at]
+            return {"features": features}
+        record = dict(record)
+        if how == "drop":
+            del record[name]
+        else:
+            record[name] = value
+        return record
+
+    return st.one_of(good, st.tuples(good, change).map(changed))
+
+
+def batch_as_the_schema_answers(service: Service, records: list[dict[str, Any]]) -> tuple[Any, ...]:
+    """/predict/batch as it answered before it scored by columns: the whole body through
+    `BatchRequest` (every error, in order), then the schema's records in one model call."""
+    try:
+        batch = service.schemas.BatchRequest.model_validate({"records": records})
+    except ValidationError as err:
+        return [(e["loc"], e["msg"], e["type"]) for e in err.errors(include_url=False)], None, None, None
+    checked = [record.model_dump(by_alias=True) for record in batch.records]
+    try:
+        predictions, probabilities = service.predictor.predict(checked, observe=False)
+    except service.model.PredictionError:
+        return None, checked, "unscorable", None
+    return None, checked, predictions, probabilities
+
+
+def assert_batch_same(service: Service, records: list[dict[str, Any]]) -> bool:
+    """`score_records` refuses with the schema's errors, or gives its records and the same answers.
+    Whether the batch was taken."""
+    errors, checked, predictions, probabilities = batch_as_the_schema_answers(service, records)
+    batch = service.frame.score_records(service.predictor, records)
+    got = [(("records", i, *e["loc"]), e["msg"], e["type"]) for i, es in sorted(batch.refused.items()) for e in es]
+    assert got == (errors or []), records
+    if errors:
+        return False
+    assert batch.records == checked
+    if predictions == "unscorable":
+        assert batch.failed, records
+        return False
+    assert not batch.failed
+    assert len(batch.predictions) == len(predictions)
+    for got_value, expected in zip(batch.predictions, predictions, strict=True):
+        assert same_value(got_value, expected) and type(got_value) is type(expected), (got_value, expected)
+    if probabilities is None:
+        assert batch.probabilities is None
+        return True
+    for got_row, expected_row in zip(batch.probabilities, probabilities, strict=True):
+        assert got_row.keys() == expected_row.keys()
+        assert all(same_value(got_row[k], v) for k, v in expected_row.items()), (got_row, expected_row)
+    return True
+
+
+def test_batch_records_are_taken_refused_and_answered_as_the_batch_schema_does(service: Service) -> None:
+    golden = [example["input"] for example in service.golden]
+    assert assert_batch_same(service, golden)
+    bad = [*golden[:3], {**golden[3], "comment": "x"}, *golden[4:]]
+    if service.array:
+        bad[3] = {"features": golden[3]["features"][:-1]}
+    assert not assert_batch_same(service, bad)
+    taken = refused = 0
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(
+        st.one_of(
+            st.lists(
+                record_strategy(service).filter(lambda r: service.per_record(r)[0] is None), min_size=1, max_size=60
+            ),
+            st.lists(json_record_strategy(service), min_size=1, max_size=20),
+        )
+    )
+    def check(records: list[dict[str, Any]]) -> None:
+        nonlocal taken, refused
+        if assert_batch_same(service, records):
+            taken += 1
+        else:
+            refused += 1
+
+    check()
+    assert taken >= 10 and refused >= 10, (taken, refused)  # both ways

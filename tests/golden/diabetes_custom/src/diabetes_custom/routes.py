@@ -4,6 +4,9 @@ A prediction's answer lists in `warnings` the values unlike anything in the trai
 number outside its range, an unseen value, a null where it had none; the manifest's statistics,
 as the drift counters read them); the answer is otherwise the same. A request with
 `X-Strict: true` is refused instead, with a 422 naming the field.
+
+`/predict/batch` checks and scores its records column by column, as `predict_frame` does a frame
+(`frame.score_records`).
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
 
-from diabetes_custom.bodies import answer, read_body, request_body
+from diabetes_custom.bodies import answer, read_body, read_records, request_body
 from diabetes_custom.errors import error_response
+from diabetes_custom.frame import score_records
 from diabetes_custom.lifecycle import is_ready, scorer_of
 from diabetes_custom.metrics import Drift
+from diabetes_custom.model import PredictionError
 from diabetes_custom.schemas import BatchPrediction, BatchRequest, ErrorBody, Prediction, Record
 
 PUBLIC_MANIFEST_KEYS = ("name", "version", "nb2prod_version", "notebook", "python", "model", "input_schema")
@@ -80,19 +86,25 @@ async def predict(request: Request) -> Response:
 
 @router.post("/predict/batch", response_model=BatchPrediction, openapi_extra=request_body(BatchRequest))
 async def predict_batch(request: Request) -> Response:
-    """Score several records at once (at most MAX_BATCH); a record that cannot be scored is named."""
-    batch = await read_body(request, BatchRequest)
-    records = [r.model_dump(by_alias=True) for r in batch.records]
-    drift: Drift = request.app.state.metrics.drift
-    warnings = drift.warnings(records)
-    if warnings and strict(request):
-        drift.add(records)
-        return refused_as_strict(warnings)
+    """Score several records at once (at most MAX_BATCH), checked and scored column by column
+    (`frame.score_records`); a record the schema refuses or the model cannot score is named."""
+    records = await read_records(request)
     scorer = scorer_of(request)
-    predictions, _ = await scorer.predict_batch(records)
-    request.scope["state"]["rows"] = len(predictions)
+    batch = await scorer.call(score_records, scorer.predictor, records, rows=len(records))
+    if batch.refused:  # every refusal, in record order, as the schema of the whole body gives them
+        refused = sorted(batch.refused.items())
+        raise RequestValidationError([{**e, "loc": ("body", "records", i, *e["loc"])} for i, es in refused for e in es])
+    drift: Drift = request.app.state.metrics.drift
+    warnings = drift.warnings(batch.records)
+    drift.add(batch.records)
+    if warnings and strict(request):
+        return refused_as_strict(warnings)
+    if batch.failed:
+        index = min(batch.failed)
+        raise PredictionError(f"record {index}: {batch.failed[index]}")
+    request.scope["state"]["rows"] = len(batch.predictions)
     content: dict[str, Any] = {
-        "predictions": predictions,
+        "predictions": batch.predictions,
         "model_version": scorer.predictor.version,
     }
     if warnings:

@@ -30,6 +30,13 @@ class Scorer:
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
 
+    async def call(self, function: Callable[..., T], *args: Any, rows: int) -> T:
+        """`function(*args)`, which scores `rows` rows, where the model scores: on the event loop when
+        the model scores so few rows quickly (`runs_inline`), else on the scoring thread."""
+        if self.predictor.runs_inline(rows):
+            return function(*args)
+        return await self._run(function, *args)
+
     async def warm_up(self) -> None:
         await self._run(self.predictor.warm_up)
 

@@ -4,6 +4,9 @@ A prediction's answer lists in `warnings` the values unlike anything in the trai
 number outside its range, an unseen value, a null where it had none; the manifest's statistics,
 as the drift counters read them); the answer is otherwise the same. A request with
 `X-Strict: true` is refused instead, with a 422 naming the field.
+
+`/predict/batch` checks each record with the schema (`schemas.BatchRequest`): this model runs
+without pandas, which the column checks of `predict_frame` need, and the service does not import it.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ does, with the same outcome for every input: `json.loads`' values for a JSON con
 missing or other content type leaves the bytes, which the schema refuses), the schema's
 validation in Python mode, and the same RequestValidationError (so the same 400 and 422 bodies
 from `errors`).
-`answer` writes JSON with orjson. `document` keeps the request schemas in the OpenAPI document.
+`read_records` takes a batch's records as they are, for `frame.score_records`. `answer` writes JSON
+with orjson. `document` keeps the request schemas in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from pydantic_core import from_json
 
-from svc_free_text.schemas import BatchRequest, Record
+from svc_free_text.schemas import MAX_BATCH, BatchRequest, Record
 
 Body = TypeVar("Body", bound=BaseModel)
 REF = "#/components/schemas/{model}"
@@ -52,6 +53,23 @@ async def read_body(request: Request, model: type[Body]) -> Body:
     except ValidationError as err:
         errors = err.errors(include_url=False)
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+
+
+async def read_records(request: Request) -> list[dict[str, Any]]:
+    """The records of a batch body, `{"records": [{...}, ...]}`, as the JSON objects they are: their
+    fields are checked where they are scored (`frame.score_records`). A body of any other shape is
+    refused as `read_body(request, BatchRequest)` refuses it."""
+    data = await request.body()
+    if data and _is_json(request.headers.get("content-type")):
+        try:
+            body: Any = parse_json(data)
+        except Exception:  # noqa: BLE001 - read_body below answers it as FastAPI would
+            body = None
+        records = body.get("records") if isinstance(body, dict) and len(body) == 1 else None
+        if type(records) is list and 1 <= len(records) <= MAX_BATCH and all(type(r) is dict for r in records):
+            return records
+    batch = await read_body(request, BatchRequest)
+    return [record.model_dump(by_alias=True) for record in batch.records]
 
 
 def parse_json(data: bytes) -> Any:
