@@ -42,6 +42,7 @@ KERNEL_MODULES = (
     "proof",
     "frozen",
     "compose",
+    "nulls",
     "reads",
     "capture",
 )

@@ -19,6 +19,7 @@ from nb2prod.run.kernel.compose import _served_inputs
 from nb2prod.run.kernel.environment import _distributions
 from nb2prod.run.kernel.golden import _golden_examples
 from nb2prod.run.kernel.model import _apply_labels, _describe_model, _find_model, _metrics, _metrics_problems
+from nb2prod.run.kernel.nulls import _handled_nulls, _null_rows
 from nb2prod.run.kernel.pickling import _check_picklable, _dump, _rebind_preprocess_definitions
 from nb2prod.run.kernel.reads import _data_reads
 from nb2prod.run.kernel.sample import _describe_sample, _find_features
@@ -41,6 +42,11 @@ def _nb2prod_capture(namespace, config):
     return "error" not in result
 
 
+def _null_reason_text(schema):
+    reasons = {c["nullable_because"] for c in schema["columns"] if c.get("nullable_because")}
+    return "; ".join(sorted(reasons))
+
+
 def _capture(namespace, config):
     notes = []
     variable, model = _find_model(namespace, config)
@@ -58,6 +64,11 @@ def _capture(namespace, config):
     schema = _describe_sample(sample, features_variable, namespace)
     golden = _golden_examples(model, sample, preprocess, config["golden_rows"], served["inputs"], served["positions"])
     model = served["model"]  # with the fitted transformers applied before `fit`, if any
+    handled = _handled_nulls(schema, model, preprocess, sample)
+    if handled:
+        names = ", ".join(f"`{name}`" for name in handled)
+        notes.append(f"a null is taken in {names} (no nulls in training): {_null_reason_text(schema)}.")
+        config = {**config, "null_rows": _null_rows(sample, handled), "null_columns": names}
     inference = _compile_model(model, sample, preprocess, golden, config)
     notes.append(_inference_note(inference))
     _rebind_preprocess_definitions(namespace, config["package"], config["preprocess_callables"])

@@ -37,16 +37,17 @@ class Rule:
     nullable: bool
     bounds: tuple[int | float, int | float] | None = None  # the range of the column's dtype
     categories: tuple[Any, ...] | None = None
+    sent: bool = False  # a column that takes a null (the pipeline imputes it) but is still required
 
 
 # The schema's fields (schemas.Record), column by column.
 RULES: dict[str, Rule] = {
-    "age": Rule("integer", nullable=False, bounds=(-9223372036854775808, 9223372036854775807)),
+    "age": Rule("integer", nullable=True, bounds=(-9223372036854775808, 9223372036854775807), sent=True),
     "income": Rule("number", nullable=True),
     "city": Rule("string", nullable=True),
-    "plan": Rule("category", nullable=False, categories=("basic", "plus", "premium")),
-    "is_member": Rule("boolean", nullable=False),
-    "monthly spend": Rule("number", nullable=False),
+    "plan": Rule("category", nullable=True, categories=("basic", "plus", "premium"), sent=True),
+    "is_member": Rule("boolean", nullable=True, sent=True),
+    "monthly spend": Rule("number", nullable=True, sent=True),
 }
 
 
@@ -80,7 +81,7 @@ def _flagged(rows: pd.DataFrame) -> pd.Series:
     flagged = pd.Series(any(str(c) not in RULES for c in rows.columns), index=rows.index)
     for name, rule in RULES.items():
         if name not in rows.columns:
-            flagged |= not rule.nullable
+            flagged |= not rule.nullable or rule.sent
             continue
         column = rows[name]
         null = column.isna()

@@ -37,6 +37,7 @@ class Rule:
     nullable: bool
     bounds: tuple[int | float, int | float] | None = None  # the range of the column's dtype
     categories: tuple[Any, ...] | None = None
+    sent: bool = False  # a column that takes a null (the pipeline imputes it) but is still required
 
 
 # The schema's fields (schemas.Record), column by column.
@@ -76,7 +77,7 @@ def _flagged(rows: pd.DataFrame) -> pd.Series:
     flagged = pd.Series(any(str(c) not in RULES for c in rows.columns), index=rows.index)
     for name, rule in RULES.items():
         if name not in rows.columns:
-            flagged |= not rule.nullable
+            flagged |= not rule.nullable or rule.sent
             continue
         column = rows[name]
         null = column.isna()
