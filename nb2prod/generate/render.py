@@ -262,6 +262,7 @@ def _frame_rules(schema: InputSchema) -> list[dict[str, Any]]:
                 "nullable": "| None" in field["annotation"],
                 "bounds": bounds,
                 "categories": None,
+                "sent": False,
             }
             for f in schema.features
         ]
@@ -277,7 +278,7 @@ def _frame_rules(schema: InputSchema) -> list[dict[str, Any]]:
                 "name": feature.name,
                 "kind": column.kind,
                 "nullable": column.nullable,  # as schemas.Record takes it
-                "required": not _field(schema, feature)["optional"],
+                "sent": column.nullable and not _field(schema, feature)["optional"],  # takes null, still required
                 "bounds": feature.bounds,
                 "categories": categories,
             }

@@ -22,7 +22,7 @@ from nb2prod.run.kernel.model import _apply_labels, _describe_model, _find_model
 from nb2prod.run.kernel.nulls import _handled_nulls, _null_rows
 from nb2prod.run.kernel.pickling import _check_picklable, _dump, _rebind_preprocess_definitions
 from nb2prod.run.kernel.reads import _data_reads
-from nb2prod.run.kernel.sample import _describe_sample, _find_features
+from nb2prod.run.kernel.sample import _as_numbers, _describe_sample, _find_features
 
 
 def _nb2prod_capture(namespace, config):
@@ -59,7 +59,8 @@ def _capture(namespace, config):
     if served["sample"] is None:
         features_variable, sample = _find_features(namespace, config, variable, notes)
     else:  # the raw frame the shipped preprocessing was proven on
-        features_variable, sample = served["record"]["raw_variable"], served["sample"]
+        features_variable = served["record"]["raw_variable"]
+        sample = _as_numbers(served["sample"], features_variable, notes)  # `X.values` of dummies and numbers
     preprocess = served["function"]
     schema = _describe_sample(sample, features_variable, namespace)
     golden = _golden_examples(model, sample, preprocess, config["golden_rows"], served["inputs"], served["positions"])
