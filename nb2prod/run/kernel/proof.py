@@ -63,7 +63,19 @@ def _proof_apply(transform, frame, mode, row):
         return transform(frame)
     except Exception as err:  # noqa: BLE001 - the user's function may raise anything
         where = "on all training rows" if mode == "batch" else f"on training row {row} alone"
-        raise _CaptureProblem("proof_raised", f"{type(err).__name__}: {err}", mode=mode, row=row, where=where) from None
+        problem = _CaptureProblem("proof_raised", f"{type(err).__name__}: {err}", mode=mode, row=row, where=where)
+        problem.details.update(_proof_raised_at(err))
+        raise problem from None
+
+
+def _proof_raised_at(err):
+    """The line of the shipped preprocessing module that raised `err` (the host maps it to its cell)."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename.endswith("/preprocessing.py")]
+    if not frames:
+        return {}
+    return {"module_line": frames[-1].lineno, "module_text": (frames[-1].line or "").strip()}
 
 
 def _proof_prove(transform, request, fit_input, limit):
