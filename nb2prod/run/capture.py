@@ -43,6 +43,7 @@ KERNEL_MODULES = (
     "frozen",
     "compose",
     "nulls",
+    "records",
     "reads",
     "capture",
 )

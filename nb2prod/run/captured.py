@@ -146,6 +146,7 @@ class PreprocessingReport(_Reported):
     frozen: tuple[str, ...] = ()  # keys of the recorded training values
     label_columns: tuple[str, ...] = ()  # in the raw frame, never in a request
     unused_columns: tuple[str, ...] = ()  # in the raw frame, never read by the replayed cells
+    records: bool = False  # fitted on a list of dicts: the shipped preprocess(frame) rebuilds them
     proof: PreprocessingProof | None = None
 
 
