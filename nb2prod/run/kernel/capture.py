@@ -56,7 +56,7 @@ def _served_records(served, sample, variable, model, config, notes):
         return sample
     source = _records_source(sample, variable, frame)
     function = _frozen_load_shipped(source, config["package"]).preprocess
-    _records_prove(model, sample, frame, function)
+    _records_prove(model, sample, frame, function, variable)
     served["function"] = function
     served["record"].update(method="function", source=source, records=True)
     notes.append(f"`{variable}` is a list of dicts: the service takes their keys as fields ({frame.shape[1]}).")

@@ -62,7 +62,7 @@ def _records_missing(value):
     return value is None or (isinstance(value, float) and value != value)
 
 
-def _records_prove(model, sample, frame, function):
+def _records_prove(model, sample, frame, function, variable):
     """The model answers the dicts made from the frame exactly as it answers the training dicts."""
     import numpy as np
 
@@ -73,6 +73,6 @@ def _records_prove(model, sample, frame, function):
             if same and callable(getattr(model, method, None)):
                 same = np.allclose(getattr(model, method)(made), getattr(model, method)(list(sample)), rtol=0, atol=0)
     except Exception as err:  # noqa: BLE001 - the model's own failure is the reason
-        raise _CaptureProblem("records", f"{type(err).__name__}: {err}") from None
+        raise _CaptureProblem("records", f"{type(err).__name__}: {err}", name=variable) from None
     if not same:
-        raise _CaptureProblem("records", "the model answers the dicts rebuilt from a frame differently")
+        raise _CaptureProblem("records", "its answers differ", name=variable)
