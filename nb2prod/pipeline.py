@@ -268,8 +268,11 @@ def _build(
     parameters = {p.name: p.value for p in spec.parameters} | plan.parameters
     inputs = read_paths(spec, capture.report.data_reads) + list(parameter_files(spec, parameters).values())
     schema = infer_schema(capture)
+    module = plan.module
+    if capture.report.preprocessing.records:  # nb2prod's own preprocess(frame) rebuilds the training dicts
+        module = dataclasses.replace(module, callables=(*module.callables, "preprocess"))
     code = extract_code(
-        plan.module, capture.distributions, capture.report.preprocessing.source, capture.report.serve_distributions
+        module, capture.distributions, capture.report.preprocessing.source, capture.report.serve_distributions
     )
     artifact = build_artifact(
         spec=spec,

@@ -237,7 +237,8 @@ def _field(schema: InputSchema, feature: Feature) -> dict[str, Any]:
         "identifier": feature.identifier,
         "annotation": annotation,
         "field_args": ", ".join(args),
-        "optional": column.nullable,
+        # A column without nulls in training whose null the pipeline handles takes null, but is still sent.
+        "optional": column.nullable and not column.nullable_because,
     }
 
 
@@ -263,6 +264,7 @@ def _frame_rules(schema: InputSchema) -> list[dict[str, Any]]:
                 "nullable": "| None" in field["annotation"],
                 "bounds": bounds,
                 "categories": None,
+                "sent": False,
             }
             for f in schema.features
         ]
@@ -277,7 +279,8 @@ def _frame_rules(schema: InputSchema) -> list[dict[str, Any]]:
             {
                 "name": feature.name,
                 "kind": column.kind,
-                "nullable": _field(schema, feature)["optional"],  # as schemas.Record takes it
+                "nullable": column.nullable,  # as schemas.Record takes it
+                "sent": column.nullable and not _field(schema, feature)["optional"],  # takes null, still required
                 "bounds": feature.bounds,
                 "categories": categories,
             }
@@ -323,7 +326,16 @@ def _readme_feature(feature: Feature) -> dict[str, Any]:
         shown = f"{c.minimum} .. {c.maximum}"
     else:
         shown = ""
-    return {"name": feature.name.replace("|", "\\|"), "json_type": feature.json_type, "column": c, "seen": shown}
+    nullable = "yes" if c.nullable else "no"
+    if c.nullable_because:  # none in training: taken because the served pipeline handles it
+        nullable = f"yes, {c.nullable_because}; none in training".replace("|", "\\|")
+    return {
+        "name": feature.name.replace("|", "\\|"),
+        "json_type": feature.json_type,
+        "column": c,
+        "seen": shown,
+        "nullable": nullable,
+    }
 
 
 def _example_record(schema: InputSchema) -> dict[str, Any]:
@@ -372,7 +384,7 @@ def _bad_cases(schema: InputSchema) -> list[dict[str, str]]:
     category = next((f for f in schema.features if f.column.kind == "category"), None)
     if category is not None:
         cases.append({"id": "unseen_category", "field": category.name, "value": '"never-seen-in-training"'})
-    required = next((f for f in schema.features if not f.column.nullable), None)
+    required = next((f for f in schema.features if not f.column.nullable or f.column.nullable_because), None)
     if required is not None:
         cases.append({"id": "missing_field", "field": required.name, "value": "MISSING"})
     return cases

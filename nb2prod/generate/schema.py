@@ -100,7 +100,7 @@ class InputSchema:
         return {
             "type": "object",
             "properties": properties,
-            "required": [f.name for f in self.features if not f.column.nullable],
+            "required": [f.name for f in self.features if not f.column.nullable or f.column.nullable_because],
             "additionalProperties": False,
         }
 
@@ -110,6 +110,8 @@ class InputSchema:
         for f in self.features:
             c = f.column
             entry: dict[str, Any] = {"name": f.name, "dtype": c.dtype, "kind": c.kind, "nullable": c.nullable}
+            if c.nullable_because:  # no nulls in training; a null is taken, with a warning, and counted as drift
+                entry["nullable_because"] = c.nullable_because
             if c.kind in ("integer", "number"):
                 entry.update(min=c.minimum, max=c.maximum)
             if f.free_text:

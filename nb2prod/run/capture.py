@@ -42,6 +42,8 @@ KERNEL_MODULES = (
     "proof",
     "frozen",
     "compose",
+    "nulls",
+    "records",
     "reads",
     "capture",
 )

@@ -45,6 +45,8 @@ class Column(_Reported):
     categories: tuple[Any, ...] | None = None
     ordered: bool = False
     null_value: Literal["nan", "none"] = "nan"  # how the notebook wrote a missing string
+    # Why a column without nulls in training takes one: the served pipeline imputes it, or the model takes NaN.
+    nullable_because: str | None = None
     category_dtype: str | None = None
     # A text column's values are reported only when few; otherwise it is free text, counted.
     free_text: bool = False
@@ -144,6 +146,7 @@ class PreprocessingReport(_Reported):
     frozen: tuple[str, ...] = ()  # keys of the recorded training values
     label_columns: tuple[str, ...] = ()  # in the raw frame, never in a request
     unused_columns: tuple[str, ...] = ()  # in the raw frame, never read by the replayed cells
+    records: bool = False  # fitted on a list of dicts: the shipped preprocess(frame) rebuilds them
     proof: PreprocessingProof | None = None
 
 

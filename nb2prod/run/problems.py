@@ -44,6 +44,7 @@ def problem_error(spec: NotebookSpec, module: PreprocessModule, problem: Capture
         "predict_failed": _predict_failed,
         "column_type": _column_type,
         "metrics_type": _metrics_type,
+        "records": _records,
     }
     builder = builders.get(kind)
     if builder is not None:
@@ -54,6 +55,16 @@ def problem_error(spec: NotebookSpec, module: PreprocessModule, problem: Capture
 
 
 Built = tuple[str, str, int | None]
+
+
+def _records(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:
+    where, index = _where(spec, str(details.get("name")))
+    return (
+        f"the model was fitted on the list of dicts `{details.get('name')}`{where}; scored on the same dicts "
+        f"rebuilt from a frame of their keys (as the service rebuilds a request's records), {message}.",
+        "Give every dict the same keys (a missing value as None or NaN throughout), or fit on a DataFrame.",
+        index,
+    )
 
 
 def _missing(spec: NotebookSpec, message: str, details: dict[str, Any]) -> Built:

@@ -11,7 +11,7 @@ from typing import Any
 
 from nb2prod.analysis.preprocess import PreprocessModule
 from nb2prod.errors import CaptureError
-from nb2prod.notebook.spec import NotebookSpec
+from nb2prod.notebook.spec import Cell, NotebookSpec
 from nb2prod.run.captured import CaptureProblem
 
 Located = tuple[str, str, int | None, int | None]  # message, hint, cell index, line
@@ -133,12 +133,40 @@ def _rows(spec: NotebookSpec, module: PreprocessModule, message: str, details: d
 def _raised(spec: NotebookSpec, module: PreprocessModule, message: str, details: dict[str, Any]) -> Located:
     what, cell, line = _function(module, details)
     single = details.get("mode") == "single"
+    at = ""
+    raised_at = _raising_line(module, details)
+    if raised_at is not None:
+        raising_cell, line = raised_at
+        place = "" if raising_cell.label in what else f"{raising_cell.label}, "
+        cell = raising_cell.index
+        lines = raising_cell.source.splitlines()
+        text = lines[line - 1].strip() if line <= len(lines) else ""
+        at = f", at {place}line {line}" + (f" (`{text}`)" if text else "")
     return (
-        f"{what} raised {message} {details.get('where', '')}, the way the service will call it.",
+        f"{what} raised {message} {details.get('where', '')}{at}, the way the service will call it.",
         PER_REQUEST if single else "Make it work on the raw frame's columns (the label column is not in a request).",
         cell,
         line,
     )
+
+
+def _raising_line(module: PreprocessModule, details: dict[str, Any]) -> tuple[Cell, int] | None:
+    """(cell, line) of the notebook line whose statement raised in the shipped module.
+
+    The kernel reports the module line with frozen values filled in; the same statement's text is
+    looked up in the module nb2prod assembled (nearest to that line), which knows each line's cell.
+    """
+    reported = details.get("module_line")
+    if not isinstance(reported, int) or not module.line_cells:
+        return None
+    text = str(details.get("module_text") or "")
+    lines = module.source.splitlines()
+    same = [number for number, line in enumerate(lines, start=1) if text and line.strip() == text]
+    number = min(same, key=lambda n: abs(n - reported)) if same else reported
+    if number < module.line_cells[0][0] or number > len(lines):
+        return None  # a line nb2prod wrote (the frozen values, the column alignment), not a notebook line
+    cell, line = module.locate(number)
+    return (cell, line) if cell.index >= 0 else None
 
 
 def _frozen(module: PreprocessModule, details: dict[str, Any]) -> tuple[str, int | None, int | None]:

@@ -46,7 +46,7 @@ def with_features(manifest: Manifest, change: Any) -> Manifest:
     features = [dict(f) for f in manifest.input_schema.features]
     features = change(features) or features
     schema = dict(manifest.input_schema.json_schema)
-    schema["required"] = [f["name"] for f in features if not f["nullable"]]
+    schema["required"] = [f["name"] for f in features if not f["nullable"] or f.get("nullable_because")]
     record = manifest.input_schema.model_copy(update={"features": features, "json_schema": schema})
     return manifest.model_copy(update={"input_schema": record})
 

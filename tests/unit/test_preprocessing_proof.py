@@ -174,3 +174,16 @@ def test_a_failed_proof_names_the_notebook_cell_line_column_and_row() -> None:
     assert "column `income` (made at line 6), training row 3, with training row 3 sent alone" in error.message
     assert (error.cell_index, error.line, error.rule, error.exit_code) == (3, 6, "proof_values", 4)
     assert "compute it from the training data" in error.hint
+
+
+def test_a_fitted_imputer_on_an_array_is_proven_on_the_array() -> None:
+    """`imputer.fit(frame.values)`: the chain starts from a NumPy array, which has no index."""
+    from sklearn.impute import SimpleImputer
+
+    raw = np.array([[1.0, np.nan], [2.0, 5.0], [np.nan, 7.0], [4.0, 9.0]])
+    imputer = SimpleImputer(strategy="median").fit(raw)
+    proof = _proof_prove(imputer.transform, raw, imputer.transform(raw), limit=10)
+    assert proof == {"rows": 4, "single_rows": 4, "max_difference": 0.0, "tolerance": 1e-12}
+    with pytest.raises(_CaptureProblem) as problem:  # a one-row mean is that row: the one-row pass says so
+        _proof_prove(lambda rows: SimpleImputer().fit_transform(rows), raw, imputer.transform(raw), limit=10)
+    assert problem.value.kind in ("proof_values", "proof_columns")

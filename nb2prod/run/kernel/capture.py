@@ -17,11 +17,14 @@ from nb2prod.run.kernel.common import CAPTURE_VERSION, _CaptureProblem
 from nb2prod.run.kernel.compiled import _compile_model, _inference_note
 from nb2prod.run.kernel.compose import _served_inputs
 from nb2prod.run.kernel.environment import _distributions
+from nb2prod.run.kernel.frozen import _frozen_load_shipped
 from nb2prod.run.kernel.golden import _golden_examples
 from nb2prod.run.kernel.model import _apply_labels, _describe_model, _find_model, _metrics, _metrics_problems
+from nb2prod.run.kernel.nulls import _handled_nulls, _null_rows
 from nb2prod.run.kernel.pickling import _check_picklable, _dump, _rebind_preprocess_definitions
 from nb2prod.run.kernel.reads import _data_reads
-from nb2prod.run.kernel.sample import _describe_sample, _find_features
+from nb2prod.run.kernel.records import _records_frame, _records_prove, _records_source
+from nb2prod.run.kernel.sample import _as_numbers, _describe_sample, _find_features
 
 
 def _nb2prod_capture(namespace, config):
@@ -41,6 +44,25 @@ def _nb2prod_capture(namespace, config):
     return "error" not in result
 
 
+def _null_reason_text(schema):
+    reasons = {c["nullable_because"] for c in schema["columns"] if c.get("nullable_because")}
+    return "; ".join(sorted(reasons))
+
+
+def _served_records(served, sample, variable, model, config, notes):
+    """A list of dicts as the fit input: the sample becomes their frame, and a shipped preprocess rebuilds them."""
+    frame = _records_frame(sample) if served["function"] is None else None
+    if frame is None:
+        return sample
+    source = _records_source(sample, variable, frame)
+    function = _frozen_load_shipped(source, config["package"]).preprocess
+    _records_prove(model, sample, frame, function, variable)
+    served["function"] = function
+    served["record"].update(method="function", source=source, records=True)
+    notes.append(f"`{variable}` is a list of dicts: the service takes their keys as fields ({frame.shape[1]}).")
+    return frame
+
+
 def _capture(namespace, config):
     notes = []
     variable, model = _find_model(namespace, config)
@@ -52,12 +74,19 @@ def _capture(namespace, config):
     served = _served_inputs(namespace, config, model, variable)
     if served["sample"] is None:
         features_variable, sample = _find_features(namespace, config, variable, notes)
+        sample = _served_records(served, sample, features_variable, model, config, notes)
     else:  # the raw frame the shipped preprocessing was proven on
-        features_variable, sample = served["record"]["raw_variable"], served["sample"]
+        features_variable = served["record"]["raw_variable"]
+        sample = _as_numbers(served["sample"], features_variable, notes)  # `X.values` of dummies and numbers
     preprocess = served["function"]
     schema = _describe_sample(sample, features_variable, namespace)
     golden = _golden_examples(model, sample, preprocess, config["golden_rows"], served["inputs"], served["positions"])
     model = served["model"]  # with the fitted transformers applied before `fit`, if any
+    handled = _handled_nulls(schema, model, preprocess, sample)
+    if handled:
+        names = ", ".join(f"`{name}`" for name in handled)
+        notes.append(f"a null is taken in {names} (no nulls in training): {_null_reason_text(schema)}.")
+        config = {**config, "null_rows": _null_rows(sample, handled), "null_columns": names}
     inference = _compile_model(model, sample, preprocess, golden, config)
     notes.append(_inference_note(inference))
     _rebind_preprocess_definitions(namespace, config["package"], config["preprocess_callables"])

@@ -59,6 +59,13 @@ def _compile_model(model, sample, preprocess, golden, config):
     except Exception as err:  # noqa: BLE001 - a failed proof is a reason to keep scikit-learn, never a failed run
         reason = f"the compiled model could not be checked: {type(err).__name__}: {err}"
         return _kept_sklearn(report, model, subset, reason=reason)
+    null_rows = config.get("null_rows")
+    if null_rows is not None:  # columns that take a null training never had: the compiled model must answer it too
+        try:
+            difference = max(difference, _prove_nulls(model, onnx_bytes, layout, null_rows, preprocess, tolerance))
+        except Exception as err:  # noqa: BLE001 - as above: scikit-learn is kept, with the reason
+            reason = f"with a null in {config['null_columns']}, the compiled model {_failure(err)}"
+            return _kept_sklearn(report, model, subset, reason=reason)
     path = os.path.join(config["out_dir"], config["onnx_file"])
     with open(path, "wb") as handle:
         handle.write(onnx_bytes)
@@ -66,8 +73,24 @@ def _compile_model(model, sample, preprocess, golden, config):
         f"the ONNX model gave the same labels and answers within {tolerance:g} "
         f"on {len(rows)} training rows and {len(golden)} golden rows"
     )
+    if null_rows is not None:
+        reason += f", and on {len(null_rows)} training rows with a null in {config['null_columns']}"
     report.update(path="compiled", reason=reason, max_difference=difference, file=config["onnx_file"], layout=layout)
     return report
+
+
+def _prove_nulls(model, onnx_bytes, layout, rows, preprocess, tolerance):
+    """The largest difference on rows holding the nulls the service takes (imputed columns)."""
+    inputs = preprocess(rows) if preprocess is not None else rows
+    session = _session(onnx_bytes, _converter_tools())
+    _bind_input_names(layout, session)
+    return _prove(model, session, layout, _BatchAnswers(model, inputs), rows, preprocess, [], tolerance)
+
+
+def _failure(err):
+    if isinstance(err, _Fallback):
+        return f"was not proven: {err}"
+    return f"could not be checked: {type(err).__name__}: {err}"
 
 
 def _inference_note(report):

@@ -73,6 +73,8 @@ def _served_prove(served, raw, fit_input, labels, transformers):
 def _served_unused_columns(transform, request, fit_input):
     """Raw columns the replayed cells never read (an id they drop, the label under a new name):
     a request need not send them. Each is left out only if the fit input is still reproduced."""
+    if not hasattr(request, "columns"):  # an array's columns have no names to leave out
+        return []
     try:
         positions = _proof_row_positions(request, fit_input)
         labels = _proof_row_labels(fit_input)

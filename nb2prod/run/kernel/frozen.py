@@ -7,6 +7,7 @@ executed in a fresh namespace, so the code the proof runs is byte for byte the c
 """
 
 import json
+import linecache
 import math
 import sys
 import types
@@ -162,8 +163,11 @@ def _frozen_shipped_source(template, recorded, frozen, label_columns):
 def _frozen_load_shipped(source, package):
     """Execute the shipped module in a fresh namespace (not registered: pickling keeps the notebook's)."""
     module = types.ModuleType(package + ".preprocessing")
+    filename = package + "/preprocessing.py"
+    # Its lines, for tracebacks: a proof that raises inside it names the line (`_proof_apply`).
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     try:
-        exec(compile(source, package + "/preprocessing.py", "exec"), module.__dict__)  # noqa: S102 - the notebook's code
+        exec(compile(source, filename, "exec"), module.__dict__)  # noqa: S102 - the notebook's code
     except Exception as err:  # noqa: BLE001 - whatever stops the module from importing is reported
         raise _CaptureProblem("module_import", f"{type(err).__name__}: {err}") from None
     return module

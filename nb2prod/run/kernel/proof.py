@@ -19,7 +19,8 @@ def _proof_row_positions(request, fit_input):
     """For each fit-input row, the position of the raw row it came from."""
     pandas = sys.modules.get("pandas")
     same_length = len(fit_input) == len(request)
-    if pandas is not None and isinstance(fit_input, pandas.DataFrame) and request.index.is_unique:
+    index = getattr(request, "index", None)  # a NumPy array (`X.values` given to an imputer) has none
+    if pandas is not None and isinstance(fit_input, pandas.DataFrame) and index is not None and index.is_unique:
         positions = request.index.get_indexer(fit_input.index)
         if (positions >= 0).all():
             return [int(p) for p in positions]
@@ -30,11 +31,31 @@ def _proof_row_positions(request, fit_input):
 
 def _proof_single_rows(request, positions, limit):
     """Which fit-input rows to check one at a time: rows with missing values first, then spread."""
-    missing = request.isna().any(axis=1).to_numpy()
+    missing = _proof_missing_rows(request)
     with_missing = [j for j, i in enumerate(positions) if missing[i]][: max(1, limit // 4)]
     step = max(1, len(positions) // max(1, limit - len(with_missing)))
     spread = [j for j in range(0, len(positions), step) if j not in set(with_missing)]
     return sorted(with_missing + spread[: limit - len(with_missing)])
+
+
+def _proof_missing_rows(request):
+    """Which rows of a frame or a 2-D array hold a missing value."""
+    import numpy as np
+
+    if hasattr(request, "isna"):
+        return request.isna().any(axis=1).to_numpy()
+    array = np.asarray(request)
+    if array.dtype.kind == "f":
+        return np.isnan(array).any(axis=1)
+    return np.array([any(_proof_is_missing(v) for v in row) for row in array], dtype=bool)
+
+
+def _proof_request_rows(request, positions=None):
+    """The request's rows numbered from 0 (a frame's own index dropped), or those at `positions`."""
+    if hasattr(request, "iloc"):
+        rows = request if positions is None else request.iloc[positions]
+        return rows.reset_index(drop=True)
+    return request.copy() if positions is None else request[positions]
 
 
 def _proof_apply(transform, frame, mode, row):
@@ -42,19 +63,31 @@ def _proof_apply(transform, frame, mode, row):
         return transform(frame)
     except Exception as err:  # noqa: BLE001 - the user's function may raise anything
         where = "on all training rows" if mode == "batch" else f"on training row {row} alone"
-        raise _CaptureProblem("proof_raised", f"{type(err).__name__}: {err}", mode=mode, row=row, where=where) from None
+        problem = _CaptureProblem("proof_raised", f"{type(err).__name__}: {err}", mode=mode, row=row, where=where)
+        problem.details.update(_proof_raised_at(err))
+        raise problem from None
+
+
+def _proof_raised_at(err):
+    """The line of the shipped preprocessing module that raised `err` (the host maps it to its cell)."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename.endswith("/preprocessing.py")]
+    if not frames:
+        return {}
+    return {"module_line": frames[-1].lineno, "module_text": (frames[-1].line or "").strip()}
 
 
 def _proof_prove(transform, request, fit_input, limit):
     """Check `transform(request)` against `fit_input`; returns the proof's record."""
     positions = _proof_row_positions(request, fit_input)
-    frame = request.reset_index(drop=True)
+    frame = _proof_request_rows(request)
     labels = _proof_row_labels(fit_input)
     batch = _proof_apply(transform, frame.copy(), "batch", None)
     largest = _proof_compare(fit_input, batch, positions, list(range(len(positions))), labels, "batch")
     checked = _proof_single_rows(frame, positions, limit)
     for j in checked:
-        one = _proof_apply(transform, frame.iloc[[positions[j]]].reset_index(drop=True), "single", labels[j])
+        one = _proof_apply(transform, _proof_request_rows(frame, [positions[j]]), "single", labels[j])
         largest = max(largest, _proof_compare(fit_input, one, [0], [j], labels, "single"))
     return {
         "rows": len(positions),

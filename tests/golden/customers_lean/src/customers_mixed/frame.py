@@ -43,16 +43,17 @@ class Rule:
     nullable: bool
     bounds: tuple[int | float, int | float] | None = None  # the range of the column's dtype
     categories: tuple[Any, ...] | None = None
+    sent: bool = False  # a column that takes a null (the pipeline imputes it) but is still required
 
 
 # The schema's fields (schemas.Record), column by column.
 RULES: dict[str, Rule] = {
-    "age": Rule("integer", nullable=False, bounds=(-9223372036854775808, 9223372036854775807)),
+    "age": Rule("integer", nullable=True, bounds=(-9223372036854775808, 9223372036854775807), sent=True),
     "income": Rule("number", nullable=True),
     "city": Rule("string", nullable=True),
-    "plan": Rule("category", nullable=False, categories=("basic", "plus", "premium")),
-    "is_member": Rule("boolean", nullable=False),
-    "monthly spend": Rule("number", nullable=False),
+    "plan": Rule("category", nullable=True, categories=("basic", "plus", "premium"), sent=True),
+    "is_member": Rule("boolean", nullable=True, sent=True),
+    "monthly spend": Rule("number", nullable=True, sent=True),
 }
 
 
@@ -191,7 +192,7 @@ def _flagged(rows: pd.DataFrame) -> np.ndarray:
     flagged = np.full(len(rows), any(str(c) not in RULES for c in rows.columns), dtype=bool)
     for name, rule in RULES.items():
         if name not in rows.columns:
-            flagged |= not rule.nullable
+            flagged |= not rule.nullable or rule.sent
             continue
         column = rows[name]
         null = column.isna().to_numpy()

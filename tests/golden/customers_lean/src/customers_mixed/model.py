@@ -96,6 +96,13 @@ class Predictor:
         # JSON null in a text column becomes what the notebook had there: None or NaN.
         self.none_columns = [name for name in text if self._feature(name).get("null_value") == "none"]
         self.nan_columns = [name for name in text if name not in self.none_columns]
+        # Integer and boolean columns that take a null the training sample never had (the served pipeline
+        # handles it): float64 and object when a null comes, as pandas has them.
+        self.null_widened = {
+            f["name"]: "float64" if f["kind"] == "integer" else "object"
+            for f in self.features
+            if f.get("nullable_because") and f["kind"] in ("integer", "boolean")
+        }
         # The conversion proved on the training sample that classes_[argmax(predict_proba)] is predict's
         # answer, so one predict_proba call gives both.
         self.one_call = self.has_proba and bool(manifest["inference"]["label_from_proba"])
@@ -133,7 +140,14 @@ class Predictor:
 
     def typed(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Valid rows with the training columns -> the training dtypes, and nulls as the notebook had them."""
-        frame = frame[self.columns].astype(self.dtypes)
+        dtypes = self.dtypes
+        if self.null_widened:
+            nulls = frame[list(self.null_widened)].isna().any()
+            dtypes = {**dtypes, **{name: self.null_widened[name] for name in nulls.index[nulls]}}
+        frame = frame[self.columns].astype(dtypes)
+        for name, dtype in self.null_widened.items():  # a boolean column's null as the notebook had it: NaN
+            if dtype == "object" and dtypes[name] == "object":
+                frame[name] = frame[name].where(frame[name].notna(), np.nan)
         if self.nan_columns:
             frame[self.nan_columns] = frame[self.nan_columns].where(frame[self.nan_columns].notna(), np.nan)
         if self.none_columns:

@@ -18,7 +18,7 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     age: Annotated[
-        int,
+        int | None,
         Field(alias="age", strict=True, ge=-9223372036854775808, le=9223372036854775807),
     ]
     income: Annotated[
@@ -30,15 +30,15 @@ class Record(BaseModel):
         Field(alias="city", strict=True),
     ] = None
     plan: Annotated[
-        Literal["basic", "plus", "premium"],
+        Literal["basic", "plus", "premium"] | None,
         Field(alias="plan"),
     ]
     is_member: Annotated[
-        bool,
+        bool | None,
         Field(alias="is_member", strict=True),
     ]
     monthly_spend: Annotated[
-        float,
+        float | None,
         Field(alias="monthly spend", strict=True, allow_inf_nan=False),
     ]
 

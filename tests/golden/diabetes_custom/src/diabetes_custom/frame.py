@@ -43,6 +43,7 @@ class Rule:
     nullable: bool
     bounds: tuple[int | float, int | float] | None = None  # the range of the column's dtype
     categories: tuple[Any, ...] | None = None
+    sent: bool = False  # a column that takes a null (the pipeline imputes it) but is still required
 
 
 # The schema's fields (schemas.Record), column by column.
@@ -193,7 +194,7 @@ def _flagged(rows: pd.DataFrame) -> np.ndarray:
     flagged = np.full(len(rows), any(str(c) not in RULES for c in rows.columns), dtype=bool)
     for name, rule in RULES.items():
         if name not in rows.columns:
-            flagged |= not rule.nullable
+            flagged |= not rule.nullable or rule.sent
             continue
         column = rows[name]
         null = column.isna().to_numpy()

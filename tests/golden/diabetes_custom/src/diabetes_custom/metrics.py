@@ -297,7 +297,10 @@ class Drift:
         self.ranged = [i for i, f in enumerate(features) if _bound(f.get("min")) and _bound(f.get("max"))]
         self.listed = [i for i, f in enumerate(features) if f["kind"] in ("string", "category") and f.get("categories")]
         self.nullable = np.array([bool(f.get("nullable")) for f in features], dtype=bool)
-        self.never_null = [i for i, f in enumerate(features) if not f.get("nullable")]
+        # Columns that had no nulls in training: the schema refuses a null there, unless the served
+        # pipeline handles it (`nullable_because`: imputed, or the model takes NaN); then it is taken and counted.
+        self.imputed = [i for i, f in enumerate(features) if f.get("nullable_because")]
+        self.never_null = [i for i, f in enumerate(features) if not f.get("nullable") or f.get("nullable_because")]
         self.low = np.array([features[i]["min"] for i in self.ranged], dtype=np.float64)
         self.high = np.array([features[i]["max"] for i in self.ranged], dtype=np.float64)
         self.low_floats, self.high_floats = self.low.tolist(), self.high.tolist()
@@ -351,6 +354,11 @@ class Drift:
                 if unseen:
                     with self.lock:
                         self.unseen[i] += unseen
+            for i in self.imputed:
+                nulls = sum(record.get(self.names[i]) is None for record in records)
+                if nulls:
+                    with self.lock:
+                        self.nulls[i] += nulls
 
     def _count_matrix(self, values: np.ndarray) -> None:
         """Count out-of-range values, and nulls where they can reach the model, in a matrix of all features."""
@@ -358,6 +366,10 @@ class Drift:
             nulls = np.isnan(values[:, self.never_null]).sum(axis=0)
             with self.lock:
                 self.nulls[self.never_null] += nulls
+        if self.imputed and not self.array and values.dtype.kind == "f":  # a frame fed as one matrix
+            nulls = np.isnan(values[:, self.imputed]).sum(axis=0)
+            with self.lock:
+                self.nulls[self.imputed] += nulls
         if self.ranged:
             self._count_out_of_range(values[:, self.ranged])
 

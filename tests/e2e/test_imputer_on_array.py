@@ -1,0 +1,78 @@
+"""A fitted imputer whose input is a NumPy array (`imputer.fit(X_train.values)`), composed with the model.
+
+tests/notebooks/imputer_on_array.ipynb makes dummies with pandas, splits, fits a SimpleImputer on
+`X_train.values` and a random forest on its output (after comparing it with a ridge). Tagged with
+`tag --write --model model` and converted once; the service takes the array's columns, and answers
+as the notebook's model answers the imputed test rows.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import FIXTURES, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("imputer_on_array")
+    notebook = Path(shutil.copy(FIXTURES / "imputer_on_array.ipynb", folder / "imputer_on_array.ipynb"))
+    tagged = run_cli("tag", notebook, "--model", "model", "--write")
+    assert tagged.returncode == 0, tagged.stderr
+    result = run_cli("convert", notebook, "-o", folder / "service", timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = json.loads(next((folder / "service").glob("src/*/artifacts/manifest.json")).read_text())
+    return {"notebook": notebook, "out": folder / "service", "manifest": manifest}
+
+
+def notebook_namespace(notebook: Path) -> dict[str, Any]:
+    """The notebook's cells that run (not `skip`), executed here."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    namespace: dict[str, Any] = {}
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type != "code" or "skip" in cell.metadata.get("tags", []):
+            continue
+        source = "\n".join("" if line.lstrip().startswith("%") else line for line in cell.source.splitlines())
+        exec(compile(source, str(notebook), "exec"), namespace)  # noqa: S102 - our fixture notebook
+    return namespace
+
+
+def test_the_imputer_on_the_array_is_composed_with_the_model(converted: dict[str, Any]) -> None:
+    manifest = converted["manifest"]
+    assert manifest["preprocessing"]["transformers"] == ["imputer"]
+    assert manifest["preprocessing"]["proof"]["rows"] == 353  # every training row reproduced through the imputer
+    features = manifest["input_schema"]["features"]
+    assert manifest["input_schema"]["kind"] == "array"
+    assert [f["name"] for f in features][:3] == ["age", "bmi", "bp"]  # named after the frame's columns
+    assert [f["name"] for f in features if f["nullable"]] == ["bmi"]
+
+
+def test_the_service_answers_raw_array_rows_as_the_notebook_model(converted: dict[str, Any]) -> None:
+    namespace = notebook_namespace(converted["notebook"])
+    raw = np.asarray(namespace["X_test"].values, dtype="float64")  # with the missing bmi values
+    assert np.isnan(raw).any()
+    expected = namespace["model"].predict(namespace["X_test_imputed"])
+    records = [{"features": [None if np.isnan(v) else float(v) for v in row]} for row in raw]
+    src = str(converted["out"] / "src")
+    sys.path.insert(0, src)
+    try:
+        with TestClient(importlib.import_module("imputer_on_array.app").app) as client:
+            response = client.post("/predict/batch", json={"records": records})
+    finally:
+        sys.path.remove(src)
+    assert response.status_code == 200, response.text
+    np.testing.assert_allclose(response.json()["predictions"], expected, rtol=1e-9)
