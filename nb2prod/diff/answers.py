@@ -17,12 +17,13 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from nb2prod.diff.report import AnswersSection, ChangedRow, ClassChange, RowSetAnswers
 from nb2prod.manifest import Manifest
+
+if TYPE_CHECKING:  # pandas is imported where answers are compared: `convert` loads this module too
+    import pandas as pd
 
 MOST_CHANGED = 5  # rows listed per set
 VALUE_TOLERANCE = 1e-9  # relative: a regression value that moves less has not changed
@@ -86,6 +87,8 @@ def _optional(version: Version) -> list[str]:
 
 
 def _golden_frame(version: Version, optional: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
     golden = json.loads((version.folder / "tests" / "golden.json").read_text(encoding="utf-8"))
     records = [example["input"] for example in golden["examples"]]
     names = [str(f["name"]) for f in version.manifest.input_schema.features]
@@ -97,6 +100,8 @@ def _golden_frame(version: Version, optional: list[str]) -> pd.DataFrame:
 def score_tables(folder: Path, sources: list[Path], work: Path) -> list[tuple[pd.DataFrame, str | None]]:
     """Score every table with the service in `folder`, in one subprocess (`nb2prod.batch.several`):
     per table, the answers (columns `row`, `prediction`, `probability_<class>`), or why there are none."""
+    import pandas as pd
+
     work.mkdir()
     jobs = [
         {"source": str(source), "output": str(work / f"{i}.csv"), "rejects": str(work / f"{i}-rejects.csv")}
@@ -125,6 +130,8 @@ def score_tables(folder: Path, sources: list[Path], work: Path) -> list[tuple[pd
 def compare_frames(label: str, old: pd.DataFrame, new: pd.DataFrame, classifier: bool) -> RowSetAnswers:
     """Rows both versions scored, matched by row number: changed labels (or values), and per class
     the largest and mean change of its probability (or of the value, for a regressor)."""
+    import pandas as pd
+
     both = old.merge(new, on="row", suffixes=("_old", "_new"))
     if classifier:
         changed = [str(a) != str(b) for a, b in zip(both["prediction_old"], both["prediction_new"], strict=True)]
