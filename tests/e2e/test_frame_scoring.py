@@ -35,8 +35,13 @@ class Service:
     def __init__(self, out: Path) -> None:
         manifest = json.loads(next(out.glob("src/*/artifacts/manifest.json")).read_text())
         package = manifest["package"]
-        if str(out / "src") not in sys.path:
-            sys.path.insert(0, str(out / "src"))
+        # This conversion's package, not one of the same name that another test file in this worker
+        # imported before (the unit tests serve stand-ins named customers_mixed, iris_array ...).
+        if str(out / "src") in sys.path:
+            sys.path.remove(str(out / "src"))
+        sys.path.insert(0, str(out / "src"))
+        for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+            del sys.modules[name]
         self.schemas: ModuleType = importlib.import_module(f"{package}.schemas")
         self.model: ModuleType = importlib.import_module(f"{package}.model")
         self.frame: ModuleType = importlib.import_module(f"{package}.frame")

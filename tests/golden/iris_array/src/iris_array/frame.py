@@ -55,7 +55,9 @@ RULES: dict[str, Rule] = {
 }
 
 
-REQUIRED = frozenset(name for name, rule in RULES.items() if not rule.nullable)
+# Fields a record must send: those that refuse a null, and those that take one only because the
+# pipeline imputes it (`sent`).
+REQUIRED = frozenset(name for name, rule in RULES.items() if not rule.nullable or rule.sent)
 
 
 @dataclass
