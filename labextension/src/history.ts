@@ -13,7 +13,9 @@ import { fit, Notice, showFailure } from './notify';
 export async function showHistory(path?: string): Promise<void> {
   const query = path ? `history?path=${encodeURIComponent(path)}` : 'history';
   const history = await requestAPI<IHistory>(query);
-  const body = new Widget({ node: historyTable(history.jobs) });
+  const node = document.createElement('div'); // the table inside, so that its own styles apply
+  node.appendChild(historyTable(history.jobs));
+  const body = new Widget({ node });
   body.addClass('nb2prod-history');
   await showDialog({
     title: path ? `nb2prod conversions of ${path}` : 'nb2prod conversions',
