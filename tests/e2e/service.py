@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -136,3 +137,19 @@ def fuzz(url: str, max_examples: int = 40) -> subprocess.CompletedProcess[str]:
 
 def golden_of(out: Path) -> dict:
     return json.loads((out / "tests" / "golden.json").read_text())
+
+
+def run_notebook_here(notebook: Path) -> dict[str, Any]:
+    """The notebook's cells that run (not `skip`), executed in this process: their namespace, for
+    comparing a service's answers with the notebook's own model."""
+    import matplotlib
+    import nbformat
+
+    matplotlib.use("Agg")
+    namespace: dict[str, Any] = {}
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type != "code" or "skip" in cell.metadata.get("tags", []):
+            continue
+        source = "\n".join("" if line.lstrip().startswith("%") else line for line in cell.source.splitlines())
+        exec(compile(source, str(notebook), "exec"), namespace)  # noqa: S102 - our fixture notebooks
+    return namespace

@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import FIXTURES, run_cli
+from tests.e2e.service import run_notebook_here
 
 pytestmark = pytest.mark.slow
 
@@ -38,20 +38,6 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"notebook": notebook, "out": folder / "service", "manifest": manifest, "convert": result.stderr}
 
 
-def notebook_namespace(notebook: Path) -> dict[str, Any]:
-    """The notebook's cells that run (not `skip`), executed here."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    namespace: dict[str, Any] = {}
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        if cell.cell_type != "code" or "skip" in cell.metadata.get("tags", []):
-            continue
-        source = "\n".join("" if line.lstrip().startswith("%") else line for line in cell.source.splitlines())
-        exec(compile(source, str(notebook), "exec"), namespace)  # noqa: S102 - our fixture notebook
-    return namespace
-
-
 def test_the_dicts_keys_are_the_fields_typed_from_the_training_dicts(converted: dict[str, Any]) -> None:
     schema = converted["manifest"]["input_schema"]
     assert schema["kind"] == "frame"
@@ -64,7 +50,7 @@ def test_the_dicts_keys_are_the_fields_typed_from_the_training_dicts(converted: 
 
 
 def test_the_service_answers_the_test_dicts_as_the_notebook_model(converted: dict[str, Any]) -> None:
-    namespace = notebook_namespace(converted["notebook"])
+    namespace = run_notebook_here(converted["notebook"])
     records = namespace["test_records"]
     model = namespace["model"]
     src = str(converted["out"] / "src")

@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 
 from tests.conftest import FIXTURES, run_cli
-from tests.e2e.service import running_service
+from tests.e2e.service import run_notebook_here, running_service
 
 pytestmark = pytest.mark.slow
 
@@ -55,20 +54,6 @@ def service(converted: dict[str, Any]) -> Iterator[httpx.Client]:
         yield http
 
 
-def notebook_model(notebook: Path) -> Any:
-    """The notebook's cells that run (not `skip`), executed here: its fitted `model`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    namespace: dict[str, Any] = {}
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        if cell.cell_type != "code" or "skip" in cell.metadata.get("tags", []):
-            continue
-        source = "\n".join("" if line.lstrip().startswith("%") else line for line in cell.source.splitlines())
-        exec(compile(source, str(notebook), "exec"), namespace)  # noqa: S102 - our fixture notebook
-    return namespace["model"]
-
-
 def test_manifest_says_which_columns_take_a_null_and_why(converted: dict[str, Any]) -> None:
     features = {f["name"]: f for f in converted["manifest"]["input_schema"]["features"]}
     imputed = "imputed by SimpleImputer (`num` of the ColumnTransformer)"
@@ -96,7 +81,7 @@ def test_a_null_in_an_imputed_column_is_answered_as_the_notebook_answers_it(
     body = answer.json()
     assert body["warnings"] == ["field `age`: null, but training had no nulls here"]
 
-    model = notebook_model(converted["notebook"])
+    model = run_notebook_here(converted["notebook"])["model"]
     frame = pd.DataFrame([{**ROW, "age": np.nan}])
     expected = model.predict_proba(frame)[0]
     assert body["prediction"] == int(model.predict(frame)[0])

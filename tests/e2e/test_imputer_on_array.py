@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import FIXTURES, run_cli
+from tests.e2e.service import run_notebook_here
 
 pytestmark = pytest.mark.slow
 
@@ -37,20 +37,6 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"notebook": notebook, "out": folder / "service", "manifest": manifest}
 
 
-def notebook_namespace(notebook: Path) -> dict[str, Any]:
-    """The notebook's cells that run (not `skip`), executed here."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    namespace: dict[str, Any] = {}
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        if cell.cell_type != "code" or "skip" in cell.metadata.get("tags", []):
-            continue
-        source = "\n".join("" if line.lstrip().startswith("%") else line for line in cell.source.splitlines())
-        exec(compile(source, str(notebook), "exec"), namespace)  # noqa: S102 - our fixture notebook
-    return namespace
-
-
 def test_the_imputer_on_the_array_is_composed_with_the_model(converted: dict[str, Any]) -> None:
     manifest = converted["manifest"]
     assert manifest["preprocessing"]["transformers"] == ["imputer"]
@@ -62,7 +48,7 @@ def test_the_imputer_on_the_array_is_composed_with_the_model(converted: dict[str
 
 
 def test_the_service_answers_raw_array_rows_as_the_notebook_model(converted: dict[str, Any]) -> None:
-    namespace = notebook_namespace(converted["notebook"])
+    namespace = run_notebook_here(converted["notebook"])
     raw = np.asarray(namespace["X_test"].values, dtype="float64")  # with the missing bmi values
     assert np.isnan(raw).any()
     expected = namespace["model"].predict(namespace["X_test_imputed"])
