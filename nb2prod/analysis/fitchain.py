@@ -247,7 +247,7 @@ def _labels(statements: list[Located], target: ast.expr | None, before: int) -> 
             columns.add(column)
         elif isinstance(node, ast.Name) and node.id not in names:
             names.add(node.id)
-            pending += _label_sources(statements, node.id, at)
+            pending += label_sources(statements, node.id, at)
         elif (inner := _encoded_from(node)) is not None:
             pending.append((inner, at))
     return names, columns
@@ -271,7 +271,7 @@ def _encoded_from(node: ast.expr) -> ast.expr | None:
     return None
 
 
-def _label_sources(statements: list[Located], name: str, before: int) -> list[tuple[ast.expr, int]]:
+def label_sources(statements: list[Located], name: str, before: int) -> list[tuple[ast.expr, int]]:
     for located in reversed(statements[:before]):
         node = located.node
         if not isinstance(node, ast.Assign):

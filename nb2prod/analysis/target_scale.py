@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from nb2prod.analysis.fitchain import Located, run_statements
+from nb2prod.analysis.fitchain import Located, label_sources, run_statements
 from nb2prod.notebook.spec import NotebookSpec, Role
 
 # function -> its inverse, written on `prediction`
@@ -88,20 +88,12 @@ def _assigns(statement: ast.stmt, call: ast.Call, receiver: str) -> bool:
 
 def _source(statements: list[Located], name: str, before: int) -> tuple[Located, ast.expr] | None:
     """What the last top-level assignment to `name` above statement `before` assigns; through
-    `train_test_split(X, y)` to `y`."""
-    for located in reversed(statements[:before]):
-        node = located.node
-        if not isinstance(node, ast.Assign):
-            continue
-        for target in node.targets:
-            if isinstance(target, ast.Name) and target.id == name:
-                return located, node.value
-            if isinstance(target, ast.Tuple):
-                names = [e.id if isinstance(e, ast.Name) else "" for e in target.elts]
-                if name in names and isinstance(node.value, ast.Call) and node.value.args:
-                    source = names.index(name) // 2  # X_tr, X_te, y_tr, y_te = split(X, y)
-                    return (located, node.value.args[source]) if source < len(node.value.args) else None
-    return None
+    `train_test_split(X, y)` to `y` (the lookup the label's own tracing uses)."""
+    found = label_sources(statements, name, before)
+    if not found:
+        return None
+    value, order = found[0]
+    return next(located for located in statements if located.order == order), value
 
 
 def _transform(node: ast.expr) -> str | None:

@@ -140,16 +140,21 @@ def golden_of(out: Path) -> dict:
 
 
 def run_notebook_here(notebook: Path) -> dict[str, Any]:
-    """The notebook's cells that run (not `skip`), executed in this process: their namespace, for
-    comparing a service's answers with the notebook's own model."""
+    """The notebook's cells that run (not `skip`), executed in this process beside its data files:
+    their namespace, for comparing a service's answers with the notebook's own model."""
     import matplotlib
     import nbformat
 
     matplotlib.use("Agg")
     namespace: dict[str, Any] = {}
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        if cell.cell_type != "code" or "skip" in cell.metadata.get("tags", []):
-            continue
-        source = "\n".join("" if line.lstrip().startswith("%") else line for line in cell.source.splitlines())
-        exec(compile(source, str(notebook), "exec"), namespace)  # noqa: S102 - our fixture notebooks
+    cwd = Path.cwd()
+    os.chdir(notebook.parent)
+    try:
+        for cell in nbformat.read(notebook, as_version=4).cells:
+            if cell.cell_type != "code" or "skip" in cell.metadata.get("tags", []):
+                continue
+            source = "\n".join("" if line.lstrip().startswith("%") else line for line in cell.source.splitlines())
+            exec(compile(source, str(notebook), "exec"), namespace)  # noqa: S102 - our fixture notebooks
+    finally:
+        os.chdir(cwd)
     return namespace

@@ -12,7 +12,6 @@ the notebook's model does.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -20,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nbformat
 import numpy as np
 import pytest
 
 from tests.conftest import FIXTURES, run_cli
-from tests.e2e.service import serving_here
+from tests.e2e.service import run_notebook_here, serving_here
 from tests.raw_data import write_houses, write_passengers
 
 pytestmark = pytest.mark.slow
@@ -62,26 +60,6 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, A
         }
     print({name: f"convert {found[name]['seconds']:.0f}s" for name in found})  # the figure for the record
     return found
-
-
-def run_here(notebook: Path) -> dict[str, Any]:
-    """The notebook's cells that run (not `skip`), executed in this process, beside its data."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    namespace: dict[str, Any] = {}
-    cells = nbformat.read(notebook, as_version=4).cells
-    cwd = Path.cwd()
-    os.chdir(notebook.parent)
-    try:
-        for cell in cells:
-            if cell.cell_type != "code" or "skip" in cell.metadata.get("tags", []):
-                continue
-            code = "\n".join("" if line.lstrip().startswith("%") else line for line in cell.source.splitlines())
-            exec(compile(code, str(notebook), "exec"), namespace)  # noqa: S102 - our fixture notebook
-    finally:
-        os.chdir(cwd)
-    return namespace
 
 
 def test_a_random_fill_in_a_loop_over_frames_is_named_as_the_reason(converted: dict[str, dict[str, Any]]) -> None:
@@ -130,7 +108,7 @@ def test_the_service_answers_engineered_rows_as_the_notebook_does(
     name: str, model: str, converted: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
     done = converted[name]
-    namespace = run_here(done["notebook"])
+    namespace = run_notebook_here(done["notebook"])
     rows = namespace["X_test"]
     fields = [f["name"] for f in done["manifest"]["input_schema"]["features"]]
     assert fields == list(rows.columns)
