@@ -331,7 +331,12 @@ def raw_or_engineered(
         trial = with_roles(spec, {p.cell_index: p.roles for p in trial_proposals if not p.fixed})
         errors = replay_errors(trial, model) if replayed else []
         if not errors:
-            return trial_proposals, service_input(trial, model=model)
+            found = service_input(trial, model=model)
+            if found.kind == "raw" or not replayed:
+                return trial_proposals, found
+            # nothing in them is replayed (a split, displays): they run untagged, as written
+            kept = [_untagged(p) if p.cell_index in replayed else p for p in proposals]
+            return kept, service_input(engineered, model=model)
         before = {f.message for f in replay_errors(engineered, model)}
         new = [f for f in errors if f.message not in before]
         if not new:
