@@ -320,8 +320,8 @@ def raw_or_engineered(
     service then takes raw rows); else run them untagged, and say which line stops the replay.
     `joined` is a cell that joins a second data file into the prepared frame: it stops the replay."""
     replayed = {p.cell_index for p in proposals if _fit_input_preprocess(p) and p.cell_index in input_cells}
-    engineered = with_roles(
-        spec, {p.cell_index: p.roles for p in proposals if not p.fixed and p.cell_index not in replayed}
+    engineered = with_roles(  # the replayed cells untagged, whatever tags the notebook has now
+        spec, {p.cell_index: () if p.cell_index in replayed else p.roles for p in proposals if not p.fixed}
     )
     if joined is not None and replayed:
         new = [joined]

@@ -199,3 +199,31 @@ def test_a_label_used_to_build_a_feature_still_stops_the_replay(make_notebook) -
     assert found.service_input is not None and found.service_input.kind == "engineered"
     assert found.service_input.blocking is not None
     assert "uses the label column `default` to build a feature" in found.service_input.blocking.reason
+
+
+def test_a_random_fill_already_tagged_preprocess_is_proposed_untagged_with_the_reason(make_notebook) -> None:
+    """`tag` on a notebook whose fill cell the user tagged `preprocess`: the proposal is judged
+    against the cell untagged, so the random fill is the reason raw rows cannot be served."""
+    path = make_notebook(
+        [
+            code(IMPORTS),
+            code(DRAWS, "load"),
+            code(
+                "missing = df['charges'].isna()\n"
+                "df.loc[missing, 'charges'] = np.random.randint(20, 90, size=missing.sum())\n"
+                "X = df[['tenure', 'charges']]\ny = df['churn']",
+                "preprocess",
+            ),
+            code(FINAL.replace("X_train, y_train", "X, y"), "train"),
+        ]
+    )
+    found = plan(path)
+    assert [p.roles for p in found.proposals] == [(), ("load",), (), ("train",)]
+    assert found.proposals[2].reason.endswith(
+        "runs untagged: its statements cannot be replayed per request (cell 3, line 2)"
+    )
+    assert found.service_input is not None and found.service_input.kind == "engineered"
+    assert (
+        found.service_input.blocking is not None
+        and "a random fill cannot be replayed" in found.service_input.blocking.reason
+    )
