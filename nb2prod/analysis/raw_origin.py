@@ -15,7 +15,10 @@ That statement's cell is the origin cell. It and every cell above it run as the 
 them (the origin cell is proposed `load`); the fit-input cells below it are proposed `preprocess`
 and replayed per request. The service takes the columns that the frame has when the origin cell
 ends (what the cell does after making the frame, such as encoding the label in place, is part of
-making the data), with the label and the columns the notebook drops left out.
+making the data), with the label and the columns the notebook drops left out. When the frame is
+read from a file and the same cell goes on to change it (`df["age"] = 2024 - df["year"]` below the
+`pd.read_csv`), `tag` says so (`changed_after`): the service then takes that changed frame, and
+moving those lines into a cell of their own has them replayed per request instead.
 """
 
 from __future__ import annotations
@@ -43,6 +46,46 @@ class RawOrigin:
     line: int
     how: str  # "reads it with `pd.read_csv`", "builds it with `pd.DataFrame`", ...
     is_frame: bool = True  # False for a data set loaded as a bunch or arrays (`load_wine()`)
+
+
+def changed_after(origin: RawOrigin, facts: CellFacts, labels: frozenset[str]) -> tuple[int, str] | None:
+    """The first line of the origin cell, below a file read, that changes the raw frame (a column
+    other than the label, the frame rebound, an in-place method), with its text; None if none."""
+    if not origin.how.startswith("reads"):
+        return None
+    for statement in facts.statements:
+        node = statement.node
+        if node.lineno > origin.line and _changes(node, origin.frame, labels):
+            return node.lineno, ast.unparse(node).split("\n")[0][:60]
+    return None
+
+
+def _changes(node: ast.stmt, frame: str, labels: frozenset[str]) -> bool:
+    if isinstance(node, (ast.Assign, ast.AugAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return any(_changed_column(t, frame, labels) for t in targets)
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        call = node.value
+        in_place = any(k.arg == "inplace" for k in call.keywords)
+        receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
+        return in_place and receiver is not None and _changed_column(receiver, frame, labels)
+    return False
+
+
+def _changed_column(target: ast.expr, frame: str, labels: frozenset[str]) -> bool:
+    """`frame`, `frame.columns`, `frame["x"]` or `frame.loc[..., "x"]` with `x` not the label."""
+    if isinstance(target, ast.Name):
+        return target.id == frame
+    if isinstance(target, ast.Attribute):
+        return isinstance(target.value, ast.Name) and target.value.id == frame and target.attr not in labels
+    if not isinstance(target, ast.Subscript):
+        return False
+    column = target.slice.elts[-1] if isinstance(target.slice, ast.Tuple) and target.slice.elts else target.slice
+    holder = target.value
+    if isinstance(holder, ast.Attribute) and holder.attr in ("loc", "iloc"):
+        holder = holder.value
+    named = isinstance(column, ast.Constant) and column.value in labels
+    return isinstance(holder, ast.Name) and holder.id == frame and not named
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 from nb2prod.analysis import names as analysis
 from nb2prod.analysis.findings import Finding
+from nb2prod.analysis.fitchain import analyse_fits
 from nb2prod.analysis.flow import CellFacts, cell_facts, dotted, reads_data, with_containers
 from nb2prod.analysis.joins import joined_file
-from nb2prod.analysis.raw_origin import RawOrigin, find_raw_origin
+from nb2prod.analysis.raw_origin import RawOrigin, changed_after, find_raw_origin
 from nb2prod.analysis.reasons import describe_unneeded, listed
 from nb2prod.analysis.served import ServedModel, find_served_model
 from nb2prod.analysis.service_input import ServiceInput, blocker, replay_errors, service_input, with_roles
@@ -84,7 +85,8 @@ def propose_roles(spec: NotebookSpec, model: str | None = None) -> RolePlan:
     context = _Context(spec, served, evaluate, needed, shipped, _input_cells(running, served), last, state)
     proposals = [_propose(context, f, fixed.get(f.cell.index)) for f in facts]
     features = served.fit_call.features if served.fit_call is not None else None
-    proposals = _after_the_origin(proposals, find_raw_origin(running, served.fit.cell.index, features))
+    origin = find_raw_origin(running, served.fit.cell.index, features)
+    proposals = _after_the_origin(proposals, origin, _changed_after(spec, running, served, origin))
     proposals = _choose_parameters(running, proposals, needed, served)
     needs_model = _convert_needs_model(spec, facts, proposals, served)
     chosen = model or spec.config.model or (served.variable if needs_model else None)
@@ -350,21 +352,45 @@ def _fit_input_preprocess(proposal: RoleProposal) -> bool:
     return proposal.roles == (Role.PREPROCESS.value,) and proposal.reason.startswith(FIT_INPUT)
 
 
-def _after_the_origin(proposals: list[RoleProposal], origin: RawOrigin | None) -> list[RoleProposal]:
+def _after_the_origin(
+    proposals: list[RoleProposal], origin: RawOrigin | None, changed: tuple[int, str] | None
+) -> list[RoleProposal]:
     """Only fit-input cells below the cell where the raw frame begins are replayed (see
     `raw_origin`); that cell is `load`. Without an origin, the first cell that reads data is it."""
     if origin is None:
         return _after_the_load(proposals)
     found = []
     for p in proposals:
-        if p.cell_index == origin.cell_index and not p.fixed and (not p.roles or _fit_input_preprocess(p)):
-            made = f"makes the raw frame `{origin.frame}` (line {origin.line} {origin.how})"
-            reason = f"{made}; the service takes its columns"
-            p = _proposal(p.cell_index, (Role.LOAD,), reason)
+        if p.cell_index == origin.cell_index and not p.fixed:
+            if not p.roles or _fit_input_preprocess(p):
+                made = f"makes the raw frame `{origin.frame}` (line {origin.line} {origin.how})"
+                p = _proposal(p.cell_index, (Role.LOAD,), f"{made}; the service takes its columns")
+            if changed is not None:
+                p = _proposal(p.cell_index, tuple(Role(r) for r in p.roles), p.reason + _changed_note(changed))
         elif _fit_input_preprocess(p) and p.cell_index < origin.cell_index:
             p = _untagged(p)
         found.append(p)
     return found
+
+
+def _changed_note(changed: tuple[int, str]) -> str:
+    line, text = changed
+    return (
+        f"; line {line} (`{text}`) changes the frame after the read, so the service takes the frame as this "
+        "cell leaves it: move such lines into a cell of their own to have them replayed per request"
+    )
+
+
+def _changed_after(
+    spec: NotebookSpec, running: Sequence[CellFacts], served: ServedModel, origin: RawOrigin | None
+) -> tuple[int, str] | None:
+    """The line of the origin cell that changes the raw frame after reading it, if any."""
+    if origin is None:
+        return None
+    trained = with_roles(spec, {served.fit.cell.index: (Role.TRAIN.value,)})
+    labels = analyse_fits(trained, (served.root,)).label_columns
+    facts = next(f for f in running if f.cell.index == origin.cell_index)
+    return changed_after(origin, facts, labels)
 
 
 def _after_the_load(proposals: list[RoleProposal]) -> list[RoleProposal]:

@@ -227,3 +227,28 @@ def test_a_random_fill_already_tagged_preprocess_is_proposed_untagged_with_the_r
         found.service_input.blocking is not None
         and "a random fill cannot be replayed" in found.service_input.blocking.reason
     )
+
+
+def test_a_frame_changed_in_the_cell_that_reads_it_is_named_with_the_line(make_notebook) -> None:
+    """`df["age"] = 2024 - df["year"]` below the `pd.read_csv` in one cell: the service takes the
+    frame as that cell leaves it (with `age`), and `tag` says which line and how to have it replayed.
+    The label encoded in the same cell is not such a change."""
+    read = "df = pd.read_csv('cars.csv')\ndf['sold'] = df['sold'].map({'yes': 1, 'no': 0})\ndf.head()"
+    cells = [
+        code(IMPORTS),
+        code(read + "\ndf['age'] = 2024 - df['year']"),
+        code("X = pd.get_dummies(df.drop(columns=['sold']), drop_first=True)\ny = df['sold']"),
+        code(FINAL.replace("X_train, y_train", "X, y")),
+    ]
+    found = plan(make_notebook(cells, name="changed.ipynb"))
+    assert [p.roles for p in found.proposals] == [("preprocess",), ("load",), ("preprocess",), ("train",)]
+    assert found.proposals[1].reason == (
+        "reads data with `pd.read_csv`; line 4 (`df['age'] = 2024 - df['year']`) changes the frame after the "
+        "read, so the service takes the frame as this cell leaves it: move such lines into a cell of their own "
+        "to have them replayed per request"
+    )
+    cells[1] = code(read)
+    cells[2] = code("df['age'] = 2024 - df['year']\n" + cells[2].source)
+    found = plan(make_notebook(cells, name="apart.ipynb"))
+    assert found.proposals[1].reason == "reads data with `pd.read_csv`"
+    assert found.service_input is not None and found.service_input.describe() == "raw columns of `df` from cars.csv"
