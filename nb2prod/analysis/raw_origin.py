@@ -34,6 +34,7 @@ from nb2prod.analysis.replay.plan import frame_root
 READER = re.compile(r"(^|\.)read_\w+$")
 CONSTRUCTOR = re.compile(r"(^|\.)DataFrame(\.from_records|\.from_dict)?$")
 DATASET = re.compile(r"(^|\.)(load_\w+|fetch_\w+|load_dataset)$")
+TRANSFORMS = frozenset({"transform", "fit_transform"})
 SPLITS = re.compile(r"(^|\.)train_test_split$")
 
 
@@ -131,8 +132,16 @@ class _Tracer:
             if made is not None:
                 how, is_frame = made
                 return RawOrigin(name, self.statements[position].cell_index, node.lineno, how, is_frame)
-            name, at = frame_root(value, self.modules), position
+            name, at = self._source(value), position
         return None
+
+    def _source(self, value: ast.expr) -> str | None:
+        """The frame `value` is computed from; through a fitted transformer's `transform(X)` or
+        `fit_transform(X)` (`imputer.transform(X_train.values)`), its input."""
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.args:
+            if value.func.attr in TRANSFORMS:
+                return frame_root(value.args[0], self.modules)
+        return frame_root(value, self.modules)
 
     def _binding(self, name: str, before: int) -> tuple[int, ast.Assign] | None:
         """The last plain assignment to `name` above statement `before`."""

@@ -252,3 +252,17 @@ def test_a_frame_changed_in_the_cell_that_reads_it_is_named_with_the_line(make_n
     found = plan(make_notebook(cells, name="apart.ipynb"))
     assert found.proposals[1].reason == "reads data with `pd.read_csv`"
     assert found.service_input is not None and found.service_input.describe() == "raw columns of `df` from cars.csv"
+
+
+def test_the_lineage_goes_through_a_fitted_transformer_to_its_input(make_notebook) -> None:
+    path = make_notebook(
+        [
+            code(IMPORTS + "\nfrom sklearn.impute import SimpleImputer"),
+            code("df = load_wine(as_frame=True).frame"),
+            code("X = pd.get_dummies(df.drop(columns=['target']))\ny = df['target']"),
+            code("imputer = SimpleImputer(strategy='median')\nX_imputed = imputer.fit_transform(X.values)"),
+            code("model = RandomForestClassifier(random_state=0)\nmodel.fit(X_imputed, y)"),
+        ]
+    )
+    origin = origin_of(path)
+    assert origin is not None and (origin.frame, origin.cell_index) == ("df", 1)
