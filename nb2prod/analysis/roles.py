@@ -19,8 +19,10 @@ from dataclasses import dataclass
 
 from nb2prod.analysis import names as analysis
 from nb2prod.analysis.findings import Finding
+from nb2prod.analysis.fitchain import analyse_fits
 from nb2prod.analysis.flow import CellFacts, cell_facts, dotted, reads_data, with_containers
 from nb2prod.analysis.joins import joined_file
+from nb2prod.analysis.raw_origin import RawOrigin, changed_after, find_raw_origin
 from nb2prod.analysis.reasons import describe_unneeded, listed
 from nb2prod.analysis.served import ServedModel, find_served_model
 from nb2prod.analysis.service_input import ServiceInput, blocker, replay_errors, service_input, with_roles
@@ -82,7 +84,9 @@ def propose_roles(spec: NotebookSpec, model: str | None = None) -> RolePlan:
     last = max(needed)
     context = _Context(spec, served, evaluate, needed, shipped, _input_cells(running, served), last, state)
     proposals = [_propose(context, f, fixed.get(f.cell.index)) for f in facts]
-    proposals = _after_the_load(proposals)
+    features = served.fit_call.features if served.fit_call is not None else None
+    origin = find_raw_origin(running, served.fit.cell.index, features)
+    proposals = _after_the_origin(proposals, origin, _changed_after(spec, running, served, origin))
     proposals = _choose_parameters(running, proposals, needed, served)
     needs_model = _convert_needs_model(spec, facts, proposals, served)
     chosen = model or spec.config.model or (served.variable if needs_model else None)
@@ -318,8 +322,8 @@ def raw_or_engineered(
     service then takes raw rows); else run them untagged, and say which line stops the replay.
     `joined` is a cell that joins a second data file into the prepared frame: it stops the replay."""
     replayed = {p.cell_index for p in proposals if _fit_input_preprocess(p) and p.cell_index in input_cells}
-    engineered = with_roles(
-        spec, {p.cell_index: p.roles for p in proposals if not p.fixed and p.cell_index not in replayed}
+    engineered = with_roles(  # the replayed cells untagged, whatever tags the notebook has now
+        spec, {p.cell_index: () if p.cell_index in replayed else p.roles for p in proposals if not p.fixed}
     )
     if joined is not None and replayed:
         new = [joined]
@@ -329,7 +333,12 @@ def raw_or_engineered(
         trial = with_roles(spec, {p.cell_index: p.roles for p in trial_proposals if not p.fixed})
         errors = replay_errors(trial, model) if replayed else []
         if not errors:
-            return trial_proposals, service_input(trial, model=model)
+            found = service_input(trial, model=model)
+            if found.kind == "raw" or not replayed:
+                return trial_proposals, found
+            # nothing in them is replayed (a split, displays): they run untagged, as written
+            kept = [_untagged(p) if p.cell_index in replayed else p for p in proposals]
+            return kept, service_input(engineered, model=model)
         before = {f.message for f in replay_errors(engineered, model)}
         new = [f for f in errors if f.message not in before]
         if not new:
@@ -341,6 +350,47 @@ def raw_or_engineered(
 
 def _fit_input_preprocess(proposal: RoleProposal) -> bool:
     return proposal.roles == (Role.PREPROCESS.value,) and proposal.reason.startswith(FIT_INPUT)
+
+
+def _after_the_origin(
+    proposals: list[RoleProposal], origin: RawOrigin | None, changed: tuple[int, str] | None
+) -> list[RoleProposal]:
+    """Only fit-input cells below the cell where the raw frame begins are replayed (see
+    `raw_origin`); that cell is `load`. Without an origin, the first cell that reads data is it."""
+    if origin is None:
+        return _after_the_load(proposals)
+    found = []
+    for p in proposals:
+        if p.cell_index == origin.cell_index and not p.fixed:
+            if not p.roles or _fit_input_preprocess(p):
+                made = f"makes the raw frame `{origin.frame}` (line {origin.line} {origin.how})"
+                p = _proposal(p.cell_index, (Role.LOAD,), f"{made}; the service takes its columns")
+            if changed is not None:
+                p = _proposal(p.cell_index, tuple(Role(r) for r in p.roles), p.reason + _changed_note(changed))
+        elif _fit_input_preprocess(p) and p.cell_index < origin.cell_index:
+            p = _untagged(p)
+        found.append(p)
+    return found
+
+
+def _changed_note(changed: tuple[int, str]) -> str:
+    line, text = changed
+    return (
+        f"; line {line} (`{text}`) changes the frame after the read, so the service takes the frame as this "
+        "cell leaves it: move such lines into a cell of their own to have them replayed per request"
+    )
+
+
+def _changed_after(
+    spec: NotebookSpec, running: Sequence[CellFacts], served: ServedModel, origin: RawOrigin | None
+) -> tuple[int, str] | None:
+    """The line of the origin cell that changes the raw frame after reading it, if any."""
+    if origin is None:
+        return None
+    trained = with_roles(spec, {served.fit.cell.index: (Role.TRAIN.value,)})
+    labels = analyse_fits(trained, (served.root,)).label_columns
+    facts = next(f for f in running if f.cell.index == origin.cell_index)
+    return changed_after(origin, facts, labels)
 
 
 def _after_the_load(proposals: list[RoleProposal]) -> list[RoleProposal]:

@@ -70,6 +70,11 @@ def test_manifest_says_which_columns_take_a_null_and_why(converted: dict[str, An
     if inference["path"] == "compiled":  # proven on rows holding those nulls too
         assert "training rows with a null in `age`, `glucose`, `visits`" in inference["reason"]
     assert "a null is taken in `age`, `glucose`, `visits`" in converted["convert"]
+    # the frame the notebook builds from random draws is the raw frame: its columns, without the label
+    assert (
+        "input: raw columns of `df`: 6 columns, `age`, `bmi`, `glucose`, `visits`, `smoker`, `ward`"
+        in (converted["convert"])
+    )
 
 
 def test_a_null_in_an_imputed_column_is_answered_as_the_notebook_answers_it(

@@ -4,7 +4,10 @@ The examples with their role tags stripped must convert to the same service as t
 versions (same golden answers, same model file). The tutorial-style notebooks in tests/notebooks
 (EDA, plots, several candidate models, `from sklearn import metrics`, `%matplotlib inline`) must
 become convertible, and their services must answer like the notebook: the generated tests, which
-replay the notebook's own answers, pass against the generated app in this environment.
+replay the notebook's own answers, pass against the generated app in this environment. Those that
+build their frame themselves (`pd.DataFrame({...draws...})`, `pd.DataFrame(records)`) serve that
+frame's columns (label and dropped columns left out), and answer its rows under uvicorn exactly as
+the notebook's model answers its engineered rows.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import nbformat
+import numpy as np
 import pytest
 
 from tests.conftest import EXAMPLES, FIXTURES, ConvertExample, code, run_cli
+from tests.e2e.service import run_notebook_here, serving_here
 
 pytestmark = pytest.mark.slow
 ROLES = {"parameters", "load", "preprocess", "train", "evaluate", "skip"}
@@ -93,9 +99,42 @@ def tutorial(name: str, tmp_path: Path) -> Path:
     return target
 
 
+def converted_raw(notebook: Path, out: Path, frame: str, *args: str) -> tuple[dict, str]:
+    """Convert; the service must take the raw columns of `frame`, and say so."""
+    result = run_cli("convert", notebook, "-o", out, *args, timeout=600)
+    manifest, _, _ = written(out, result)
+    assert f"input: raw columns of `{frame}`" in result.stdout, result.stdout
+    return manifest, result.stdout
+
+
+def assert_answers_raw_rows(here: Path, out: Path, frame: str, model: str) -> None:
+    """Rows of the notebook's raw frame, sent to the service under uvicorn as the client has them
+    (its input fields only), get the answers of the notebook's own model on its engineered rows
+    (`X`, run here from `here`: the notebook as it ran)."""
+    manifest = json.loads(next(out.glob("src/*/artifacts/manifest.json")).read_text())
+    fields = [f["name"] for f in manifest["input_schema"]["features"]]
+    namespace = run_notebook_here(here)
+    rows = namespace[frame].index[:40]
+    records = json.loads(namespace[frame].loc[rows, fields].to_json(orient="records"))
+    fitted, engineered = namespace[model], namespace["X"].loc[rows]
+    with serving_here(out, out / "server.log") as (url, _), httpx.Client(base_url=url, timeout=30) as http:
+        response = http.post("/predict/batch", json={"records": records})
+    assert response.status_code == 200, response.text
+    answers = response.json()
+    if hasattr(fitted, "predict_proba"):
+        assert answers["predictions"] == fitted.predict(engineered).tolist()
+        classes = [str(c) for c in fitted.classes_]
+        served = [[p[c] for c in classes] for p in answers["probabilities"]]
+        np.testing.assert_allclose(served, fitted.predict_proba(engineered), rtol=1e-9, atol=1e-12)
+    else:
+        np.testing.assert_allclose(answers["predictions"], fitted.predict(engineered), rtol=1e-9)
+
+
 def test_churn_tutorial_compares_models_and_fits_on_frame_values(tmp_path: Path) -> None:
     notebook = tutorial("tutorial_churn", tmp_path)
     shown = tag_write(notebook)
+    # the frame of random draws is where the raw frame begins (serving its columns needs `.values` replayed)
+    assert "(`rng = np.random.default_rng(7)`)  load: makes the raw frame `df` (line 3 builds it with" in shown
     assert "(`df.head()`)  skip: only displays `df.head()`" in shown
     assert "skip: fits `candidate`, not the served model `clf`" in shown
     assert "train, evaluate: fits `clf` (the served model); computes `accuracy_score`" in shown
@@ -115,9 +154,20 @@ def test_houses_tutorial_serves_the_model_it_predicts_with_last(tmp_path: Path) 
     shown = tag_write(notebook)  # three models are compared; the residuals plot predicts with `gbr`
     assert "skip: fits `ridge`, not the served model `gbr`" in shown
     assert "(`SEED = 3`)  parameters" in shown and "(`%%time`)  train: fits `gbr`" in shown
-    manifest, _, _ = converted(notebook, tmp_path / "out", "-p", "N_HOUSES", "300")
+    assert "load: makes the raw frame `houses` (line 2 builds it with `pd.DataFrame`)" in shown
+    assert '(`features = ["area", "rooms", "age", "distance_km"]`)  preprocess: prepares the fit input' in shown
+    assert "the service will take raw columns of `houses`" in shown
+    manifest, stdout = converted_raw(notebook, tmp_path / "out", "houses", "-p", "N_HOUSES", "300")
     assert manifest["model"]["variable"] == "gbr" and manifest["parameters"]["N_HOUSES"] == 300
+    assert "input: raw columns of `houses`: 4 columns, `area`, `rooms`, `age`, `distance_km`" in stdout
+    fields = [f["name"] for f in manifest["input_schema"]["features"]]
+    assert fields == ["area", "rooms", "age", "distance_km"]  # the frame's columns without the label `price`
     run_generated_tests(tmp_path / "out")
+    here = nbformat.read(notebook, as_version=4)  # the notebook as it ran: with the parameter given
+    parameters = next(c for c in here.cells if "parameters" in c.metadata.get("tags", []))
+    parameters.source = parameters.source.replace("N_HOUSES = 600", "N_HOUSES = 300")
+    nbformat.write(here, str(tmp_path / "as_run.ipynb"))
+    assert_answers_raw_rows(tmp_path / "as_run.ipynb", tmp_path / "out", "houses", "gbr")
 
 
 def test_transformer_tutorial_ships_its_class_and_drops_display_magics(tmp_path: Path) -> None:
@@ -125,13 +175,21 @@ def test_transformer_tutorial_ships_its_class_and_drops_display_magics(tmp_path:
     shown = tag_write(notebook)
     assert "preprocess: imports `BaseEstimator`, `TransformerMixin`, `np` for the preprocess code in cell 7" in shown
     assert "preprocess: defines `LogMoney`, used by `pipe`" in shown
-    manifest, _, stderr = converted(notebook, tmp_path / "out")
+    assert "load: makes the raw frame `loans` (line 3 builds it with `pd.DataFrame`)" in shown
+    assert "the service will take raw columns of `loans`" in shown
+    result = run_cli("convert", notebook, "-o", tmp_path / "out", timeout=600)
+    manifest, _, stderr = written(tmp_path / "out", result)
+    assert "input: raw columns of `loans`: 4 columns" in result.stdout
+    fields = [f["name"] for f in manifest["input_schema"]["features"]]
+    assert fields == ["income", "loan_amount", "years_employed", "credit_lines"]  # without the label `default`
     assert "`%matplotlib inline` only changes how the notebook shows output" in stderr
     assert "`%load_ext autoreload`" in stderr and "`%autoreload 2`" in stderr
     module = next((tmp_path / "out").glob("src/*/preprocessing.py")).read_text()
-    assert "# %matplotlib inline  (display-only magic: dropped by nb2prod)" in module
+    # the module replays the cells: the display magics stay, as comments, where the notebook had them
+    assert "\n#matplotlib inline\n#load_ext autoreload\n#autoreload 2\n" in module and "%" not in module
     assert "class LogMoney" in module and "def signed_log" in module
     run_generated_tests(tmp_path / "out")
+    assert_answers_raw_rows(notebook, tmp_path / "out", "loans", "pipe")
 
 
 def test_a_write_changes_cell_metadata_only(tmp_path: Path) -> None:
@@ -142,7 +200,8 @@ def test_a_write_changes_cell_metadata_only(tmp_path: Path) -> None:
     removed = [line for line in before if line not in after]
     added = [line.strip() for line in after if line not in before]
     assert removed == [line for line in before if line.strip() == '"metadata": {},'][: len(removed)]
-    assert set(added) <= {'"metadata": {', '"tags": [', '"skip"', '"train"', '"evaluate"', "]", "},", '"train",'}
+    allowed = {'"metadata": {', '"tags": [', '"skip"', '"train"', '"evaluate"', '"load"', "]", "},", '"train",'}
+    assert set(added) <= allowed
 
 
 def test_metrics_module_is_a_warning_and_a_named_dict_is_used(make_notebook, tmp_path: Path) -> None:
@@ -202,20 +261,20 @@ def test_loans_tutorial_runs_its_record_loop_and_reports_its_metric_calls(tmp_pa
     shown = tag_write(notebook)
     assert '(`NUMBERS = ["income", "amount", "years", "default"]`)  (untagged): prepares the fit input: ' in shown
     assert "skip: fits `lr`, not the served model `model`" in shown
-    manifest, golden, stderr = converted(notebook, tmp_path / "out", "--require", "accuracy_score>=0.6")
+    # the raw frame begins where the records become a frame; the label encoded there is not a feature
+    assert "(`df = pd.DataFrame(records)`)  load: makes the raw frame `df` (line 1 builds it with" in shown
+    assert '(`df["ratio"] = df["amount"] / df["income"]`)  preprocess: prepares the fit input' in shown
+    assert "the service will take raw columns of `df`" in shown
+    result = run_cli("convert", notebook, "-o", tmp_path / "out", "--require", "accuracy_score>=0.6", timeout=600)
+    manifest, golden, stderr = written(tmp_path / "out", result)
+    assert "input: raw columns of `df`: 4 columns, `income`, `amount`, `years`, `purpose`" in result.stdout
     assert set(manifest["metrics"]) == {"accuracy_score", "f1_score", "score"}
     assert manifest["metrics"]["score"] == manifest["metrics"]["accuracy_score"] > 0.6
     features = {f["name"]: f["dtype"] for f in manifest["input_schema"]["features"]}
-    assert features == {
-        "income": "float64",
-        "amount": "float64",
-        "years": "float64",
-        "ratio": "float64",
-        "purpose_car": "bool",
-        "purpose_education": "bool",
-        "purpose_home": "bool",
-    }
+    # loans.csv's columns without the label; `ratio` and the dummies are made per request
+    assert features == {"income": "float64", "amount": "float64", "years": "float64", "purpose": "str"}
     assert len(golden["examples"]) == 20
+    assert_answers_raw_rows(notebook, tmp_path / "out", "df", "model")
     spec = read_notebook(notebook)
     check_requirements(spec, (MetricRequirement.parse("score>=0.6"),), manifest["metrics"])
     with pytest.raises(RequirementNotMet, match=r"f1_score is 0\.\d+, but --require asks f1_score>=0\.99"):

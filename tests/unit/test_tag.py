@@ -175,7 +175,8 @@ def test_a_custom_transformer_is_preprocess_with_the_imports_it_needs(make_noteb
         ]
     )
     plan = plan_of(path)
-    assert [p.roles for p in plan.proposals] == [("preprocess",), (), ("preprocess",), ("skip",), ("train",)]
+    assert [p.roles for p in plan.proposals] == [("preprocess",), ("load",), ("preprocess",), ("skip",), ("train",)]
+    assert plan.proposals[1].reason.startswith("makes the raw frame `df` (line 1 builds it with `pd.DataFrame`)")
     assert plan.proposals[0].reason == (
         "imports `BaseEstimator`, `TransformerMixin`, `np` for the preprocess code in cell 3"
     )

@@ -27,6 +27,7 @@ from nb2prod.analysis.replay.edits import (
 )
 from nb2prod.analysis.replay.freeze import Classifier, Findings, Kind, Scope, fitted_receiver
 from nb2prod.analysis.replay.issues import IssueLog
+from nb2prod.analysis.replay.label_rewrite import rewritten_label
 from nb2prod.analysis.replay.plan import Emitted, FrozenValue, ModuleParts
 from nb2prod.analysis.replay.statements import (
     bodies,
@@ -289,6 +290,10 @@ class Replayer:
                 return True  # `y = train["Survived"]`
             if isinstance(node, ast.Expr):
                 return True  # `train.pop("Survived")`
+        column = rewritten_label(node, Classifier(self.scope))
+        if column is not None:
+            self.log.note(cell, node.lineno, f"rewrites the label `{column}`; a request has no label: left out")
+            return True
         if is_row_filter(node, self.scope.lineage):
             self.log.note(cell, node.lineno, f"`{ast.unparse(node)[:60]}` removes training rows; requests keep theirs")
             return True
