@@ -171,3 +171,79 @@ def test_unknown_paths_and_methods_get_the_rules_error_shape(app_module: ModuleT
     assert (missing.status_code, missing.json()) == (404, {"error": "Not Found"})
     assert (wrong_method.status_code, wrong_method.json()) == (405, {"error": "Method Not Allowed"})
     assert wrong_method.headers["allow"] == "POST"
+
+
+ONE_PASS_CASES = [
+    ("/predict", b'{"features": [5.1, 3.5, 1.4, 0.2]}', {"content-type": "application/json"}),
+    ("/predict", b'{"features": [5, 3, 1, 0]}', {"content-type": "application/json", "x-request-id": "given-id"}),
+    ("/predict", b'{"features": [50.1, 3.5, 1.4, 0.2]}', {"content-type": "application/json"}),  # a warning
+    ("/predict", b'{"features": [50.1, 3.5, 1.4, 0.2]}', {"content-type": "application/json", "x-strict": "true"}),
+    ("/predict", b'{"features": [5.1, 3.5, 1.4, 0.2]}', {"content-type": "application/json", "x-strict": "Yes"}),
+    ("/predict", b'{"features": [5.1, 3.5, 1.4, 0.2]}', {"content-type": "application/json; charset=utf-8"}),
+    ("/predict", b'{"features": [5.1, 3.5, 1.4, 0.2]}', {"content-type": "application/json", "x-request-id": "a b"}),
+    ("/predict", b'{"features": [1e400, 3.5, 1.4, 0.2]}', {"content-type": "application/json"}),
+    ("/predict", b'{"features": [null, 3.5, 1.4, 0.2]}', {"content-type": "application/json"}),
+    ("/predict", b'{"features": [5.1, 3.5, 1.4, 0.2], "x": 1}', {"content-type": "application/json"}),
+    ("/predict", b"{not json", {"content-type": "application/json"}),
+    ("/predict", b"\xff\xfe\xfd", {"content-type": "application/json"}),
+    ("/predict", b"", {"content-type": "application/json"}),
+    ("/predict", b'{"features": [' + b"1, " * 400_000 + b"1]}", {"content-type": "application/json"}),  # over the limit
+    ("/predict", b'{"features": [5.1, 3.5, 1.4, 0.2]}', {}),
+]
+
+
+def exchange(client: TestClient, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+    response = client.post(path, content=body, headers=headers)
+    answer = dict(response.headers)
+    if answer["x-request-id"] != headers.get("x-request-id"):  # a new id: only its shape can be the same
+        assert len(answer.pop("x-request-id")) == 32
+    return response.status_code, response.json(), answer
+
+
+def counters(client: TestClient) -> dict[str, float]:
+    """The request, row and drift counters of /metrics (not the latency, which differs run to run)."""
+    found = {}
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(("nb2prod_requests_total", "nb2prod_rows_scored_total", "nb2prod_drift_")):
+            name, value = line.rsplit(" ", 1)
+            found[name] = float(value)
+    return found
+
+
+def test_post_predict_in_one_pass_answers_and_counts_as_the_lane_does(app_module: ModuleType) -> None:
+    """`rawpredict`: the same status, body and headers as the lane (and FastAPI) for every case, the
+    same counters in /metrics, and the plain requests never reach the lane."""
+    app = app_module.app
+    one_pass = app.one_pass
+    assert one_pass is not None
+    reached = []
+    lane = one_pass.lane
+
+    async def counted(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+        await lane(scope, receive, send)
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        before = counters(client)
+        one_pass.lane = counted
+        try:
+            fast = [exchange(client, *case) for case in ONE_PASS_CASES]
+        finally:
+            one_pass.lane = lane
+        middle = counters(client)
+        app.one_pass = None
+        try:
+            routed = [exchange(client, *case) for case in ONE_PASS_CASES]
+        finally:
+            app.one_pass = one_pass
+        after = counters(client)
+    assert fast == routed
+    statuses = [status for status, _, _ in fast]
+    assert statuses[:3] == [200, 200, 200] and {400, 413, 422} <= set(statuses)
+    assert "warnings" in fast[2][1] and fast[3][0] == 422
+    assert fast[1][2]["x-request-id"] == "given-id"
+    added = {key: value - before.get(key, 0) for key, value in middle.items()}
+    assert added == {key: value - middle.get(key, 0) for key, value in after.items()}
+    assert added['nb2prod_requests_total{endpoint="/predict",status="200"}'] == statuses.count(200)
+    # Only the unusual requests went to the lane: not the five plain ones (a warning, a bad id among them).
+    assert len(reached) == len(ONE_PASS_CASES) - 5

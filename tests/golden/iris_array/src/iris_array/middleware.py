@@ -3,8 +3,8 @@ the last resort of the error rule, closing connections while the service drains)
 
 from __future__ import annotations
 
+import random
 import re
-import secrets
 from time import perf_counter
 
 from starlette.datastructures import MutableHeaders
@@ -37,7 +37,7 @@ class Envelope:
             return
         began = perf_counter()
         given = header(scope, b"x-request-id")
-        request_id = given if given is not None and REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
+        request_id = given if given is not None and REQUEST_ID.fullmatch(given) else new_request_id()
         id_header = (b"x-request-id", request_id.encode("latin-1"))
         scope.setdefault("state", {})["request_id"] = request_id
         state = scope["app"].state
@@ -61,6 +61,12 @@ class Envelope:
             await internal_error(request_id)(scope, receive, send_with_id)
         finally:
             state.metrics.observe(scope, request_id, status, began)
+
+
+def new_request_id() -> str:
+    """32 random hex digits. An id names a request in the log, it guards nothing: Python's own
+    generator gives one in a fraction of the time the system's (`secrets`) takes."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def header(scope: Scope, name: bytes) -> str | None:

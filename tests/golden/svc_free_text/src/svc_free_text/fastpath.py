@@ -30,6 +30,8 @@ class Service(FastAPI):
     """FastAPI, with the two prediction endpoints on their own lane."""
 
     prediction_lane: ASGIApp | None = None
+    # `POST /predict` in one pass (`rawpredict.RawPredict`), on the lane when it is set.
+    one_pass: ASGIApp | None = None
 
     def use_middleware(self, middleware: Sequence[Middleware]) -> None:
         """Put `middleware` (outermost first) around every request, the prediction lane's included."""
@@ -50,6 +52,8 @@ class Service(FastAPI):
             and not self.root_path
         ):
             scope["app"] = self
+            if self.one_pass is not None and scope["path"] == "/predict":
+                lane = self.one_pass
             await lane(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
