@@ -13,6 +13,7 @@ import ast
 from dataclasses import dataclass
 
 from nb2prod.analysis.names import TIMING_CELL_MAGIC, find_magics, fit_calls
+from nb2prod.analysis.replay.forms import rows_key, unindexed
 from nb2prod.analysis.splice import Edit, Positions, wrap
 from nb2prod.notebook.spec import Cell, NotebookSpec, Role
 
@@ -125,6 +126,11 @@ def analyse_fits(spec: NotebookSpec, receivers: tuple[str, ...]) -> FitAnalysis:
         if features is not None:
             edits.setdefault(located.cell.index, []).extend(
                 wrap(positions, features, f'{KEEP}("fit:{receiver}", ', ")")
+            )
+        target = _target_node(call)
+        if target is not None and unindexed(statements, chain.start, located.order):
+            edits.setdefault(located.cell.index, []).extend(
+                wrap(positions, target, f'{KEEP}("{rows_key(receiver)}", ', ")")
             )
         if chain.composed and start is not None:
             start_cell, start_node = start
