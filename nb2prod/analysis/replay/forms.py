@@ -92,8 +92,8 @@ def unindexed(statements: Sequence[Statement], start: str, before: int) -> bool:
         if found is None:
             return False
         value, before = found
-        if isinstance(value, ast.Call) and any(isinstance(n, ast.Call) and per_row(n) for n in ast.walk(value)):
-            return True
+        if peel(ast.unparse(value)) is not None or any(isinstance(n, ast.Call) and per_row(n) for n in ast.walk(value)):
+            return True  # `X = df.drop(columns=[...]).values`, `records = df[cols].to_dict("records")`
         name = value.id if isinstance(value, ast.Name) else None
     return False
 
@@ -119,3 +119,18 @@ def _bound(statements: Sequence[Statement], name: str, before: int) -> tuple[ast
                 args = node.value.args
                 return (args[position], located.order) if position < len(args) else None
     return None
+
+
+def unkeyed_reason(receiver: str, features: str, label: str) -> tuple[str, str]:
+    """(why, fix) when neither the fit input nor the label has an index: the proof cannot tell
+    which raw rows the training rows are, so raw rows are not served."""
+    why = (
+        f"`{receiver}` is fitted on `{features}` with the label `{label}`, both without an index (arrays or "
+        "lists), so nothing tells which raw rows the training rows came from and the replay cannot be proven "
+        "on them"
+    )
+    fix = (
+        f'Keep the label a pandas Series (e.g. `y = df["label"]` rather than `.values`): its index names the '
+        f"training rows, and `{features}` may stay an array."
+    )
+    return why, fix

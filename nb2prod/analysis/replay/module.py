@@ -15,7 +15,7 @@ from nb2prod.analysis.findings import Severity
 from nb2prod.analysis.fitchain import FitAnalysis, FitChain, Located, cell_text, editable_tree, run_statements
 from nb2prod.analysis.names import NOTEBOOK_BUILTINS
 from nb2prod.analysis.replay.edits import label_drop_edits
-from nb2prod.analysis.replay.forms import peel
+from nb2prod.analysis.replay.forms import peel, unkeyed_reason
 from nb2prod.analysis.replay.freeze import Classifier, Kind
 from nb2prod.analysis.replay.plan import (
     ALIGN,
@@ -106,6 +106,9 @@ def plan_replay(
     returned = _returned(replayer, statements, chain, cells) if replayer.parts.body else None
     if replayer.parts.body and returned is None:
         replayer.log.issues.append(_no_return(spec, chain, cells))
+    if returned is not None and chain is not None and chain.unkeyed_line is not None:
+        why, fix = unkeyed_reason(chain.receiver, chain.features, chain.label)
+        replayer.log.refuse(chain.cell, chain.unkeyed_line, why, fix, code="replay-rows")
     replayer.finish(cells, returned)
     return _plan(spec, replayer, returned, fits, chain, pandas)
 
