@@ -99,8 +99,13 @@ def unindexed(statements: Sequence[Statement], start: str, before: int) -> bool:
 
 
 class Statement(Protocol):
-    order: int
-    node: ast.stmt
+    """A top-level statement of a running cell, in run order (`fitchain.Located`)."""
+
+    @property
+    def order(self) -> int: ...
+
+    @property
+    def node(self) -> ast.stmt: ...
 
 
 def _bound(statements: Sequence[Statement], name: str, before: int) -> tuple[ast.expr, int] | None:
