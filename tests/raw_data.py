@@ -132,3 +132,107 @@ def write_houses(folder: Path, rows: int = 300) -> tuple[Path, Path]:
     houses.to_csv(sales, index=False)
     districts.to_csv(facts, index=False)
     return sales, facts
+
+
+def write_heart(folder: Path, rows: int = 360) -> Path:
+    """Heart-disease records: an id, M/F and Y/N columns, chest-pain and slope codes, zeros for
+    cholesterol that was not measured (as in the public data set)."""
+    rng = np.random.default_rng(21)
+    age = rng.integers(29, 78, rows)
+    sex = rng.choice(["M", "F"], rows, p=[0.75, 0.25])
+    pain = rng.choice(["ASY", "NAP", "ATA", "TA"], rows, p=[0.5, 0.22, 0.2, 0.08])
+    bp = rng.normal(132, 17, rows).round(0).clip(90, 200).astype(int)
+    cholesterol = rng.normal(240, 50, rows).round(0).clip(100, 500).astype(int)
+    cholesterol[rng.random(rows) < 0.1] = 0
+    max_hr = (205 - 0.7 * age + rng.normal(0, 18, rows)).round(0).astype(int)
+    angina = rng.choice(["Y", "N"], rows, p=[0.4, 0.6])
+    oldpeak = rng.gamma(1.2, 0.8, rows).round(1)
+    slope = rng.choice(["Up", "Flat", "Down"], rows, p=[0.43, 0.5, 0.07])
+    risk = (
+        0.04 * (age - 53)
+        + 0.9 * (sex == "M")
+        + 1.2 * (pain == "ASY")
+        + 1.1 * (angina == "Y")
+        + 0.6 * oldpeak
+        + 1.0 * (slope == "Flat")
+        - 0.02 * (max_hr - 140)
+        + rng.normal(0, 1, rows)
+    )
+    frame = pd.DataFrame(
+        {
+            "PatientID": np.arange(1000, 1000 + rows),
+            "Age": age,
+            "Sex": sex,
+            "ChestPainType": pain,
+            "RestingBP": bp,
+            "Cholesterol": cholesterol,
+            "FastingBS": (rng.random(rows) < 0.23).astype(int),
+            "MaxHR": max_hr,
+            "ExerciseAngina": angina,
+            "Oldpeak": oldpeak,
+            "ST_Slope": slope,
+            "HeartDisease": (risk > 1.6).astype(int),
+        }
+    )
+    path = folder / "heart.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def write_insurance(folder: Path, rows: int = 400) -> Path:
+    """Medical insurance charges: sex, smoker and region as text (some padded), BMI sometimes missing."""
+    rng = np.random.default_rng(13)
+    age = rng.integers(18, 65, rows)
+    sex = rng.choice(["male", "female", "Male "], rows, p=[0.45, 0.5, 0.05])
+    bmi = rng.normal(30.5, 6, rows).round(2).clip(16, 53)
+    children = rng.poisson(1.1, rows).clip(0, 5)
+    smoker = rng.choice(["yes", "no"], rows, p=[0.2, 0.8])
+    region = rng.choice(["southeast", "southwest", "northwest", "northeast"], rows)
+    charges = 250 * age + 320 * (bmi - 30) + 475 * children + 23_000 * (smoker == "yes") + rng.normal(0, 4000, rows)
+    bmi[rng.random(rows) < 0.08] = np.nan
+    frame = pd.DataFrame(
+        {
+            "age": age,
+            "sex": sex,
+            "bmi": bmi,
+            "children": children,
+            "smoker": smoker,
+            "region": region,
+            "charges": charges.clip(1100).round(2),
+        }
+    )
+    path = folder / "insurance.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def write_laptops(folder: Path, rows: int = 320) -> Path:
+    """Laptop listings as scraped: RAM as "8GB", weight as "1.37kg", an id, the price in euros."""
+    rng = np.random.default_rng(17)
+    company = rng.choice(["Dell", "Lenovo", "HP", "Asus", "Apple", "Acer"], rows, p=[0.22, 0.22, 0.2, 0.14, 0.1, 0.12])
+    kind = rng.choice(["Notebook", "Ultrabook", "Gaming", "2 in 1 Convertible"], rows, p=[0.5, 0.2, 0.18, 0.12])
+    ram = rng.choice([4, 8, 16, 32], rows, p=[0.2, 0.45, 0.28, 0.07])
+    inches = rng.choice([13.3, 14.0, 15.6, 17.3], rows, p=[0.25, 0.2, 0.45, 0.1])
+    weight = (0.9 + 0.12 * (inches - 12) + 0.8 * (kind == "Gaming") + rng.normal(0, 0.15, rows)).round(2)
+    price = (
+        350
+        + 55 * ram
+        + 400 * (company == "Apple")
+        + 450 * (kind == "Gaming")
+        + 250 * (kind == "Ultrabook")
+        + rng.normal(0, 120, rows)
+    )
+    frame = pd.DataFrame(
+        {
+            "laptop_ID": np.arange(1, rows + 1),
+            "Company": company,
+            "TypeName": kind,
+            "Inches": inches,
+            "Ram": [f"{r}GB" for r in ram],
+            "Weight": [f"{w}kg" for w in weight],
+            "Price_euros": price.clip(200).round(2),
+        }
+    )
+    path = folder / "laptops.csv"
+    frame.to_csv(path, index=False)
+    return path

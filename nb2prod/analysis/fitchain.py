@@ -10,9 +10,11 @@ The `y` side names the label: the columns a request never has.
 from __future__ import annotations
 
 import ast
+import dataclasses
 from dataclasses import dataclass
 
 from nb2prod.analysis.names import TIMING_CELL_MAGIC, find_magics, fit_calls
+from nb2prod.analysis.replay.forms import rows_key, unindexed
 from nb2prod.analysis.splice import Edit, Positions, wrap
 from nb2prod.notebook.spec import Cell, NotebookSpec, Role
 
@@ -42,6 +44,8 @@ class FitChain:
     steps: frozenset[tuple[int, int]]  # (cell index, line) of the statements that are chain steps
     label_names: frozenset[str]
     label_columns: frozenset[str]
+    label: str = ""  # y as written in the fit call
+    unkeyed_line: int | None = None  # the fit's line when neither X nor y has an index (see replay.forms)
 
     @property
     def composed(self) -> bool:
@@ -119,13 +123,20 @@ def analyse_fits(spec: NotebookSpec, receivers: tuple[str, ...]) -> FitAnalysis:
             continue
         located, call = fit
         chain, start = _walk(statements, located, call, receiver)
-        chains.append(chain)
         positions = Positions(cell_text(located.cell))
         features = _features_node(call)
         if features is not None:
             edits.setdefault(located.cell.index, []).extend(
                 wrap(positions, features, f'{KEEP}("fit:{receiver}", ', ")")
             )
+        target = _target_node(call)
+        if target is not None and unindexed(statements, chain.start, located.order):
+            edits.setdefault(located.cell.index, []).extend(
+                wrap(positions, target, f'{KEEP}("{rows_key(receiver)}", ', ")")
+            )
+            if unindexed(statements, ast.unparse(target), located.order):
+                chain = dataclasses.replace(chain, label=ast.unparse(target), unkeyed_line=call.lineno)
+        chains.append(chain)
         if chain.composed and start is not None:
             start_cell, start_node = start
             edits.setdefault(start_cell.index, []).extend(

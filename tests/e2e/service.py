@@ -139,9 +139,10 @@ def golden_of(out: Path) -> dict:
     return json.loads((out / "tests" / "golden.json").read_text())
 
 
-def run_notebook_here(notebook: Path) -> dict[str, Any]:
-    """The notebook's cells that run (not `skip`), executed in this process beside its data files:
-    their namespace, for comparing a service's answers with the notebook's own model."""
+def run_notebook_here(notebook: Path, *, every_cell: bool = False) -> dict[str, Any]:
+    """The notebook's cells that run (not `skip`; all of them with `every_cell`, as its author ran
+    it), executed in this process beside its data files: their namespace, for comparing a service's
+    answers with the notebook's own model."""
     import matplotlib
     import nbformat
 
@@ -151,7 +152,7 @@ def run_notebook_here(notebook: Path) -> dict[str, Any]:
     os.chdir(notebook.parent)
     try:
         for cell in nbformat.read(notebook, as_version=4).cells:
-            if cell.cell_type != "code" or "skip" in cell.metadata.get("tags", []):
+            if cell.cell_type != "code" or ("skip" in cell.metadata.get("tags", []) and not every_cell):
                 continue
             source = "\n".join("" if line.lstrip().startswith("%") else line for line in cell.source.splitlines())
             exec(compile(source, str(notebook), "exec"), namespace)  # noqa: S102 - our fixture notebooks

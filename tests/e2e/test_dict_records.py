@@ -2,7 +2,9 @@
 
 tests/notebooks/dict_records.ipynb turns a wine frame into `records = df[features].to_dict("records")`,
 splits the list, compares two pipelines and fits `DictVectorizer -> StandardScaler -> LogisticRegression`.
-Tagged with `tag --write --model model` and converted once.
+Tagged with `tag --write --model model` and converted once. The dicts are made from the wine frame's
+rows, so the service takes that frame's columns (those `features` selects) and the shipped
+`preprocess(frame)` replays `df[features].to_dict("records")` on a request.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tests.e2e.service import run_notebook_here
 pytestmark = pytest.mark.slow
 
 FIELDS = ["alcohol", "malic_acid", "color_intensity", "proline", "flavanoids", "region", "hue_level"]
+FRAME_ORDER = ["alcohol", "malic_acid", "flavanoids", "color_intensity", "proline", "target", "region", "hue_level"]
 
 
 @pytest.fixture(scope="module")
@@ -35,18 +38,23 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     result = run_cli("convert", notebook, "-o", folder / "service", timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     manifest = json.loads(next((folder / "service").glob("src/*/artifacts/manifest.json")).read_text())
-    return {"notebook": notebook, "out": folder / "service", "manifest": manifest, "convert": result.stderr}
+    return {
+        "notebook": notebook,
+        "out": folder / "service",
+        "manifest": manifest,
+        "convert": result.stdout + result.stderr,
+    }
 
 
 def test_the_dicts_keys_are_the_fields_typed_from_the_training_dicts(converted: dict[str, Any]) -> None:
     schema = converted["manifest"]["input_schema"]
     assert schema["kind"] == "frame"
     kinds = {f["name"]: f["kind"] for f in schema["features"]}
-    assert list(kinds) == FIELDS
+    assert list(kinds) == [c for c in FRAME_ORDER if c in FIELDS]  # the raw frame's columns the dicts take
     assert kinds["alcohol"] == "number" and kinds["hue_level"] == "integer" and kinds["region"] == "string"
     assert next(f for f in schema["features"] if f["name"] == "region")["categories"] == ["cool", "mild", "warm"]
     assert converted["manifest"]["model"]["uses_preprocess_function"]
-    assert "`train_records` is a list of dicts" in converted["convert"]
+    assert "input: raw columns of `df`: 7 columns, `alcohol`, `malic_acid`, `flavanoids`," in converted["convert"]
 
 
 def test_the_service_answers_the_test_dicts_as_the_notebook_model(converted: dict[str, Any]) -> None:

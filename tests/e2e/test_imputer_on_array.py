@@ -2,8 +2,10 @@
 
 tests/notebooks/imputer_on_array.ipynb makes dummies with pandas, splits, fits a SimpleImputer on
 `X_train.values` and a random forest on its output (after comparing it with a ridge). Tagged with
-`tag --write --model model` and converted once; the service takes the array's columns, and answers
-as the notebook's model answers the imputed test rows.
+`tag --write --model model` and converted once. The dummies are replayed on a request, so the
+service takes the diabetes frame's own columns (raw rows, `sex` and `age_group` as text); the
+shipped `preprocess(frame)` returns `frame_with_dummies.values`, the imputer is composed with the
+model, and the service answers the raw test rows as the notebook's model answers them imputed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from tests.e2e.service import run_notebook_here
 
 pytestmark = pytest.mark.slow
 
+RAW_NUMBERS = ["age", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
@@ -42,17 +46,19 @@ def test_the_imputer_on_the_array_is_composed_with_the_model(converted: dict[str
     assert manifest["preprocessing"]["transformers"] == ["imputer"]
     assert manifest["preprocessing"]["proof"]["rows"] == 353  # every training row reproduced through the imputer
     features = manifest["input_schema"]["features"]
-    assert manifest["input_schema"]["kind"] == "array"
-    assert [f["name"] for f in features][:3] == ["age", "bmi", "bp"]  # named after the frame's columns
-    assert [f["name"] for f in features if f["nullable"]] == ["bmi"]
+    assert manifest["input_schema"]["kind"] == "frame"
+    assert [f["name"] for f in features] == [*RAW_NUMBERS[:1], "sex", *RAW_NUMBERS[1:], "age_group"]
+    assert next(f for f in features if f["name"] == "age_group")["categories"] == ["middle", "senior", "young"]
+    bmi = next(f for f in features if f["name"] == "bmi")
+    assert bmi["nullable"] and not bmi.get("nullable_because")  # training had missing bmi values
 
 
 def test_the_service_answers_raw_array_rows_as_the_notebook_model(converted: dict[str, Any]) -> None:
     namespace = run_notebook_here(converted["notebook"])
-    raw = np.asarray(namespace["X_test"].values, dtype="float64")  # with the missing bmi values
-    assert np.isnan(raw).any()
+    raw = namespace["df"].loc[namespace["X_test"].index].drop(columns="target")  # with the missing bmi values
+    assert raw["bmi"].isna().any()
     expected = namespace["model"].predict(namespace["X_test_imputed"])
-    records = [{"features": [None if np.isnan(v) else float(v) for v in row]} for row in raw]
+    records = json.loads(raw.to_json(orient="records"))
     src = str(converted["out"] / "src")
     sys.path.insert(0, src)
     try:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from nb2prod.analysis.names import NOTEBOOK_BUILTINS
+from nb2prod.analysis.replay.forms import per_row
 
 REDUCTIONS = frozenset(
     {"mean", "median", "mode", "std", "var", "sum", "min", "max", "quantile", "count", "nunique", "unique"}
@@ -240,6 +241,8 @@ def _local_names(node: ast.AST) -> set[str]:
 
 
 def _row_wise(node: ast.Call) -> bool:
+    if per_row(node):
+        return True  # `df[features].to_dict("records")`
     for keyword in node.keywords:
         if keyword.arg == "axis" and isinstance(keyword.value, ast.Constant):
             return keyword.value.value in ROW_WISE_AXIS

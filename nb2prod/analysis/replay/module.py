@@ -15,6 +15,7 @@ from nb2prod.analysis.findings import Severity
 from nb2prod.analysis.fitchain import FitAnalysis, FitChain, Located, cell_text, editable_tree, run_statements
 from nb2prod.analysis.names import NOTEBOOK_BUILTINS
 from nb2prod.analysis.replay.edits import label_drop_edits
+from nb2prod.analysis.replay.forms import peel, unkeyed_reason
 from nb2prod.analysis.replay.freeze import Classifier, Kind
 from nb2prod.analysis.replay.plan import (
     ALIGN,
@@ -105,6 +106,9 @@ def plan_replay(
     returned = _returned(replayer, statements, chain, cells) if replayer.parts.body else None
     if replayer.parts.body and returned is None:
         replayer.log.issues.append(_no_return(spec, chain, cells))
+    if returned is not None and chain is not None and chain.unkeyed_line is not None:
+        why, fix = unkeyed_reason(chain.receiver, chain.features, chain.label)
+        replayer.log.refuse(chain.cell, chain.unkeyed_line, why, fix, code="replay-rows")
     replayer.finish(cells, returned)
     return _plan(spec, replayer, returned, fits, chain, pandas)
 
@@ -195,10 +199,19 @@ def _split_source(node: ast.stmt, name: str) -> str | None:
 def _returned(
     replayer: Replayer, statements: list[Located], chain: FitChain | None, cells: tuple[Cell, ...]
 ) -> str | None:
-    """What the function returns: the fit input's start, as the replayed statements leave it."""
+    """What the function returns: the fit input's start, as the replayed statements leave it
+    (`X_train.values`: the frame `X_train` comes from, as an array again, see `forms`)."""
     if chain is None:
         return None
-    text = replayer.aliases.get(chain.start, chain.start)
+    form = peel(chain.start)
+    if form is None:
+        return _returned_frame(replayer, statements, chain.start, cells)
+    frame = _returned_frame(replayer, statements, form.frame, cells)
+    return form.around(frame) if frame is not None else None
+
+
+def _returned_frame(replayer: Replayer, statements: list[Located], start: str, cells: tuple[Cell, ...]) -> str | None:
+    text = replayer.aliases.get(start, start)
     found = _in_scope(replayer, text)
     if found is not None:
         return found

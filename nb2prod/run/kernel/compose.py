@@ -11,7 +11,13 @@ import sys
 
 from nb2prod.run.kernel.common import _CaptureProblem
 from nb2prod.run.kernel.frozen import _frozen_load_shipped, _frozen_shipped_source
-from nb2prod.run.kernel.proof import _proof_compare, _proof_prove, _proof_row_labels, _proof_row_positions
+from nb2prod.run.kernel.proof import (
+    _proof_compare,
+    _proof_keyed,
+    _proof_prove,
+    _proof_row_labels,
+    _proof_row_positions,
+)
 
 _SERVED_PROOF_ROWS = 100
 
@@ -41,7 +47,8 @@ def _served_inputs(namespace, config, model, variable):
     if fit_input is None and raw is not None:
         fit_input = _served_fit_input(namespace, chain.get("features"))
     if raw is not None and fit_input is not None:
-        _served_prove(served, raw, fit_input, plan.get("label_columns", []), transformers)
+        rows = kept.get("rows:" + root)  # the fit's label: its index names the rows of an array fit input
+        _served_prove(served, raw, fit_input, plan.get("label_columns", []), transformers, rows)
     return served
 
 
@@ -54,30 +61,30 @@ def _served_module(plan, recorded, package):
     return source, function if callable(function) else None
 
 
-def _served_prove(served, raw, fit_input, labels, transformers):
+def _served_prove(served, raw, fit_input, labels, transformers, rows=None):
     """Prove the shipped preprocessing on the raw rows as a request has them (no label columns)."""
     record = served["record"]
     request, record["label_columns"] = _served_without_labels(raw, labels)
     transform = _served_transform(served["function"], transformers)
     if record["method"] == "replayed":
-        record["unused_columns"] = _served_unused_columns(transform, request, fit_input)
+        record["unused_columns"] = _served_unused_columns(transform, request, fit_input, rows)
         request = request.drop(columns=record["unused_columns"])
     try:
-        record["proof"] = _proof_prove(transform, request, fit_input, _SERVED_PROOF_ROWS)
+        record["proof"] = _proof_prove(transform, request, fit_input, _SERVED_PROOF_ROWS, rows)
     except _CaptureProblem as problem:
         problem.details.update(method=record["method"], transformers=record["transformers"])
         raise
-    served.update(sample=request, inputs=fit_input, positions=_proof_row_positions(request, fit_input))
+    served.update(sample=request, inputs=fit_input, positions=_proof_row_positions(request, fit_input, rows))
 
 
-def _served_unused_columns(transform, request, fit_input):
+def _served_unused_columns(transform, request, fit_input, rows=None):
     """Raw columns the replayed cells never read (an id they drop, the label under a new name):
     a request need not send them. Each is left out only if the fit input is still reproduced."""
     if not hasattr(request, "columns"):  # an array's columns have no names to leave out
         return []
     try:
-        positions = _proof_row_positions(request, fit_input)
-        labels = _proof_row_labels(fit_input)
+        positions = _proof_row_positions(request, fit_input, rows)
+        labels = _proof_row_labels(_proof_keyed(fit_input, rows))
     except Exception:  # noqa: BLE001 - the proof reports what is wrong
         return []
     frame = request.reset_index(drop=True)

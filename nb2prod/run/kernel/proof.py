@@ -15,18 +15,30 @@ from nb2prod.run.kernel.common import _CaptureProblem
 _PROOF_TOLERANCE = 1e-12
 
 
-def _proof_row_positions(request, fit_input):
-    """For each fit-input row, the position of the raw row it came from."""
+def _proof_row_positions(request, fit_input, rows=None):
+    """For each fit-input row, the position of the raw row it came from. A fit input without an
+    index (`X_train.values`, a list of dicts) takes it from `rows`, the fit's label, when given."""
     pandas = sys.modules.get("pandas")
     same_length = len(fit_input) == len(request)
     index = getattr(request, "index", None)  # a NumPy array (`X.values` given to an imputer) has none
-    if pandas is not None and isinstance(fit_input, pandas.DataFrame) and index is not None and index.is_unique:
-        positions = request.index.get_indexer(fit_input.index)
+    keyed = _proof_keyed(fit_input, rows)
+    indexed = pandas is not None and isinstance(keyed, (pandas.DataFrame, pandas.Series))
+    if indexed and index is not None and index.is_unique:
+        positions = request.index.get_indexer(keyed.index)
         if (positions >= 0).all():
             return [int(p) for p in positions]
     if same_length:
         return list(range(len(request)))
     raise _CaptureProblem("proof_rows", f"the fit input has {len(fit_input)} rows and the raw frame {len(request)}")
+
+
+def _proof_keyed(fit_input, rows):
+    """What gives the fit input's rows their labels: itself, or `rows` when it has no index."""
+    pandas = sys.modules.get("pandas")
+    indexed = pandas is not None and isinstance(fit_input, (pandas.DataFrame, pandas.Series))
+    if rows is None or indexed or len(rows) != len(fit_input):
+        return fit_input
+    return rows
 
 
 def _proof_single_rows(request, positions, limit):
@@ -78,11 +90,11 @@ def _proof_raised_at(err):
     return {"module_line": frames[-1].lineno, "module_text": (frames[-1].line or "").strip()}
 
 
-def _proof_prove(transform, request, fit_input, limit):
+def _proof_prove(transform, request, fit_input, limit, rows=None):
     """Check `transform(request)` against `fit_input`; returns the proof's record."""
-    positions = _proof_row_positions(request, fit_input)
+    positions = _proof_row_positions(request, fit_input, rows)
     frame = _proof_request_rows(request)
-    labels = _proof_row_labels(fit_input)
+    labels = _proof_row_labels(_proof_keyed(fit_input, rows))
     batch = _proof_apply(transform, frame.copy(), "batch", None)
     largest = _proof_compare(fit_input, batch, positions, list(range(len(positions))), labels, "batch")
     checked = _proof_single_rows(frame, positions, limit)
