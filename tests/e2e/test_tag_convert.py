@@ -130,23 +130,27 @@ def assert_answers_raw_rows(here: Path, out: Path, frame: str, model: str) -> No
         np.testing.assert_allclose(answers["predictions"], fitted.predict(engineered), rtol=1e-9)
 
 
-def test_churn_tutorial_compares_models_and_fits_on_frame_values(tmp_path: Path) -> None:
+def test_churn_tutorial_compares_models_and_serves_the_frame_it_fits_on_as_values(tmp_path: Path) -> None:
     notebook = tutorial("tutorial_churn", tmp_path)
     shown = tag_write(notebook)
-    # the frame of random draws is where the raw frame begins (serving its columns needs `.values` replayed)
+    # the frame of random draws is where the raw frame begins; the dummies and `.values` are replayed
     assert "(`rng = np.random.default_rng(7)`)  load: makes the raw frame `df` (line 3 builds it with" in shown
     assert "(`df.head()`)  skip: only displays `df.head()`" in shown
     assert "skip: fits `candidate`, not the served model `clf`" in shown
     assert "train, evaluate: fits `clf` (the served model); computes `accuracy_score`" in shown
-    manifest, golden, stderr = converted(notebook, tmp_path / "out")
-    assert "`X_train.values` is an object array of numbers and booleans; it is served as float64" in stderr
+    assert "preprocess: prepares the fit input: defines `X`" in shown
+    assert "the service will take raw columns of `df`" in shown
+    result = run_cli("convert", notebook, "-o", tmp_path / "out", timeout=600)
+    manifest, golden, stderr = written(tmp_path / "out", result)
+    raw = ["tenure", "monthly_charges", "support_calls", "contract", "paperless"]
+    assert f"input: raw columns of `df`: 5 columns, {', '.join(f'`{c}`' for c in raw)}" in result.stdout
     # `from sklearn import metrics` makes `metrics` a module; the evaluate cell's metric call is the metric
     assert "`metrics` is the module sklearn.metrics" not in stderr
     assert set(manifest["metrics"]) == {"accuracy_score"} and manifest["metrics"]["accuracy_score"] > 0.5
-    columns = [f["name"] for f in manifest["input_schema"]["features"]]
-    assert columns[:3] == ["tenure", "monthly_charges", "support_calls"] and "contract_yearly" in columns
-    assert golden["examples"] and "features" in golden["examples"][0]["input"]
+    assert [f["name"] for f in manifest["input_schema"]["features"]] == raw  # no label, no dummy columns
+    assert golden["examples"] and set(golden["examples"][0]["input"]) == set(raw)
     run_generated_tests(tmp_path / "out")
+    assert_answers_raw_rows(notebook, tmp_path / "out", "df", "clf")
 
 
 def test_houses_tutorial_serves_the_model_it_predicts_with_last(tmp_path: Path) -> None:
@@ -200,7 +204,18 @@ def test_a_write_changes_cell_metadata_only(tmp_path: Path) -> None:
     removed = [line for line in before if line not in after]
     added = [line.strip() for line in after if line not in before]
     assert removed == [line for line in before if line.strip() == '"metadata": {},'][: len(removed)]
-    allowed = {'"metadata": {', '"tags": [', '"skip"', '"train"', '"evaluate"', '"load"', "]", "},", '"train",'}
+    allowed = {
+        '"metadata": {',
+        '"tags": [',
+        '"skip"',
+        '"train"',
+        '"evaluate"',
+        '"load"',
+        '"preprocess"',
+        "]",
+        "},",
+        '"train",',
+    }
     assert set(added) <= allowed
 
 
