@@ -51,6 +51,10 @@ def test_the_imputer_on_the_array_is_composed_with_the_model(converted: dict[str
     assert next(f for f in features if f["name"] == "age_group")["categories"] == ["middle", "senior", "young"]
     bmi = next(f for f in features if f["name"] == "bmi")
     assert bmi["nullable"] and not bmi.get("nullable_because")  # training had missing bmi values
+    taken = {f["name"]: f.get("nullable_because") for f in features if f.get("nullable_because")}
+    # a null age reaches the imputer as NaN; a null sex would become all-zero dummies (scored as
+    # "female", the dropped first category), so it is refused, not "imputed"
+    assert taken["age"] == "imputed by SimpleImputer" and "sex" not in taken and "age_group" not in taken
 
 
 def test_the_service_answers_raw_array_rows_as_the_notebook_model(converted: dict[str, Any]) -> None:

@@ -64,3 +64,22 @@ def test_a_reason_the_served_path_does_not_bear_out_is_dropped() -> None:
     schema = _describe_sample(numbers, "X")
     _handled_nulls(schema, forest, lambda frame: frame.astype({"rooms": "int64"}), numbers)
     assert [c["name"] for c in schema["columns"] if c.get("nullable_because")] == ["area"]
+
+
+def test_a_null_the_preprocessing_turns_into_a_value_is_refused() -> None:
+    """Dummies of a null are all zero, the base category's row: the imputer never sees the null, so
+    the service would score a null `plan` as `basic`. Only `area`, whose NaN reaches the imputer, is taken."""
+    raw = pd.DataFrame({"plan": ["basic", "pro", "team", "pro", "basic", "team"] * 5, "area": FRAME["area"][:30]})
+
+    def preprocess(frame: pd.DataFrame) -> pd.DataFrame:
+        dummies = pd.get_dummies(frame["plan"], prefix="plan", drop_first=True, dtype=float)
+        dummies = dummies.reindex(columns=["plan_pro", "plan_team"], fill_value=0.0)
+        return pd.concat([frame[["area"]], dummies], axis=1)
+
+    model = make_pipeline(SimpleImputer(), LinearRegression()).fit(preprocess(raw), TARGET[:30])
+    schema = _describe_sample(raw, "df")
+    _handled_nulls(schema, model, preprocess, raw)
+    assert {c["name"]: c.get("nullable_because") for c in schema["columns"]} == {
+        "plan": None,
+        "area": "imputed by SimpleImputer",
+    }

@@ -2,8 +2,9 @@
 
 Runs inside the user's kernel (see the package docstring): standard library only, Python >= 3.9.
 A column is named only when the fitted pipeline covers it with an imputer (or passes it to a
-model that accepts NaN), and a null in it then goes through the whole served path (the shipped
-preprocessing included) to an answer for every row; otherwise the schema keeps refusing a null there.
+model that accepts NaN), the shipped preprocessing hands the null on to the model as NaN (not as a
+value, such as all-zero dummies), and the null then goes through the whole served path to an answer
+for every row; otherwise the schema keeps refusing a null there.
 """
 
 import sys
@@ -55,12 +56,34 @@ def _answers_with_null(model, preprocess, sample, name):
     rows = _with_null(sample.head(_CHECK_ROWS), name)
     try:
         inputs = preprocess(rows) if preprocess is not None else rows
+        if preprocess is not None and not _reaches_model_as_nan(preprocess(sample.head(_CHECK_ROWS)), inputs):
+            return False
         answers = np.asarray(model.predict(inputs))
     except Exception:  # noqa: BLE001 - whatever fails, the null is not handled
         return False
     if len(answers) != len(rows):
         return False
     return answers.dtype.kind not in "fc" or bool(np.isfinite(answers).all())
+
+
+def _reaches_model_as_nan(before, after):
+    """Whether the preprocessing hands the null on to the model as NaN: every model input that the
+    null changes is NaN. A null that the preprocessing turns into a value (all-zero dummies, the
+    False of a comparison) would be scored as that value, so the imputer or the model never sees it."""
+    import numpy as np
+    import pandas
+
+    def table(inputs):
+        if isinstance(inputs, list):  # records as dicts
+            inputs = pandas.DataFrame(inputs)
+        return np.asarray(inputs, dtype=object)
+
+    before, after = table(before), table(after)
+    if before.shape != after.shape:
+        return False
+    missing_before, missing_after = pandas.isna(before), pandas.isna(after)
+    changed = (before != after) & ~(missing_before & missing_after)
+    return bool(changed.any()) and bool((missing_after | ~changed).all())
 
 
 def _null_reasons(model):
