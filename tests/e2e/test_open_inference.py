@@ -3,9 +3,10 @@ with its binary tensor data on and off, and over gRPC, against the converted exa
 real uvicorn on 127.0.0.1; bad binary bodies and bad gRPC requests; per-answer warnings and
 strict mode.
 
-An array model (iris_array: one `[N, 4]` input, sent as FP64 and as FP32) and a frame model
-(customers_mixed: one `[N]` input per column, BYTES and BOOL among them) must answer the golden
-rows as the notebook's model did.
+Every example service must answer its golden rows as the notebook's model did: an array model
+(iris_array: one `[N, 4]` input, sent as FP64 and as FP32), a frame model (customers_mixed: one
+`[N]` input per column, BYTES and BOOL among them), a regression with custom preprocessing
+(diabetes_custom: `predict` only) and a grid search's best estimator (wine_gridsearch).
 """
 
 from __future__ import annotations
@@ -51,6 +52,16 @@ class Served:
 @pytest.fixture(scope="module")
 def iris(convert_example: ConvertExample, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     yield from serve(convert_example, EXAMPLES / "iris_array.ipynb", tmp_path_factory.mktemp("iris"))
+
+
+@pytest.fixture(scope="module")
+def diabetes(convert_example: ConvertExample, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    yield from serve(convert_example, EXAMPLES / "diabetes_custom.ipynb", tmp_path_factory.mktemp("diabetes"))
+
+
+@pytest.fixture(scope="module")
+def wine(convert_example: ConvertExample, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    yield from serve(convert_example, EXAMPLES / "wine_gridsearch.ipynb", tmp_path_factory.mktemp("wine"))
 
 
 @pytest.fixture(scope="module")
@@ -100,11 +111,21 @@ def datatype_of(array: np.ndarray) -> str:
     return {np.dtype(t): name for name, t in NUMPY_TYPES.items()}[array.dtype]
 
 
+def output_names(served: Served) -> tuple[str, ...]:
+    """A classifier answers labels and probabilities; a regression its predictions only."""
+    return ("predict", "predict_proba") if served.metadata["output"]["classes"] is not None else ("predict",)
+
+
 def assert_golden_answers(
-    served: Served, examples: list[dict[str, Any]], predict: np.ndarray, proba: np.ndarray, array_type: str
+    served: Served, examples: list[dict[str, Any]], predict: np.ndarray, proba: np.ndarray | None, array_type: str
 ) -> None:
     # FP32 rows are the golden rows rounded to float32: the probabilities move by about that much.
     tolerance = served.golden["tolerance"] if array_type == "FP64" else 1e-5
+    if served.metadata["output"]["classes"] is None:
+        assert proba is None and predict.shape == (len(examples),)
+        expected = [example["prediction"] for example in examples]
+        assert predict.tolist() == pytest.approx(expected, rel=tolerance, abs=tolerance)
+        return
     labels = [str(label) for label in served.metadata["output"]["classes"]]
     assert predict.shape == (len(examples),) and proba.shape == (len(examples), len(labels))
     for index, example in enumerate(examples):
@@ -119,7 +140,7 @@ def assert_golden_answers(
 
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
-@pytest.mark.parametrize("model", ["iris", "customers"])
+@pytest.mark.parametrize("model", ["iris", "customers", "diabetes", "wine"])
 def test_tritonclient_http_answers_the_golden_rows(request: pytest.FixtureRequest, model: str, binary: bool) -> None:
     served: Served = request.getfixturevalue(model)
     client = httpclient.InferenceServerClient(served.host)
@@ -135,19 +156,18 @@ def test_tritonclient_http_answers_the_golden_rows(request: pytest.FixtureReques
             inputs.append(tensor)
         # tritonclient's defaults: outputs in binary; without binary data, ask for them in JSON.
         outputs = (
-            None
-            if binary
-            else [httpclient.InferRequestedOutput(n, binary_data=False) for n in ("predict", "predict_proba")]
+            None if binary else [httpclient.InferRequestedOutput(n, binary_data=False) for n in output_names(served)]
         )
         result = client.infer(served.name, inputs, outputs=outputs, request_id="golden")
         assert result.get_response()["id"] == "golden"
+        assert [o["name"] for o in result.get_response()["outputs"]] == list(output_names(served))
         assert_golden_answers(
             served, examples, result.as_numpy("predict"), result.as_numpy("predict_proba"), array_type
         )
     client.close()
 
 
-@pytest.mark.parametrize("model", ["iris", "customers"])
+@pytest.mark.parametrize("model", ["iris", "customers", "diabetes", "wine"])
 def test_tritonclient_grpc_answers_the_golden_rows(request: pytest.FixtureRequest, model: str) -> None:
     served: Served = request.getfixturevalue(model)
     client = grpcclient.InferenceServerClient(served.grpc)
