@@ -67,6 +67,7 @@ NOTEBOOKS: dict[str, Entry] = {
     "raw_insurance": Entry("test_raw_fit_forms.py", write_insurance, "insurance.csv"),
     "raw_laptops": Entry("test_raw_fit_forms.py", write_laptops, "laptops.csv"),
     "raw_titanic": Entry("test_raw_fit_forms.py", write_passengers, "train.csv"),
+    "raw_read_cell": Entry("test_read_cell_replay.py", write_houses, "houses.csv"),
     "dict_records": Entry("test_dict_records.py", model="model"),
     "imputer_on_array": Entry("test_imputer_on_array.py", model="model"),
     "imputed_nulls": Entry("test_imputed_nulls.py"),
