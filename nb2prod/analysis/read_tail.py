@@ -21,7 +21,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from nb2prod.analysis.fitchain import FitChain, cell_text, editable_tree
-from nb2prod.analysis.flow import cell_facts, with_containers
+from nb2prod.analysis.flow import cell_facts, reads_data, with_containers
 from nb2prod.analysis.raw_origin import changed_after, find_raw_origin
 from nb2prod.analysis.splice import Positions
 from nb2prod.notebook.spec import Cell, NotebookSpec, Role
@@ -43,7 +43,8 @@ class ReadTail:
 def read_tail(spec: NotebookSpec, chain: FitChain | None, labels: frozenset[str], raw: str | None) -> ReadTail | None:
     """The tail of the raw frame's cell when it is replayed: the frame is read from a file in a cell
     that is `load` or untagged, above the fit, preprocess cells below it replay the fit input, the
-    cell changes the frame after the read, and no other raw frame was named (`raw`)."""
+    cell changes the frame after the read and reads nothing more, and no other raw frame was named
+    (`raw`)."""
     if chain is None:
         return None
     facts = with_containers([cell_facts(c) for c in spec.code_cells()])
@@ -70,6 +71,8 @@ def read_tail(spec: NotebookSpec, chain: FitChain | None, labels: frozenset[str]
     spans = [(positions.start(n), positions.end(n)) for n in tree.body if positions.start(n) < end and not _kept(n)]
     source = _blank_out(cell.source, spans)
     tail = dataclasses.replace(cell, source=source, roles=(Role.PREPROCESS,))
+    if reads_data(cell_facts(tail)) is not None:
+        return None  # a second read below the first (`df.merge(pd.read_csv(...))`) is data, not a request's
     return ReadTail(tail, origin.frame, end, changed[0], changed[1])
 
 

@@ -81,3 +81,9 @@ def test_another_raw_frame_named_by_the_user_keeps_the_cell_as_it_is(make_notebo
     read = READ + "\nraw = df.copy()"
     spec = read_notebook(notebook(make_notebook, read=read, nb2prod={"raw": "raw"}))
     assert all(c.index != 2 for c in assemble_preprocess(spec).cells)
+
+
+def test_a_second_read_below_the_first_keeps_the_cell_as_it_is(make_notebook) -> None:
+    read = READ + "\ndf = df.merge(pd.read_csv('dealers.csv'), on='dealer')"
+    spec = read_notebook(notebook(make_notebook, read=read))
+    assert all(c.index != 2 for c in assemble_preprocess(spec).cells)
