@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from nb2prod.analysis import names as analysis
 from nb2prod.analysis.fitchain import FitAnalysis, analyse_fits, fit_receivers
+from nb2prod.analysis.read_tail import ReadTail, read_tail
 from nb2prod.analysis.replay.module import plan_replay
 from nb2prod.analysis.replay.plan import ReplayPlan, raw_from_config
 from nb2prod.analysis.splice import Edit
@@ -76,9 +77,14 @@ HEADER = (
 def assemble_preprocess(spec: NotebookSpec, *, raw: str | None = None, model: str | None = None) -> PreprocessModule:
     """The preprocessing module (does not check it; lint does). `raw`/`model` are the --raw and
     --model flags when given."""
-    verbatim = _verbatim(spec)
-    fits = analyse_fits(spec, fit_receivers(spec, model or spec.config.model))
-    replay = plan_replay(spec, verbatim.cells, fits, raw=raw_from_config(spec, raw), model=model or spec.config.model)
+    model = model or spec.config.model
+    fits = analyse_fits(spec, fit_receivers(spec, model))
+    named = raw_from_config(spec, raw)
+    chain = fits.chain(model.split(".")[0] if model else None) or (fits.chains[-1] if fits.chains else None)
+    tail = read_tail(spec, chain, fits.label_columns, named)
+    verbatim = _verbatim(spec, tail)
+    named = named or (tail.frame if tail else None)
+    replay = plan_replay(spec, verbatim.cells, fits, raw=named, model=model, tail=tail)
     if replay is None:
         return dataclasses.replace(verbatim, fits=fits)
     imports = verbatim.imports
@@ -96,9 +102,9 @@ def assemble_preprocess(spec: NotebookSpec, *, raw: str | None = None, model: st
     )
 
 
-def _verbatim(spec: NotebookSpec) -> PreprocessModule:
-    """Concatenate the preprocess cells into one module."""
-    cells = tuple(spec.code_cells(Role.PREPROCESS))
+def _verbatim(spec: NotebookSpec, tail: ReadTail | None = None) -> PreprocessModule:
+    """Concatenate the preprocess cells (and the replayed part of the raw frame's cell) into one module."""
+    cells = tuple(sorted([*spec.code_cells(Role.PREPROCESS), *([tail.cell] if tail else [])], key=lambda c: c.index))
     parts = [HEADER.format(notebook=spec.path.name)]
     line_cells: list[tuple[int, Cell, int]] = []
     line = parts[0].count("\n") + 1

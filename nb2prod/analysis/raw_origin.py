@@ -17,8 +17,8 @@ and replayed per request. The service takes the columns that the frame has when 
 ends (what the cell does after making the frame, such as encoding the label in place, is part of
 making the data), with the label and the columns the notebook drops left out. When the frame is
 read from a file and the same cell goes on to change it (`df["age"] = 2024 - df["year"]` below the
-`pd.read_csv`), `tag` says so (`changed_after`): the service then takes that changed frame, and
-moving those lines into a cell of their own has them replayed per request instead.
+`pd.read_csv`; `changed_after` finds the first such line), those lines are replayed per request
+with the preprocess cells below (see `read_tail`), so the service takes the file's columns.
 """
 
 from __future__ import annotations

@@ -86,13 +86,14 @@ def propose_roles(spec: NotebookSpec, model: str | None = None) -> RolePlan:
     proposals = [_propose(context, f, fixed.get(f.cell.index)) for f in facts]
     features = served.fit_call.features if served.fit_call is not None else None
     origin = find_raw_origin(running, served.fit.cell.index, features)
-    proposals = _after_the_origin(proposals, origin, _changed_after(spec, running, served, origin))
+    proposals = _after_the_origin(proposals, origin)
     proposals = _choose_parameters(running, proposals, needed, served)
     needs_model = _convert_needs_model(spec, facts, proposals, served)
     chosen = model or spec.config.model or (served.variable if needs_model else None)
     loads = sorted(p.cell_index for p in proposals if Role.LOAD.value in p.roles)
     joined = joined_file(spec, running, loads)
     proposals, service = raw_or_engineered(spec, running, proposals, context.input_cells, chosen, joined)
+    proposals = _read_cell_note(proposals, origin, _changed_after(spec, running, served, origin), service)
     return RolePlan(
         proposals=tuple(proposals),
         model=served.variable,
@@ -352,9 +353,7 @@ def _fit_input_preprocess(proposal: RoleProposal) -> bool:
     return proposal.roles == (Role.PREPROCESS.value,) and proposal.reason.startswith(FIT_INPUT)
 
 
-def _after_the_origin(
-    proposals: list[RoleProposal], origin: RawOrigin | None, changed: tuple[int, str] | None
-) -> list[RoleProposal]:
+def _after_the_origin(proposals: list[RoleProposal], origin: RawOrigin | None) -> list[RoleProposal]:
     """Only fit-input cells below the cell where the raw frame begins are replayed (see
     `raw_origin`); that cell is `load`. Without an origin, the first cell that reads data is it."""
     if origin is None:
@@ -365,12 +364,40 @@ def _after_the_origin(
             if not p.roles or _fit_input_preprocess(p):
                 made = f"makes the raw frame `{origin.frame}` (line {origin.line} {origin.how})"
                 p = _proposal(p.cell_index, (Role.LOAD,), f"{made}; the service takes its columns")
-            if changed is not None:
-                p = _proposal(p.cell_index, tuple(Role(r) for r in p.roles), p.reason + _changed_note(changed))
         elif _fit_input_preprocess(p) and p.cell_index < origin.cell_index:
             p = _untagged(p)
         found.append(p)
     return found
+
+
+def _read_cell_note(
+    proposals: list[RoleProposal],
+    origin: RawOrigin | None,
+    changed: tuple[int, str] | None,
+    service: ServiceInput | None,
+) -> list[RoleProposal]:
+    """What happens to the lines that change the raw frame after the read, in the read's own cell:
+    replayed per request with the preprocess cells below it when the service takes raw columns
+    (see `read_tail`), else part of the data."""
+    if origin is None or changed is None:
+        return proposals
+    below = any(Role.PREPROCESS.value in p.roles and p.cell_index > origin.cell_index for p in proposals)
+    replayed = below and service is not None and service.kind == "raw"
+    note = _replayed_note(changed) if replayed else _changed_note(changed)
+    return [
+        _proposal(p.cell_index, tuple(Role(r) for r in p.roles), p.reason + note, fixed=p.fixed)
+        if p.cell_index == origin.cell_index
+        else p
+        for p in proposals
+    ]
+
+
+def _replayed_note(changed: tuple[int, str]) -> str:
+    line, text = changed
+    return (
+        f"; the lines after the read (line {line}, `{text}`, on) change the frame: they run as written "
+        "here, and are replayed per request with the preprocess cells, so the service takes the file's columns"
+    )
 
 
 def _changed_note(changed: tuple[int, str]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from nb2prod.analysis.preprocess import PreprocessModule
-from nb2prod.analysis.splice import apply_edits
+from nb2prod.analysis.splice import Edit, apply_edits
 from nb2prod.notebook.spec import NotebookSpec
 from nb2prod.run.execute import CellEdits
 
@@ -22,9 +22,14 @@ def recording_edits(spec: NotebookSpec, module: PreprocessModule) -> CellEdits:
     """Edited sources of the cells the analysis records in, and what runs before them."""
     from nb2prod.run.capture import kernel_source
 
-    edits = {index: found for index, found in module.run_edits.items() if found}
+    edits = {index: list(found) for index, found in module.run_edits.items() if found}
     replay = module.replay
     snapshot_at = replay.snapshot_before if replay is not None and replay.raw else None
+    offset = replay.snapshot_offset if replay is not None and snapshot_at is not None else None
+    inside = offset is not None and snapshot_at is not None
+    if offset is not None and snapshot_at is not None:  # right after the read, in its cell (`analysis.read_tail`)
+        snapshot = f"; _nb2prod_snapshot({replay.raw!r}, globals())"  # type: ignore[union-attr]
+        edits.setdefault(snapshot_at, []).append(Edit(offset, offset, snapshot))
     if not edits and snapshot_at is None:
         return CellEdits()
     sources = {index: apply_edits(spec.cells[index].source, found) for index, found in edits.items()}
@@ -33,7 +38,7 @@ def recording_edits(spec: NotebookSpec, module: PreprocessModule) -> CellEdits:
     first = min([*sources, *([snapshot_at] if snapshot_at is not None else [])])
     setup = "# nb2prod: records training values and the fit input for the proof; not part of your notebook.\n"
     before = {first: setup + kernel_source(RECORDER_MODULES)}
-    if replay is not None and snapshot_at is not None:
+    if replay is not None and snapshot_at is not None and not inside:
         snapshot = f"_nb2prod_snapshot({replay.raw!r}, globals())\n"
         before[snapshot_at] = before.get(snapshot_at, "# nb2prod: keeps a copy of the raw frame for the proof.\n")
         before[snapshot_at] += snapshot

@@ -229,10 +229,11 @@ def test_a_random_fill_already_tagged_preprocess_is_proposed_untagged_with_the_r
     )
 
 
-def test_a_frame_changed_in_the_cell_that_reads_it_is_named_with_the_line(make_notebook) -> None:
-    """`df["age"] = 2024 - df["year"]` below the `pd.read_csv` in one cell: the service takes the
-    frame as that cell leaves it (with `age`), and `tag` says which line and how to have it replayed.
-    The label encoded in the same cell is not such a change."""
+def test_a_frame_changed_in_the_cell_that_reads_it_is_replayed_from_that_line(make_notebook) -> None:
+    """`df["age"] = 2024 - df["year"]` below the `pd.read_csv` in one cell: the lines after the read
+    are replayed with the preprocess cells below (see `read_tail`), so the service takes the file's
+    columns, and `tag` names the first such line. The label encoded in the same cell is not such a
+    change. Written in a cell of its own, the line is replayed as before."""
     read = "df = pd.read_csv('cars.csv')\ndf['sold'] = df['sold'].map({'yes': 1, 'no': 0})\ndf.head()"
     cells = [
         code(IMPORTS),
@@ -243,10 +244,11 @@ def test_a_frame_changed_in_the_cell_that_reads_it_is_named_with_the_line(make_n
     found = plan(make_notebook(cells, name="changed.ipynb"))
     assert [p.roles for p in found.proposals] == [("preprocess",), ("load",), ("preprocess",), ("train",)]
     assert found.proposals[1].reason == (
-        "reads data with `pd.read_csv`; line 4 (`df['age'] = 2024 - df['year']`) changes the frame after the "
-        "read, so the service takes the frame as this cell leaves it: move such lines into a cell of their own "
-        "to have them replayed per request"
+        "reads data with `pd.read_csv`; the lines after the read (line 4, `df['age'] = 2024 - df['year']`, on) "
+        "change the frame: they run as written here, and are replayed per request with the preprocess cells, so "
+        "the service takes the file's columns"
     )
+    assert found.service_input is not None and found.service_input.describe() == "raw columns of `df` from cars.csv"
     cells[1] = code(read)
     cells[2] = code("df['age'] = 2024 - df['year']\n" + cells[2].source)
     found = plan(make_notebook(cells, name="apart.ipynb"))

@@ -14,6 +14,7 @@ import ast
 from nb2prod.analysis.findings import Severity
 from nb2prod.analysis.fitchain import FitAnalysis, FitChain, Located, cell_text, editable_tree, run_statements
 from nb2prod.analysis.names import NOTEBOOK_BUILTINS
+from nb2prod.analysis.read_tail import ReadTail
 from nb2prod.analysis.replay.edits import label_drop_edits
 from nb2prod.analysis.replay.forms import peel, unkeyed_reason
 from nb2prod.analysis.replay.freeze import Classifier, Kind
@@ -78,8 +79,10 @@ def plan_replay(
     *,
     raw: str | None,
     model: str | None,
+    tail: ReadTail | None = None,
 ) -> ReplayPlan | None:
-    """None when the preprocess cells hold only definitions and constants (shipped verbatim)."""
+    """None when the preprocess cells hold only definitions and constants (shipped verbatim).
+    `tail`: the raw frame's own cell after the read is among `cells` (see `read_tail`)."""
     trees = [(cell, editable_tree(cell)) for cell in cells]
     if any(tree is None for _, tree in trees) or not _has_statements(trees):  # type: ignore[arg-type]
         return None
@@ -110,7 +113,7 @@ def plan_replay(
         why, fix = unkeyed_reason(chain.receiver, chain.features, chain.label)
         replayer.log.refuse(chain.cell, chain.unkeyed_line, why, fix, code="replay-rows")
     replayer.finish(cells, returned)
-    return _plan(spec, replayer, returned, fits, chain, pandas)
+    return _plan(spec, replayer, returned, fits, chain, pandas, tail)
 
 
 def _has_statements(trees: list[tuple[Cell, ast.Module]]) -> bool:
@@ -275,6 +278,7 @@ def _plan(
     fits: FitAnalysis,
     chain: FitChain | None,
     pandas: str | None,
+    tail: ReadTail | None = None,
 ) -> ReplayPlan:
     function = bool(replayer.parts.body) and returned is not None
     columns = any(f.what in ("columns", "categories") for f in replayer.frozen)
@@ -291,7 +295,10 @@ def _plan(
         generates_function=function,
         frozen=tuple(replayer.frozen),
         run_edits=edits,
-        snapshot_before=replayer.first_body_cell if function else None,
+        # the frame is copied before the first replayed cell runs, or, when the read's own cell is
+        # replayed after the read, inside that cell right after the read
+        snapshot_before=(tail.cell.index if tail else replayer.first_body_cell) if function else None,
+        snapshot_offset=tail.snapshot_offset if function and tail else None,
         issues=tuple(replayer.log.issues),
         label_columns=tuple(sorted(fits.label_columns)),
         composed=chain.transformers if chain else (),

@@ -48,6 +48,9 @@ class ReplayPlan:
     issues: tuple[ReplayIssue, ...]
     label_columns: tuple[str, ...]
     composed: tuple[str, ...] = ()  # transformer variables composed with the model
+    # set when the read's own cell is replayed after the read: the copy is made inside cell
+    # `snapshot_before`, at this offset of its source (right after the read), not before it
+    snapshot_offset: int | None = None
 
     @property
     def errors(self) -> tuple[ReplayIssue, ...]:
