@@ -159,3 +159,20 @@ def run_notebook_here(notebook: Path, *, every_cell: bool = False) -> dict[str, 
     finally:
         os.chdir(cwd)
     return namespace
+
+
+@contextlib.contextmanager
+def generated_app(out: Path, package: str) -> Iterator[Any]:
+    """A FastAPI TestClient on the generated project in `out`, imported from its `src` in this
+    process (startup and shutdown run, as under uvicorn)."""
+    import importlib
+
+    from fastapi.testclient import TestClient
+
+    src = str(out / "src")
+    sys.path.insert(0, src)
+    try:
+        with TestClient(importlib.import_module(f"{package}.app").app) as client:
+            yield client
+    finally:
+        sys.path.remove(src)

@@ -9,19 +9,16 @@ rows, so the service takes that frame's columns (those `features` selects) and t
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
 from tests.conftest import FIXTURES, run_cli
-from tests.e2e.service import run_notebook_here
+from tests.e2e.service import generated_app, run_notebook_here
 
 pytestmark = pytest.mark.slow
 
@@ -61,15 +58,10 @@ def test_the_service_answers_the_test_dicts_as_the_notebook_model(converted: dic
     namespace = run_notebook_here(converted["notebook"])
     records = namespace["test_records"]
     model = namespace["model"]
-    src = str(converted["out"] / "src")
-    sys.path.insert(0, src)
-    try:
-        with TestClient(importlib.import_module("dict_records.app").app) as client:
-            batch = client.post("/predict/batch", json={"records": records})
-            one = client.post("/predict", json=records[0])
-            refused = client.post("/predict", json={**records[0], "region": 3})
-    finally:
-        sys.path.remove(src)
+    with generated_app(converted["out"], "dict_records") as client:
+        batch = client.post("/predict/batch", json={"records": records})
+        one = client.post("/predict", json=records[0])
+        refused = client.post("/predict", json={**records[0], "region": 3})
     assert batch.status_code == 200, batch.text
     assert batch.json()["predictions"] == model.predict(records).tolist()
     probabilities = [[p[str(c)] for c in model.classes_] for p in batch.json()["probabilities"]]

@@ -10,19 +10,16 @@ model, and the service answers the raw test rows as the notebook's model answers
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
 from tests.conftest import FIXTURES, run_cli
-from tests.e2e.service import run_notebook_here
+from tests.e2e.service import generated_app, run_notebook_here
 
 pytestmark = pytest.mark.slow
 
@@ -63,12 +60,7 @@ def test_the_service_answers_raw_array_rows_as_the_notebook_model(converted: dic
     assert raw["bmi"].isna().any()
     expected = namespace["model"].predict(namespace["X_test_imputed"])
     records = json.loads(raw.to_json(orient="records"))
-    src = str(converted["out"] / "src")
-    sys.path.insert(0, src)
-    try:
-        with TestClient(importlib.import_module("imputer_on_array.app").app) as client:
-            response = client.post("/predict/batch", json={"records": records})
-    finally:
-        sys.path.remove(src)
+    with generated_app(converted["out"], "imputer_on_array") as client:
+        response = client.post("/predict/batch", json={"records": records})
     assert response.status_code == 200, response.text
     np.testing.assert_allclose(response.json()["predictions"], expected, rtol=1e-9)

@@ -20,10 +20,8 @@ here as its author ran it (every cell, plots included).
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,10 +31,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 
 from tests.conftest import FIXTURES, run_cli
-from tests.e2e.service import run_notebook_here
+from tests.e2e.service import generated_app, run_notebook_here
 from tests.raw_data import write_heart, write_insurance, write_laptops, write_passengers
 
 pytestmark = pytest.mark.slow
@@ -130,14 +127,9 @@ def test_tag_alone_gives_a_service_that_takes_the_csv_rows(name: str, converted:
     rows = list(range(0, len(raw), 7))
     records = json.loads(raw.iloc[rows][fields].to_json(orient="records"))
     expected = case.answers(run_notebook_here(done["notebook"], every_cell=True), rows)
-    src = str(done["out"] / "src")
-    sys.path.insert(0, src)
-    try:
-        with TestClient(importlib.import_module(f"{name}.app").app) as client:
-            response = client.post("/predict/batch", json={"records": records})
-            one = client.post("/predict", json=records[-1])
-    finally:
-        sys.path.remove(src)
+    with generated_app(done["out"], name) as client:
+        response = client.post("/predict/batch", json={"records": records})
+        one = client.post("/predict", json=records[-1])
     assert response.status_code == 200, response.text
     answers = np.array(response.json()["predictions"])
     if answers.dtype.kind == "f":

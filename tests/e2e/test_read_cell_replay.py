@@ -12,20 +12,17 @@ notebook's model answers them, the notebook run here cell by cell as its author 
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 
 from tests.conftest import FIXTURES, run_cli
-from tests.e2e.service import run_notebook_here
+from tests.e2e.service import generated_app, run_notebook_here
 from tests.raw_data import write_houses
 
 pytestmark = pytest.mark.slow
@@ -87,15 +84,10 @@ def test_raw_csv_rows_get_the_notebooks_answers(converted: dict[str, Any]) -> No
     records = json.loads(raw.iloc[rows][fields].to_json(orient="records"))
     namespace = run_notebook_here(converted["notebook"], every_cell=True)
     expected = namespace["gbr"].predict(namespace["X"].iloc[rows])
-    src = str(converted["out"] / "src")
-    sys.path.insert(0, src)
-    try:
-        with TestClient(importlib.import_module(f"{NAME}.app").app) as client:
-            batch = client.post("/predict/batch", json={"records": records})
-            one = client.post("/predict", json=records[-1])
-            engineered = client.post("/predict", json={**records[-1], "age": 30})  # the frame as the cell left it
-    finally:
-        sys.path.remove(src)
+    with generated_app(converted["out"], f"{NAME}") as client:
+        batch = client.post("/predict/batch", json={"records": records})
+        one = client.post("/predict", json=records[-1])
+        engineered = client.post("/predict", json={**records[-1], "age": 30})  # the frame as the cell left it
     assert batch.status_code == 200, batch.text
     np.testing.assert_allclose(batch.json()["predictions"], expected, rtol=1e-12)
     assert one.status_code == 200 and one.json()["prediction"] == pytest.approx(expected[-1], rel=1e-12)
