@@ -14,7 +14,7 @@ the service itself is a 500 (middleware.Envelope).
 The body is JSON whatever its Content-Type says, as clients of the protocol send it; with the
 binary tensor data extension (`Inference-Header-Content-Length`) the JSON header is followed by
 the inputs' bytes, and outputs are answered in binary when the request asks (`v2_binary`). The
-gRPC transport (`v2_grpc`) goes through `run_inference` too.
+gRPC transport (`v2_grpc`), on threads of its own, goes through `run_inference_waiting`.
 """
 
 from __future__ import annotations
@@ -501,9 +501,24 @@ class Inference:
     warnings: list[str]
 
 
-async def run_inference(state: Any, body: InferenceRequest, strict: bool = False) -> Inference:
-    """Score an inference request with the app's scorer (`state`: the app's state), for REST and gRPC
-    alike; `strict`: refuse values unlike the training data (routes.strict) instead of warning."""
+@dataclass(frozen=True)
+class Prepared:
+    """An inference request the model takes, ready to score."""
+
+    scorer: Any  # scoring.Scorer
+    outputs: list[TensorMetadata]  # to answer, in order
+    records: list[dict[str, Any]]  # as the schema gave them
+    warnings: list[str]
+
+    def answered(self, answers: tuple[list[Any], list[dict[str, float]] | None]) -> Inference:
+        predictions, probabilities = answers
+        tensors = [output_tensor(tensor, predictions, probabilities) for tensor in self.outputs]
+        return Inference(self.scorer.predictor.version, tensors, len(predictions), self.warnings)
+
+
+def prepared(state: Any, body: InferenceRequest, strict: bool) -> Prepared:
+    """An inference request checked against what the model takes (`state`: the app's state);
+    `strict`: refuse values unlike the training data (routes.strict) instead of warning."""
     manifest: dict[str, Any] = state.manifest
     outputs = wanted_outputs(body, manifest)
     array = described(manifest).width is not None
@@ -515,9 +530,19 @@ async def run_inference(state: Any, body: InferenceRequest, strict: bool = False
     scorer = state.scorer
     if scorer is None:
         raise NotReadyError("the model is not loaded yet")
-    predictions, probabilities = await scorer.predict_batch(records)
-    tensors = [output_tensor(tensor, predictions, probabilities) for tensor in outputs.values()]
-    return Inference(scorer.predictor.version, tensors, len(predictions), warnings)
+    return Prepared(scorer, list(outputs.values()), records, warnings)
+
+
+async def run_inference(state: Any, body: InferenceRequest, strict: bool = False) -> Inference:
+    """Score an inference request with the app's scorer, on the event loop."""
+    ready = prepared(state, body, strict)
+    return ready.answered(await ready.scorer.predict_batch(ready.records))
+
+
+def run_inference_waiting(state: Any, body: InferenceRequest, strict: bool = False) -> Inference:
+    """`run_inference` for a caller on a thread of its own (gRPC's), which waits for the answers."""
+    ready = prepared(state, body, strict)
+    return ready.answered(ready.scorer.predict_batch_waiting(ready.records))
 
 
 def binary_outputs(body: InferenceRequest) -> set[str]:
