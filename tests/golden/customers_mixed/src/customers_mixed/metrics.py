@@ -139,7 +139,7 @@ class Metrics:
                     if self._writer is None:
                         self._writer = threading.Thread(target=self._write_forever, name="request-log", daemon=True)
                         self._writer.start()
-            if len(self.lines) >= LOG_FLUSH_LINES:
+            if len(self.lines) >= LOG_FLUSH_LINES and not self._wake.is_set():  # set once, not per request
                 self._wake.set()
 
     def _write_forever(self) -> None:
