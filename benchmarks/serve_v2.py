@@ -14,8 +14,9 @@ whose body is the length-prefixed message (a 0 byte, 4 bytes of big-endian lengt
 connections. h2load counts HTTP statuses only, and a gRPC error is an HTTP 200 with a non-zero
 `grpc-status` trailer: so the same bytes are first sent once through grpcio, whose answer must be
 `/predict`'s, and after every run the service's /metrics says how many ModelInfer calls it answered
-with an error (shown as errors). A last row, `gRPC floor`, is grpcio's own asyncio server answering
-a constant message with no work, on CPU 0 under the same load: what the gRPC library alone costs.
+with an error (shown as errors). A last row, `gRPC floor`, is grpcio's threaded server (as the service runs
+it) answering a constant message with no work, on CPU 0 under the same load: what the gRPC library
+alone costs.
 Each figure is the median of `--rounds` runs, the transports measured in turn.
 
 Needs wrk and h2load (Debian: `apt-get install wrk nghttp2-client`) and taskset (util-linux).
@@ -50,6 +51,7 @@ TRANSPORTS = ("/predict", "v2 REST JSON", "v2 REST binary", "gRPC raw", "gRPC fl
 FLAGS = [*base.UVICORN_FLAGS, "--loop", "asyncio"]
 MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
 GRPC_HEADERS = ["-H", "content-type: application/grpc", "-H", "te: trailers"]
+GRPC_THREADS = 4  # the generated service's gRPC threads (v2_grpc.THREADS)
 
 
 def main() -> None:
@@ -61,9 +63,7 @@ def main() -> None:
     parser.add_argument("--grpc-floor", nargs=2, metavar=("ADDRESS", "ANSWER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.grpc_floor:
-        import asyncio
-
-        asyncio.run(grpc_floor(args.grpc_floor[0], Path(args.grpc_floor[1]).read_bytes()))
+        grpc_floor(args.grpc_floor[0], Path(args.grpc_floor[1]).read_bytes())
         return
     missing = [tool for tool in ("wrk", "h2load", "taskset") if shutil.which(tool) is None]
     if missing:
@@ -252,21 +252,23 @@ def serve_grpc_floor(address: str, answer: bytes, work: Path) -> Iterator[int]:
         server.wait(timeout=20)
 
 
-async def grpc_floor(address: str, answer: bytes) -> None:
-    """grpcio's asyncio server answering every ModelInfer with `answer`, doing nothing else."""
-    import grpc
-    from grpc import aio
+def grpc_floor(address: str, answer: bytes) -> None:
+    """grpcio's threaded server, with the service's number of threads, answering every ModelInfer
+    with `answer` and doing nothing else."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    async def infer(request: bytes, context: Any) -> bytes:
+    import grpc
+
+    def infer(request: bytes, context: Any) -> bytes:
         return answer
 
-    server = aio.server()
+    server = grpc.server(ThreadPoolExecutor(max_workers=GRPC_THREADS), options=[("grpc.so_reuseport", 0)])
     handler = grpc.unary_unary_rpc_method_handler(infer)
     service = grpc.method_handlers_generic_handler("inference.GRPCInferenceService", {"ModelInfer": handler})
     server.add_generic_rpc_handlers((service,))
     server.add_insecure_port(address)
-    await server.start()
-    await server.wait_for_termination()
+    server.start()
+    server.wait_for_termination()
 
 
 def wrk_file(url: str, body: Path, headers: dict[str, str], connections: int, seconds: int) -> base.Load:
