@@ -552,8 +552,9 @@ def binary_outputs(body: InferenceRequest) -> set[str]:
     return {name for name, binary in asked.items() if binary is True} if asked else ({"*"} if default else set())
 
 
-def binary_answer(content: dict[str, Any], binary: set[str]) -> Response:
-    """`content` with the outputs named in `binary` (or all: `*`) as bytes after the JSON header."""
+def binary_answer(content: dict[str, Any], binary: set[str]) -> tuple[bytes, int]:
+    """`content` with the outputs named in `binary` (or all: `*`) as bytes after the JSON header;
+    (the body, the length of its JSON header)."""
     chunks: list[bytes] = []
     for output in content["outputs"]:
         if "*" in binary or output["name"] in binary:
@@ -561,11 +562,24 @@ def binary_answer(content: dict[str, Any], binary: set[str]) -> Response:
             output["parameters"] = {"binary_data_size": len(data)}
             chunks.append(data)
     header = orjson.dumps(content)
-    return Response(
-        header + b"".join(chunks),
-        media_type="application/octet-stream",
-        headers={"Inference-Header-Content-Length": str(len(header))},
-    )
+    return header + b"".join(chunks), len(header)
+
+
+def answer_of(
+    manifest: dict[str, Any], body: InferenceRequest, inference: Inference, request_id: str
+) -> tuple[bytes, int | None]:
+    """The bytes of the answer to an inference request, and the length of its JSON header when its
+    outputs are binary (the answer's Inference-Header-Content-Length; then it is application/octet-stream)."""
+    content: dict[str, Any] = {
+        "model_name": manifest["name"],
+        "model_version": inference.model_version,
+        "id": body.id if body.id is not None else request_id,
+        "outputs": inference.outputs,
+    }
+    if inference.warnings:
+        content["parameters"] = {"warnings": "; ".join(inference.warnings)}
+    binary = binary_outputs(body)
+    return binary_answer(content, binary) if binary else (orjson.dumps(content), None)
 
 
 @router.post(
@@ -591,17 +605,11 @@ async def infer(request: Request, name: str, version: str | None = None) -> Resp
     except (PredictionError, NotReadyError) as err:
         return refusal(str(err))
     request.scope["state"]["rows"] = inference.rows  # for metrics and the request log
-    request_id = body.id if body.id is not None else getattr(request.state, "request_id", "")
-    content: dict[str, Any] = {
-        "model_name": manifest["name"],
-        "model_version": inference.model_version,
-        "id": request_id,
-        "outputs": inference.outputs,
-    }
-    if inference.warnings:
-        content["parameters"] = {"warnings": "; ".join(inference.warnings)}
-    binary = binary_outputs(body)
-    return binary_answer(content, binary) if binary else answer(content)
+    data, header_length = answer_of(manifest, body, inference, getattr(request.state, "request_id", ""))
+    if header_length is None:
+        return Response(data, media_type="application/json")
+    headers = {"Inference-Header-Content-Length": str(header_length)}
+    return Response(data, media_type="application/octet-stream", headers=headers)
 
 
 INFER_ROUTE = next(route for route in router.routes if getattr(route, "path", "") == "/v2/models/{name}/infer")
