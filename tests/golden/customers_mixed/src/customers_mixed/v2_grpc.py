@@ -31,7 +31,6 @@ import asyncio
 import logging
 import math
 import os
-import secrets
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -46,7 +45,7 @@ from google.protobuf.message import Message
 from customers_mixed import open_inference_pb2 as pb
 from customers_mixed import v2, v2_binary
 from customers_mixed.errors import NotReadyError
-from customers_mixed.middleware import REQUEST_ID
+from customers_mixed.middleware import REQUEST_ID, new_request_id
 from customers_mixed.model import PredictionError
 
 GRPC_PORT = "GRPC_PORT"  # the environment variables
@@ -172,7 +171,7 @@ def answered(path: str, method: Handler, metrics: Any) -> Callable[[Any, grpc.Se
         began = perf_counter()
         metadata = dict(context.invocation_metadata() or ())
         given = metadata.get("x-request-id", "")
-        request_id = given if isinstance(given, str) and REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
+        request_id = given if isinstance(given, str) and REQUEST_ID.fullmatch(given) else new_request_id()
         strict = str(metadata.get("x-strict", "")).strip().lower() in ("true", "1", "yes")
         scope: dict[str, Any] = {"path": path, "method": "GRPC", "route": route, "state": {"strict": strict}}
         status, message = 500, f"internal error; request_id {request_id}"
