@@ -169,6 +169,49 @@ def test_tritonclient_grpc_answers_the_golden_rows(request: pytest.FixtureReques
     client.close()
 
 
+def test_grpc_on_the_scikit_learn_path_answers_the_golden_rows_from_many_callers_at_once(
+    convert_example: ConvertExample, tmp_path: Path
+) -> None:
+    """diabetes_custom keeps scikit-learn (a custom transformer): each gRPC thread hands its rows to the
+    one scoring thread and waits. Eight callers at once get the golden answers, each its own."""
+    serving = serve(convert_example, EXAMPLES / "diabetes_custom.ipynb", tmp_path)
+    served = next(serving)
+    try:
+        answer_from_many_callers(served)
+    finally:
+        serving.close()  # the server stops
+
+
+def answer_from_many_callers(served: Served) -> None:
+    platform = httpx.get(f"{served.url}/v2/models/{served.name}", timeout=10).json()["platform"]
+    assert platform == "sklearn_joblib"  # not the compiled path
+    examples = golden_rows(served)
+    tensors = golden_tensors(served, examples)
+    tolerance = served.golden["tolerance"]
+    wrong: list[str] = []
+
+    def caller(offset: int) -> None:
+        client = grpcclient.InferenceServerClient(served.grpc)
+        for round_ in range(5):
+            row = (offset + round_) % len(examples)
+            inputs = []
+            for name, array in tensors.items():
+                tensor = grpcclient.InferInput(name, [1, *array.shape[1:]], datatype_of(array))
+                tensor.set_data_from_numpy(array[row : row + 1])
+                inputs.append(tensor)
+            answer = client.infer(served.name, inputs).as_numpy("predict").tolist()[0]
+            if answer != pytest.approx(examples[row]["prediction"], rel=tolerance, abs=tolerance):
+                wrong.append(f"row {examples[row]['row']}: {answer} != {examples[row]['prediction']}")
+        client.close()
+
+    threads = [threading.Thread(target=caller, args=(offset,)) for offset in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not wrong, wrong[:3]
+
+
 def test_grpc_bad_requests_are_invalid_argument_or_not_found(iris: Served) -> None:
     client = grpcclient.InferenceServerClient(iris.grpc)
     rows = np.zeros((2, 3), dtype=np.float64)  # the model takes 4 features
