@@ -14,9 +14,14 @@ whose body is the length-prefixed message (a 0 byte, 4 bytes of big-endian lengt
 connections. h2load counts HTTP statuses only, and a gRPC error is an HTTP 200 with a non-zero
 `grpc-status` trailer: so the same bytes are first sent once through grpcio, whose answer must be
 `/predict`'s, and after every run the service's /metrics says how many ModelInfer calls it answered
-with an error (shown as errors). A last row, `gRPC floor`, is grpcio's own asyncio server answering
-a constant message with no work, on CPU 0 under the same load: what the gRPC library alone costs.
-Each figure is the median of `--rounds` runs, the transports measured in turn.
+with an error (shown as errors). A last row, `gRPC floor`, is grpcio's threaded server (as the service runs
+it) answering a constant message with no work, on CPU 0 under the same load: what the gRPC library
+alone costs.
+Each figure is the median of `--rounds` runs, the transports measured in turn. Beside req/s, the
+server's CPU time per answered request (user and system, all its threads, from /proc): on a box
+where other work competes for the server's core, req/s moves with that work and this does not, so
+its ratio (/predict's CPU per request over the transport's) is the rate the transport would reach,
+against /predict, on a core of its own.
 
 Needs wrk and h2load (Debian: `apt-get install wrk nghttp2-client`) and taskset (util-linux).
 
@@ -50,6 +55,7 @@ TRANSPORTS = ("/predict", "v2 REST JSON", "v2 REST binary", "gRPC raw", "gRPC fl
 FLAGS = [*base.UVICORN_FLAGS, "--loop", "asyncio"]
 MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
 GRPC_HEADERS = ["-H", "content-type: application/grpc", "-H", "te: trailers"]
+GRPC_THREADS = 4  # the generated service's gRPC threads (v2_grpc.THREADS)
 
 
 def main() -> None:
@@ -61,9 +67,7 @@ def main() -> None:
     parser.add_argument("--grpc-floor", nargs=2, metavar=("ADDRESS", "ANSWER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.grpc_floor:
-        import asyncio
-
-        asyncio.run(grpc_floor(args.grpc_floor[0], Path(args.grpc_floor[1]).read_bytes()))
+        grpc_floor(args.grpc_floor[0], Path(args.grpc_floor[1]).read_bytes())
         return
     missing = [tool for tool in ("wrk", "h2load", "taskset") if shutil.which(tool) is None]
     if missing:
@@ -74,27 +78,39 @@ def main() -> None:
         f"median of {args.rounds} alternating {args.seconds} s runs; load average {base.load()}"
     )
     print(f"uvicorn {' '.join(FLAGS)}; REST load: wrk -t1 -cC; gRPC load: h2load -t1 -cC -m1")
-    print("| model | transport | connections | req/s | × /predict | p50 | p99 |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| model | transport | connections | req/s | × /predict | p50 | p99 | server CPU / request | × /predict |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for key in [k.strip() for k in args.only.split(",") if k.strip()]:
         case = base.prepare(key, work)
-        for connections, loads in measure(case, work, args.seconds, args.rounds).items():
-            reference = loads["/predict"].rps
+        results, cpu = measure(case, work, args.seconds, args.rounds)
+        for connections, loads in results.items():
+            reference, reference_cpu = loads["/predict"].rps, cpu[connections]["/predict"]
             for transport, load in loads.items():
                 ratio = load.rps / reference if reference else float("nan")
+                used = cpu[connections][transport]
                 print(
                     f"| {key} | {transport} | {connections} | {load.rps:,.0f} | {ratio:.2f} | "
-                    f"{load.p50_ms:.1f} ms | {load.p99_ms:.1f} ms |"
+                    f"{load.p50_ms:.1f} ms | {load.p99_ms:.1f} ms | {used * 1e6:.0f} µs | {reference_cpu / used:.2f} |"
                     + (f" ({load.errors} errors)" if load.errors else "")
                 )
     print(f"load average after: {base.load()}")
 
 
-def measure(case: base.Case, work: Path, seconds: int, rounds: int) -> dict[int, dict[str, base.Load]]:
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system, all threads) process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    case: base.Case, work: Path, seconds: int, rounds: int
+) -> tuple[dict[int, dict[str, base.Load]], dict[int, dict[str, float]]]:
     grpc_port = base.free_port()
     env = {"GRPC_PORT": str(grpc_port), "GRPC_HOST": "127.0.0.1"}
     target = [f"{case.package}.app:app", "--app-dir", str(case.out / "src"), *FLAGS]
     results: dict[int, dict[str, base.Load]] = {}
+    # The server's CPU time per answered request: unlike req/s, other work on the box barely moves it.
+    cpu_per_request: dict[int, dict[str, float]] = {}
     with contextlib.ExitStack() as stack:
         url, pid = stack.enter_context(base.serve(target, env, case.payload))
         name = json.loads(urllib.request.urlopen(f"{url}/metadata", timeout=10).read())["name"]
@@ -116,13 +132,19 @@ def measure(case: base.Case, work: Path, seconds: int, rounds: int) -> dict[int,
         }
         for connections in (8, 64):
             collected: dict[str, list[base.Load]] = {transport: [] for transport in runs}
+            cpu: dict[str, list[float]] = {transport: [] for transport in runs}
             for _ in range(rounds):
                 for transport, run in runs.items():
                     base.settle(pids)
-                    collected[transport].append(run(connections))
+                    server = floor_pid if transport == "gRPC floor" else pid
+                    began = cpu_seconds(server)
+                    load = run(connections)
+                    collected[transport].append(load)
+                    cpu[transport].append((cpu_seconds(server) - began) / max(load.rps * seconds, 1))
             results[connections] = {transport: base.median_load(loads) for transport, loads in collected.items()}
+            cpu_per_request[connections] = {transport: statistics.median(taken) for transport, taken in cpu.items()}
     print(f"  {case.key}: done", file=sys.stderr)
-    return results
+    return results, cpu_per_request
 
 
 def request_bodies(case: base.Case, work: Path, name: str) -> dict[str, Any]:
@@ -252,21 +274,23 @@ def serve_grpc_floor(address: str, answer: bytes, work: Path) -> Iterator[int]:
         server.wait(timeout=20)
 
 
-async def grpc_floor(address: str, answer: bytes) -> None:
-    """grpcio's asyncio server answering every ModelInfer with `answer`, doing nothing else."""
-    import grpc
-    from grpc import aio
+def grpc_floor(address: str, answer: bytes) -> None:
+    """grpcio's threaded server, with the service's number of threads, answering every ModelInfer
+    with `answer` and doing nothing else."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    async def infer(request: bytes, context: Any) -> bytes:
+    import grpc
+
+    def infer(request: bytes, context: Any) -> bytes:
         return answer
 
-    server = aio.server()
+    server = grpc.server(ThreadPoolExecutor(max_workers=GRPC_THREADS), options=[("grpc.so_reuseport", 0)])
     handler = grpc.unary_unary_rpc_method_handler(infer)
     service = grpc.method_handlers_generic_handler("inference.GRPCInferenceService", {"ModelInfer": handler})
     server.add_generic_rpc_handlers((service,))
     server.add_insecure_port(address)
-    await server.start()
-    await server.wait_for_termination()
+    server.start()
+    server.wait_for_termination()
 
 
 def wrk_file(url: str, body: Path, headers: dict[str, str], connections: int, seconds: int) -> base.Load:

@@ -70,6 +70,7 @@ TEMPLATES = {
     "src/v2.py.j2": "src/{package}/v2.py",
     "src/v2_binary.py.j2": "src/{package}/v2_binary.py",
     "src/v2_grpc.py.j2": "src/{package}/v2_grpc.py",
+    "src/rawinfer.py.j2": "src/{package}/rawinfer.py",
     "tests/test_service.py.j2": "tests/test_service.py",
 }
 

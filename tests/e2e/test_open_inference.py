@@ -189,6 +189,49 @@ def test_tritonclient_grpc_answers_the_golden_rows(request: pytest.FixtureReques
     client.close()
 
 
+def test_grpc_on_the_scikit_learn_path_answers_the_golden_rows_from_many_callers_at_once(
+    convert_example: ConvertExample, tmp_path: Path
+) -> None:
+    """diabetes_custom keeps scikit-learn (a custom transformer): each gRPC thread hands its rows to the
+    one scoring thread and waits. Eight callers at once get the golden answers, each its own."""
+    serving = serve(convert_example, EXAMPLES / "diabetes_custom.ipynb", tmp_path)
+    served = next(serving)
+    try:
+        answer_from_many_callers(served)
+    finally:
+        serving.close()  # the server stops
+
+
+def answer_from_many_callers(served: Served) -> None:
+    platform = httpx.get(f"{served.url}/v2/models/{served.name}", timeout=10).json()["platform"]
+    assert platform == "sklearn_joblib"  # not the compiled path
+    examples = golden_rows(served)
+    tensors = golden_tensors(served, examples)
+    tolerance = served.golden["tolerance"]
+    wrong: list[str] = []
+
+    def caller(offset: int) -> None:
+        client = grpcclient.InferenceServerClient(served.grpc)
+        for round_ in range(5):
+            row = (offset + round_) % len(examples)
+            inputs = []
+            for name, array in tensors.items():
+                tensor = grpcclient.InferInput(name, [1, *array.shape[1:]], datatype_of(array))
+                tensor.set_data_from_numpy(array[row : row + 1])
+                inputs.append(tensor)
+            answer = client.infer(served.name, inputs).as_numpy("predict").tolist()[0]
+            if answer != pytest.approx(examples[row]["prediction"], rel=tolerance, abs=tolerance):
+                wrong.append(f"row {examples[row]['row']}: {answer} != {examples[row]['prediction']}")
+        client.close()
+
+    threads = [threading.Thread(target=caller, args=(offset,)) for offset in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not wrong, wrong[:3]
+
+
 def test_grpc_bad_requests_are_invalid_argument_or_not_found(iris: Served) -> None:
     client = grpcclient.InferenceServerClient(iris.grpc)
     rows = np.zeros((2, 3), dtype=np.float64)  # the model takes 4 features
@@ -227,6 +270,88 @@ def test_metrics_count_every_tritonclient_grpc_call(iris: Served) -> None:
     client.close()
     assert counted(iris.url, infer, "200") == before[infer] + len(examples)
     assert counted(iris.url, ready, "200") == before[ready] + 1
+
+
+def scraped_value(url: str, line: str) -> float:
+    """The value of the /metrics sample written `line` (its name and labels), 0 when there is none yet."""
+    scraped = httpx.get(f"{url}/metrics", timeout=10).text
+    return next(
+        (float(row.removeprefix(line + " ")) for row in scraped.splitlines() if row.startswith(line + " ")), 0.0
+    )
+
+
+def test_metrics_stay_exact_when_grpc_threads_and_http_count_at_once(iris: Served) -> None:
+    """gRPC calls are counted on gRPC's threads while /predict is counted on the event loop: under both
+    loads at once, no count is lost, and each histogram's count agrees with the requests counted."""
+    infer = "/inference.GRPCInferenceService/ModelInfer"
+    samples = {
+        "grpc": f'nb2prod_requests_total{{endpoint="{infer}",status="200"}}',
+        "grpc_seen": f'nb2prod_request_duration_seconds_count{{endpoint="{infer}"}}',
+        "grpc_rows": f'nb2prod_rows_scored_total{{endpoint="{infer}"}}',
+        "http": 'nb2prod_requests_total{endpoint="/predict",status="200"}',
+        "http_seen": 'nb2prod_request_duration_seconds_count{endpoint="/predict"}',
+    }
+    before = {key: scraped_value(iris.url, line) for key, line in samples.items()}
+    example = golden_rows(iris)[0]
+    rows = np.array([example["input"]["features"]] * 3, dtype=np.float64)
+    calls, failures = 60, []
+
+    def grpc_load() -> None:
+        client = grpcclient.InferenceServerClient(iris.grpc)
+        for _ in range(calls):
+            tensor = grpcclient.InferInput("input-0", [3, 4], "FP64")
+            tensor.set_data_from_numpy(rows)
+            if client.infer(iris.name, [tensor]).as_numpy("predict").tolist() != [example["prediction"]] * 3:
+                failures.append("gRPC: a wrong answer")
+        client.close()
+
+    def http_load() -> None:
+        with httpx.Client(base_url=iris.url, timeout=10) as client:
+            for _ in range(calls):
+                answer = client.post("/predict", json=example["input"])
+                if answer.status_code != 200:
+                    failures.append(f"/predict: {answer.status_code}")
+
+    threads = [threading.Thread(target=load) for load in (grpc_load, http_load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures, failures[:3]
+    after = {key: scraped_value(iris.url, line) for key, line in samples.items()}
+    assert after["grpc"] - before["grpc"] == 4 * calls
+    assert after["grpc_rows"] - before["grpc_rows"] == 4 * calls * 3
+    assert after["http"] - before["http"] == 4 * calls
+    assert after["grpc_seen"] - before["grpc_seen"] == 4 * calls
+    assert after["http_seen"] - before["http_seen"] == 4 * calls
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+def test_infer_in_one_pass_answers_as_the_lane(iris: Served, binary: bool) -> None:
+    """The served model's infer is answered in one pass (rawinfer); a chunked body takes the lane
+    (middleware and v2.infer). Both give the same status, headers and bytes, and are counted alike."""
+    rows = [example["input"]["features"] for example in golden_rows(iris)[:5]]
+    if binary:
+        tensor = {"name": "input-0", "shape": [5, 4], "datatype": "FP64", "parameters": {"binary_data_size": 160}}
+        header = {"id": "same", "inputs": [tensor], "parameters": {"binary_data_output": True}}
+        body, headers = binary_body(header, struct.pack("<20d", *[v for row in rows for v in row]))
+    else:
+        tensor = {"name": "input-0", "shape": [5, 4], "datatype": "FP64", "data": rows}
+        body, headers = json.dumps({"id": "same", "inputs": [tensor]}).encode(), {}
+    headers["x-request-id"] = "one-pass-or-lane"
+    url = f"{iris.url}/v2/models/{iris.name}/infer"
+    infer = 'nb2prod_requests_total{endpoint="/v2/models/{name}/infer",status="200"}'
+    before = scraped_value(iris.url, infer)
+    one_pass = httpx.post(url, content=body, headers=headers, timeout=10)
+    lane = httpx.post(url, content=iter([body]), headers=headers, timeout=10)  # chunked: the lane
+    assert lane.request.headers.get("transfer-encoding") == "chunked"
+    assert one_pass.status_code == lane.status_code == 200, one_pass.text
+    assert one_pass.content == lane.content
+    shown = ("content-type", "content-length", "inference-header-content-length", "x-request-id")
+    assert {h: one_pass.headers.get(h) for h in shown} == {h: lane.headers.get(h) for h in shown}
+    assert one_pass.headers["x-request-id"] == "one-pass-or-lane"
+    assert ("inference-header-content-length" in one_pass.headers) == binary
+    assert scraped_value(iris.url, infer) == before + 2
 
 
 # --- bad binary bodies: a 400 naming the input, never a 5xx ---------------------------------------

@@ -2,10 +2,11 @@
 
 Run it with `uvicorn customers_mixed.app:app`. `create_app()` puts the parts together, one module each:
 `routes` (the endpoints), `fastpath` (the prediction endpoints' shorter lane), `rawpredict`
-(`POST /predict` in one pass), `errors` (which error gets which answer), `middleware` (request
-ids, metrics, draining, the body limit), `lifecycle` (loading the model, readiness, shutdown), `metrics` (/metrics and the request log), `scoring`
-(the scoring thread), `model` (the model and its inputs), and `v2`, `v2_binary` and `v2_grpc` (the Open
-Inference Protocol over REST and gRPC).
+(`POST /predict` in one pass), `rawinfer` (the served model's v2 infer in one pass), `errors`
+(which error gets which answer), `middleware` (request ids, metrics, draining, the body limit),
+`lifecycle` (loading the model, readiness, shutdown), `metrics` (/metrics and the request log),
+`scoring` (the scoring thread), `model` (the model and its inputs), and `v2`, `v2_binary` and
+`v2_grpc` (the Open Inference Protocol over REST and gRPC).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from customers_mixed import bodies, errors, lifecycle, metrics, routes, v2, v2_g
 from customers_mixed.fastpath import Service
 from customers_mixed.middleware import BodyLimit, Envelope
 from customers_mixed.model import load_manifest
+from customers_mixed.rawinfer import WithRawInfer
 from customers_mixed.rawpredict import RawPredict
 
 
@@ -40,6 +42,7 @@ def create_app() -> Service:
     # Outermost first: the envelope (request ids, the 500 of last resort, draining, metrics), the body limit.
     app.use_middleware([Envelope, BodyLimit])
     app.one_pass = RawPredict(app.prediction_lane)  # POST /predict in one pass, the lane for the unusual
+    app.prediction_lane = WithRawInfer(app.prediction_lane, f"/v2/models/{manifest['name']}/infer")  # likewise
     return app
 
 

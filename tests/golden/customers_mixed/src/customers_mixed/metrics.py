@@ -24,8 +24,9 @@ too, `{"time", "level", "logger", "message"}` (and `"traceback"`): `log_as_json`
 silences uvicorn's own access log, which would be a second line per request (run uvicorn with
 `--no-access-log` as well: then it does not even format it).
 
-Both cost little on the prediction lane: a request adds to plain counters, which prometheus_client
-reads only when /metrics is scraped; its log line's fields join a buffer, turned into JSON and
+Both cost little on the prediction lane: a request adds to plain counters (under a lock, as gRPC
+calls are counted on gRPC's threads), which prometheus_client reads only when /metrics is
+scraped; its log line's fields join a buffer, turned into JSON and
 written out at most `LOG_FLUSH_SECONDS` later (or once it holds `LOG_FLUSH_LINES`); its records
 join a queue checked for drift `CHECK_ROWS` rows at a time, in a few NumPy operations, and before
 each scrape.
@@ -104,6 +105,9 @@ class Metrics:
         self._wake = threading.Event()
         self._writing = threading.Lock()
         self._writer: threading.Thread | None = None
+        # Requests are counted on the event loop and on gRPC's threads: the counts change under a lock
+        # (uncontended, it costs a few tens of nanoseconds).
+        self._counting = threading.Lock()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
         ProcessCollector(registry=self.registry)
@@ -117,22 +121,25 @@ class Metrics:
             endpoint = route.path
         else:
             endpoint = path if path in PREDICTION_PATHS else "other"
-        counts = self.endpoints.get(endpoint)
-        if counts is None:
-            counts = self.endpoints[endpoint] = Endpoint()
-        statuses = counts.statuses
-        statuses[status] = statuses.get(status, 0) + 1
-        counts.buckets[bisect_left(BUCKETS, seconds)] += 1
-        counts.seconds += seconds
         rows = scope["state"].get("rows", 0)
-        counts.rows += rows
+        with self._counting:
+            counts = self.endpoints.get(endpoint)
+            if counts is None:
+                counts = self.endpoints[endpoint] = Endpoint()
+            statuses = counts.statuses
+            statuses[status] = statuses.get(status, 0) + 1
+            counts.buckets[bisect_left(BUCKETS, seconds)] += 1
+            counts.seconds += seconds
+            counts.rows += rows
         if self.logging:
             # Only the fields here; the line is formatted and written with the others of its batch.
             self.lines.append((time.time(), request_id, scope["method"], path, status, seconds, rows))
             if self._writer is None:
-                self._writer = threading.Thread(target=self._write_forever, name="request-log", daemon=True)
-                self._writer.start()
-            if len(self.lines) >= LOG_FLUSH_LINES:
+                with self._counting:
+                    if self._writer is None:
+                        self._writer = threading.Thread(target=self._write_forever, name="request-log", daemon=True)
+                        self._writer.start()
+            if len(self.lines) >= LOG_FLUSH_LINES and not self._wake.is_set():  # set once, not per request
                 self._wake.set()
 
     def _write_forever(self) -> None:
@@ -187,14 +194,19 @@ class Metrics:
         )
         rows = CounterMetricFamily("nb2prod_rows_scored", "Records scored.", labels=["endpoint"])
         bounds = [str(bound) for bound in BUCKETS] + ["+Inf"]
-        for endpoint, counts in list(self.endpoints.items()):
-            for status, count in list(counts.statuses.items()):
+        with self._counting:  # one consistent reading: a histogram's buckets agree with its sum
+            taken = [
+                (endpoint, dict(counts.statuses), list(counts.buckets), counts.seconds, counts.rows)
+                for endpoint, counts in self.endpoints.items()
+            ]
+        for endpoint, statuses, buckets, seconds, scored in taken:
+            for status, count in statuses.items():
                 requests.add_metric([endpoint, str(status)], count)
-            cumulative = list(accumulate(counts.buckets))
+            cumulative = list(accumulate(buckets))
             if cumulative[-1]:
-                latency.add_metric([endpoint], list(zip(bounds, cumulative, strict=True)), counts.seconds)
-            if counts.rows or endpoint in PREDICTION_PATHS:
-                rows.add_metric([endpoint], counts.rows)
+                latency.add_metric([endpoint], list(zip(bounds, cumulative, strict=True)), seconds)
+            if scored or endpoint in PREDICTION_PATHS:
+                rows.add_metric([endpoint], scored)
         yield requests
         yield latency
         yield rows

@@ -14,7 +14,7 @@ the service itself is a 500 (middleware.Envelope).
 The body is JSON whatever its Content-Type says, as clients of the protocol send it; with the
 binary tensor data extension (`Inference-Header-Content-Length`) the JSON header is followed by
 the inputs' bytes, and outputs are answered in binary when the request asks (`v2_binary`). The
-gRPC transport (`v2_grpc`) goes through `run_inference` too.
+gRPC transport (`v2_grpc`), on threads of its own, goes through `run_inference_waiting`.
 """
 
 from __future__ import annotations
@@ -501,9 +501,24 @@ class Inference:
     warnings: list[str]
 
 
-async def run_inference(state: Any, body: InferenceRequest, strict: bool = False) -> Inference:
-    """Score an inference request with the app's scorer (`state`: the app's state), for REST and gRPC
-    alike; `strict`: refuse values unlike the training data (routes.strict) instead of warning."""
+@dataclass(frozen=True)
+class Prepared:
+    """An inference request the model takes, ready to score."""
+
+    scorer: Any  # scoring.Scorer
+    outputs: list[TensorMetadata]  # to answer, in order
+    records: list[dict[str, Any]]  # as the schema gave them
+    warnings: list[str]
+
+    def answered(self, answers: tuple[list[Any], list[dict[str, float]] | None]) -> Inference:
+        predictions, probabilities = answers
+        tensors = [output_tensor(tensor, predictions, probabilities) for tensor in self.outputs]
+        return Inference(self.scorer.predictor.version, tensors, len(predictions), self.warnings)
+
+
+def prepared(state: Any, body: InferenceRequest, strict: bool) -> Prepared:
+    """An inference request checked against what the model takes (`state`: the app's state);
+    `strict`: refuse values unlike the training data (routes.strict) instead of warning."""
     manifest: dict[str, Any] = state.manifest
     outputs = wanted_outputs(body, manifest)
     array = described(manifest).width is not None
@@ -515,9 +530,19 @@ async def run_inference(state: Any, body: InferenceRequest, strict: bool = False
     scorer = state.scorer
     if scorer is None:
         raise NotReadyError("the model is not loaded yet")
-    predictions, probabilities = await scorer.predict_batch(records)
-    tensors = [output_tensor(tensor, predictions, probabilities) for tensor in outputs.values()]
-    return Inference(scorer.predictor.version, tensors, len(predictions), warnings)
+    return Prepared(scorer, list(outputs.values()), records, warnings)
+
+
+async def run_inference(state: Any, body: InferenceRequest, strict: bool = False) -> Inference:
+    """Score an inference request with the app's scorer, on the event loop."""
+    ready = prepared(state, body, strict)
+    return ready.answered(await ready.scorer.predict_batch(ready.records))
+
+
+def run_inference_waiting(state: Any, body: InferenceRequest, strict: bool = False) -> Inference:
+    """`run_inference` for a caller on a thread of its own (gRPC's), which waits for the answers."""
+    ready = prepared(state, body, strict)
+    return ready.answered(ready.scorer.predict_batch_waiting(ready.records))
 
 
 def binary_outputs(body: InferenceRequest) -> set[str]:
@@ -527,8 +552,9 @@ def binary_outputs(body: InferenceRequest) -> set[str]:
     return {name for name, binary in asked.items() if binary is True} if asked else ({"*"} if default else set())
 
 
-def binary_answer(content: dict[str, Any], binary: set[str]) -> Response:
-    """`content` with the outputs named in `binary` (or all: `*`) as bytes after the JSON header."""
+def binary_answer(content: dict[str, Any], binary: set[str]) -> tuple[bytes, int]:
+    """`content` with the outputs named in `binary` (or all: `*`) as bytes after the JSON header;
+    (the body, the length of its JSON header)."""
     chunks: list[bytes] = []
     for output in content["outputs"]:
         if "*" in binary or output["name"] in binary:
@@ -536,11 +562,24 @@ def binary_answer(content: dict[str, Any], binary: set[str]) -> Response:
             output["parameters"] = {"binary_data_size": len(data)}
             chunks.append(data)
     header = orjson.dumps(content)
-    return Response(
-        header + b"".join(chunks),
-        media_type="application/octet-stream",
-        headers={"Inference-Header-Content-Length": str(len(header))},
-    )
+    return header + b"".join(chunks), len(header)
+
+
+def answer_of(
+    manifest: dict[str, Any], body: InferenceRequest, inference: Inference, request_id: str
+) -> tuple[bytes, int | None]:
+    """The bytes of the answer to an inference request, and the length of its JSON header when its
+    outputs are binary (the answer's Inference-Header-Content-Length; then it is application/octet-stream)."""
+    content: dict[str, Any] = {
+        "model_name": manifest["name"],
+        "model_version": inference.model_version,
+        "id": body.id if body.id is not None else request_id,
+        "outputs": inference.outputs,
+    }
+    if inference.warnings:
+        content["parameters"] = {"warnings": "; ".join(inference.warnings)}
+    binary = binary_outputs(body)
+    return binary_answer(content, binary) if binary else (orjson.dumps(content), None)
 
 
 @router.post(
@@ -566,17 +605,11 @@ async def infer(request: Request, name: str, version: str | None = None) -> Resp
     except (PredictionError, NotReadyError) as err:
         return refusal(str(err))
     request.scope["state"]["rows"] = inference.rows  # for metrics and the request log
-    request_id = body.id if body.id is not None else getattr(request.state, "request_id", "")
-    content: dict[str, Any] = {
-        "model_name": manifest["name"],
-        "model_version": inference.model_version,
-        "id": request_id,
-        "outputs": inference.outputs,
-    }
-    if inference.warnings:
-        content["parameters"] = {"warnings": "; ".join(inference.warnings)}
-    binary = binary_outputs(body)
-    return binary_answer(content, binary) if binary else answer(content)
+    data, header_length = answer_of(manifest, body, inference, getattr(request.state, "request_id", ""))
+    if header_length is None:
+        return Response(data, media_type="application/json")
+    headers = {"Inference-Header-Content-Length": str(header_length)}
+    return Response(data, media_type="application/octet-stream", headers=headers)
 
 
 INFER_ROUTE = next(route for route in router.routes if getattr(route, "path", "") == "/v2/models/{name}/infer")

@@ -1,9 +1,14 @@
 """The Open Inference Protocol (v2) over gRPC: `inference.GRPCInferenceService` on its own port.
 
-It runs in the service's process, on the same event loop, beside the HTTP server, on `GRPC_PORT`
-(default 8081; `0` takes a free port, logged at start) of `GRPC_HOST` (default all
-interfaces). ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata and ModelInfer
-answer what their REST twins in `v2` answer: an inference request goes through `v2.run_inference`,
+It runs in the service's process, beside the HTTP server, on `GRPC_PORT` (default 8081;
+`0` takes a free port, logged at start) of `GRPC_HOST` (default all interfaces). It is grpcio's
+threaded server: each call runs whole on one of its `THREADS` threads (decoding, the schema's
+checks, drift, scoring, the answer, metrics), never handed to the event loop, which would cost
+more than the call itself. A compiled model scores a few rows on that thread (its session is
+thread-safe); a scikit-learn model is scored on the one scoring thread, which the call waits for.
+
+ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata and ModelInfer answer what
+their REST twins in `v2` answer: an inference request goes through `v2.run_inference_waiting`,
 the same schema and scorer as `POST /v2/models/{name}/infer`. Inputs come as typed `contents` or
 as `raw_input_contents`; the outputs are `raw_output_contents` when the request sent raw inputs
 or asks for binary outputs (`binary_data_output`), else typed contents.
@@ -12,7 +17,9 @@ Errors are gRPC statuses with the REST answer's message: INVALID_ARGUMENT for a 
 cannot take, NOT_FOUND for another model or version, UNAVAILABLE before the model is loaded,
 INTERNAL (with the request id; the traceback is logged) for a fault of the service. Every call is
 counted in /metrics and the request log under its method's path
-(`/inference.GRPCInferenceService/ModelInfer`), with the HTTP status of the same answer.
+(`/inference.GRPCInferenceService/ModelInfer`), with the HTTP status of the same answer. On
+SIGTERM, ServerReady and ModelReady answer false at once; calls go on being answered through the
+drain, and once the HTTP server has stopped, calls in flight get `IN_FLIGHT_SECONDS` to finish.
 
 The messages are `open_inference_pb2`, generated from `open_inference.proto` (the protocol's
 published definition) when nb2prod was released; the handlers are registered here by name.
@@ -20,11 +27,12 @@ published definition) when nb2prod was released; the handlers are registered her
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
-import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from time import perf_counter
 from types import SimpleNamespace
@@ -33,12 +41,11 @@ from typing import Any
 import grpc
 from fastapi import FastAPI
 from google.protobuf.message import Message
-from grpc import aio
 
 from diabetes_custom import open_inference_pb2 as pb
 from diabetes_custom import v2, v2_binary
 from diabetes_custom.errors import NotReadyError
-from diabetes_custom.middleware import REQUEST_ID
+from diabetes_custom.middleware import REQUEST_ID, new_request_id
 from diabetes_custom.model import PredictionError
 
 GRPC_PORT = "GRPC_PORT"  # the environment variables
@@ -46,6 +53,9 @@ GRPC_HOST = "GRPC_HOST"
 DEFAULT_GRPC_PORT = 8081
 # After the HTTP server has stopped, calls in flight get this long to finish.
 IN_FLIGHT_SECONDS = 15
+# gRPC's threads. Calls hold the GIL for most of their time: a few threads keep the core busy,
+# more would only take turns at it.
+THREADS = 4
 SERVICE = "inference.GRPCInferenceService"
 # The typed contents field of each datatype.
 CONTENTS = {
@@ -64,7 +74,7 @@ CONTENTS = {
 }
 CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND, 503: grpc.StatusCode.UNAVAILABLE}
 log = logging.getLogger("uvicorn.error")
-Handler = Callable[[Any, dict[str, Any]], Awaitable[Message]]
+Handler = Callable[[Any, dict[str, Any]], Message]
 
 
 def grpc_address() -> str:
@@ -86,21 +96,21 @@ class InferenceService:
     def ready(self) -> bool:
         return self.state.scorer is not None and not self.state.shutdown.draining
 
-    async def server_live(self, request: pb.ServerLiveRequest, _: dict[str, Any]) -> pb.ServerLiveResponse:
+    def server_live(self, request: pb.ServerLiveRequest, _: dict[str, Any]) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=True)
 
-    async def server_ready(self, request: pb.ServerReadyRequest, _: dict[str, Any]) -> pb.ServerReadyResponse:
+    def server_ready(self, request: pb.ServerReadyRequest, _: dict[str, Any]) -> pb.ServerReadyResponse:
         return pb.ServerReadyResponse(ready=self.ready())
 
-    async def model_ready(self, request: pb.ModelReadyRequest, _: dict[str, Any]) -> pb.ModelReadyResponse:
+    def model_ready(self, request: pb.ModelReadyRequest, _: dict[str, Any]) -> pb.ModelReadyResponse:
         v2.served_by(self.state.manifest, request.name, request.version or None)
         return pb.ModelReadyResponse(ready=self.ready())
 
-    async def server_metadata(self, request: pb.ServerMetadataRequest, _: dict[str, Any]) -> pb.ServerMetadataResponse:
+    def server_metadata(self, request: pb.ServerMetadataRequest, _: dict[str, Any]) -> pb.ServerMetadataResponse:
         manifest = self.state.manifest
         return pb.ServerMetadataResponse(name=manifest["name"], version=manifest["version"], extensions=[])
 
-    async def model_metadata(self, request: pb.ModelMetadataRequest, _: dict[str, Any]) -> pb.ModelMetadataResponse:
+    def model_metadata(self, request: pb.ModelMetadataRequest, _: dict[str, Any]) -> pb.ModelMetadataResponse:
         manifest = v2.served_by(self.state.manifest, request.name, request.version or None)
         metadata = v2.described(manifest).metadata
         tensor = pb.ModelMetadataResponse.TensorMetadata
@@ -112,10 +122,10 @@ class InferenceService:
             outputs=[tensor(name=t.name, datatype=t.datatype, shape=t.shape) for t in metadata.outputs],
         )
 
-    async def model_infer(self, request: pb.ModelInferRequest, state: dict[str, Any]) -> pb.ModelInferResponse:
+    def model_infer(self, request: pb.ModelInferRequest, state: dict[str, Any]) -> pb.ModelInferResponse:
         manifest = v2.served_by(self.state.manifest, request.model_name, request.model_version or None)
         body = inference_request(request)
-        inference = await v2.run_inference(self.state, body, state["strict"])
+        inference = v2.run_inference_waiting(self.state, body, state["strict"])
         state["rows"] = inference.rows
         response = pb.ModelInferResponse(
             model_name=manifest["name"], model_version=inference.model_version, id=request.id
@@ -153,20 +163,20 @@ class InferenceService:
         return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
 
-def answered(path: str, method: Handler, metrics: Any) -> Callable[[Any, aio.ServicerContext], Awaitable[Message]]:
+def answered(path: str, method: Handler, metrics: Any) -> Callable[[Any, grpc.ServicerContext], Message]:
     """`method` with the error rule of the protocol as gRPC statuses, counted and logged as HTTP requests are."""
     route = SimpleNamespace(path=path)
 
-    async def call(request: Any, context: aio.ServicerContext) -> Message:
+    def call(request: Any, context: grpc.ServicerContext) -> Message:
         began = perf_counter()
         metadata = dict(context.invocation_metadata() or ())
         given = metadata.get("x-request-id", "")
-        request_id = given if isinstance(given, str) and REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
+        request_id = given if isinstance(given, str) and REQUEST_ID.fullmatch(given) else new_request_id()
         strict = str(metadata.get("x-strict", "")).strip().lower() in ("true", "1", "yes")
         scope: dict[str, Any] = {"path": path, "method": "GRPC", "route": route, "state": {"strict": strict}}
         status, message = 500, f"internal error; request_id {request_id}"
         try:
-            response = await method(request, scope["state"])
+            response = method(request, scope["state"])
             status = 200
             return response
         except v2.Refused as refused:
@@ -180,7 +190,7 @@ def answered(path: str, method: Handler, metrics: Any) -> Callable[[Any, aio.Ser
         finally:
             metrics.observe(scope, request_id, status, began)
         context.set_trailing_metadata((("x-request-id", request_id),))
-        await context.abort(CODES.get(status, grpc.StatusCode.INTERNAL), message)
+        context.abort(CODES.get(status, grpc.StatusCode.INTERNAL), message)  # raises
 
     return call
 
@@ -244,19 +254,23 @@ def with_grpc(
     @asynccontextmanager
     async def serving(app: FastAPI) -> AsyncIterator[None]:
         async with lifespan(app):
-            server = aio.server()
+            threads = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="grpc")
+            # No port sharing: a second service on the same port fails to start instead of sharing its calls.
+            server = grpc.server(threads, options=[("grpc.so_reuseport", 0)])
             server.add_generic_rpc_handlers((InferenceService(app).handler(app.state.metrics),))
             address = grpc_address()
             try:
                 port = server.add_insecure_port(address)
             except RuntimeError as err:
                 raise RuntimeError(f"gRPC cannot listen on {address} (is the port in use? set {GRPC_PORT})") from err
-            await server.start()
+            server.start()
             log.info("gRPC (Open Inference Protocol) on %s", address.rpartition(":")[0] + f":{port}")
             try:
                 yield
             finally:
-                # Calls in flight finish (within IN_FLIGHT_SECONDS); new ones are refused.
-                await server.stop(IN_FLIGHT_SECONDS)
+                # New calls are refused; calls in flight finish (within IN_FLIGHT_SECONDS), then the threads end.
+                stopped = server.stop(IN_FLIGHT_SECONDS)
+                await asyncio.to_thread(stopped.wait)
+                threads.shutdown(wait=False)
 
     return serving

@@ -58,6 +58,20 @@ class Scorer:
             index, error = found
             raise PredictionError(f"record {index}: {error}") from error
 
+    def predict_batch_waiting(self, records: list[dict[str, Any]]) -> Answers:
+        """`predict_batch` for a caller on a thread of its own (gRPC's), which waits for the answers: a
+        compiled model scores a few rows right there (its session is thread-safe), else the scoring thread does."""
+        try:
+            if self.predictor.runs_inline(len(records)):
+                return self.predictor.predict(records)
+            return self._thread.submit(self.predictor.predict, records).result()
+        except PredictionError:
+            found = self._thread.submit(self._first_unscorable, records).result()
+            if found is None:
+                raise
+            index, error = found
+            raise PredictionError(f"record {index}: {error}") from error
+
     def _first_unscorable(self, records: list[dict[str, Any]]) -> tuple[int, PredictionError] | None:
         """Bisect the batch: about a dozen predictions for the largest batch, not one per record (their
         inputs were counted for drift already)."""
