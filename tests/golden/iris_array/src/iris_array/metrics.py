@@ -132,7 +132,7 @@ class Metrics:
             if self._writer is None:
                 self._writer = threading.Thread(target=self._write_forever, name="request-log", daemon=True)
                 self._writer.start()
-            if len(self.lines) >= LOG_FLUSH_LINES:
+            if len(self.lines) == LOG_FLUSH_LINES:  # once: until the writer runs, more lines change nothing
                 self._wake.set()
 
     def _write_forever(self) -> None:
