@@ -17,7 +17,9 @@ then served by four systems at once, each measured in turn in every round:
 Every system runs under the same uvicorn command line (printed in the header: one worker, the
 same event loop and HTTP parser, access log off), pinned to CPU 0, with wrk pinned to CPU 1.
 Prints, per model and connection count: req/s, p50/p99 latency and each system's ratio to the
-floor (floor req/s over the system's: 1.0 is the floor), plus the generated service's ratios to
+floor (floor req/s over the system's: 1.0 is the floor), each server's CPU time per request (all its
+threads, read from /proc around each run; on a shared box, where other work takes the CPU away,
+the figure that moves least) and its ratio to the floor's, plus the generated service's ratios to
 the hand-written app and to the seed snippet, all from the same run; then RSS after warm-up and
 the generated service's cost per row on /predict/batch. A benchmark that prints figures, never a
 test. Needs wrk (Debian: `apt-get install wrk`) and taskset (util-linux).
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -100,6 +103,7 @@ class Load:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us: float = float("nan")  # the server's CPU time (all its threads) per request answered
 
 
 def main() -> None:
@@ -218,9 +222,9 @@ def measure(case: Case, seconds: int, rounds: int, flags: list[str]) -> dict[str
         for connections in (8, 64):
             runs: dict[str, list[Load]] = {side: [] for side in SYSTEMS}
             for _ in range(rounds):
-                for side, url in urls.items():
+                for (side, url), pid in zip(urls.items(), pids, strict=True):
                     settle(pids)
-                    runs[side].append(wrk(f"{url}/predict", case.payload, connections, seconds))
+                    runs[side].append(wrk(f"{url}/predict", case.payload, connections, seconds, pid))
             for side in SYSTEMS:
                 row[f"{side}_c{connections}"] = median_load(runs[side])
                 row[f"{side}_c{connections}_worst_p99"] = max(run.p99_ms for run in runs[side])
@@ -254,8 +258,9 @@ def cpu_ticks(pids: list[int]) -> int:
 
 
 def median_load(runs: list[Load]) -> Load:
-    """The run with the median throughput (its latencies with it)."""
-    return sorted(runs, key=lambda run: run.rps)[len(runs) // 2]
+    """The run with the median throughput (its latencies with it), with the median CPU time per request."""
+    cpu = sorted(run.cpu_us for run in runs)[len(runs) // 2]
+    return dataclasses.replace(sorted(runs, key=lambda run: run.rps)[len(runs) // 2], cpu_us=cpu)
 
 
 def free_port() -> int:
@@ -312,8 +317,9 @@ def rss_mb(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else float("nan")
 
 
-def wrk(url: str, body: bytes, connections: int, seconds: int) -> Load:
-    """One wrk run on CPU 1: requests per second, p50 and p99 latency, non-2xx answers."""
+def wrk(url: str, body: bytes, connections: int, seconds: int, pid: int | None = None) -> Load:
+    """One wrk run on CPU 1: requests per second, p50 and p99 latency, non-2xx answers, and (given the
+    server's `pid`) its CPU time per request: on a shared box, the figure other work disturbs least."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(
             'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
@@ -321,10 +327,16 @@ def wrk(url: str, body: bytes, connections: int, seconds: int) -> Load:
         )
     try:
         command = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+        before = cpu_ticks([pid]) if pid else 0
         result = subprocess.run([*command, "-s", script.name, url], capture_output=True, text=True, check=False)
+        ticks = cpu_ticks([pid]) - before if pid else 0
     finally:
         os.unlink(script.name)
-    return parse_wrk(result.stdout)
+    load_ = parse_wrk(result.stdout)
+    answered = re.search(r"(\d+) requests in", result.stdout)
+    if pid and answered and int(answered.group(1)):
+        load_ = dataclasses.replace(load_, cpu_us=ticks / os.sysconf("SC_CLK_TCK") * 1e6 / int(answered.group(1)))
+    return load_
 
 
 def parse_wrk(text: str) -> Load:
@@ -354,9 +366,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print()
     print(
         "| model | path | c | system | req/s | p50 ms | p99 ms | worst p99 ms | x floor "
-        "| generated / hand-written | generated / seed snippet |"
+        "| CPU µs per request | CPU x floor | generated / hand-written | generated / seed snippet |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
         case = row["case"]
         for c in (8, 64):
@@ -374,7 +386,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
                 print(
                     f"| {TITLES[case.key]} | {case.path} | {c} | {SHOWN[side]} | {load_.rps:,.0f}{errors} "
                     f"| {load_.p50_ms:.2f} | {load_.p99_ms:.2f} | {row[f'{side}_c{c}_worst_p99']:.2f} "
-                    f"| {to_floor:.2f} | {gains} |"
+                    f"| {to_floor:.2f} | {load_.cpu_us:.0f} | {ratio(load_.cpu_us, floor.cpu_us):.2f} | {gains} |"
                 )
     print()
     print(
