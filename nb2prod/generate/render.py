@@ -57,6 +57,7 @@ TEMPLATES = {
     "src/app.py.j2": "src/{package}/app.py",
     "src/bodies.py.j2": "src/{package}/bodies.py",
     "src/fastpath.py.j2": "src/{package}/fastpath.py",
+    "src/onepass.py.j2": "src/{package}/onepass.py",
     "src/rawpredict.py.j2": "src/{package}/rawpredict.py",
     "src/frame.py.j2": "src/{package}/frame.py",
     "src/errors.py.j2": "src/{package}/errors.py",

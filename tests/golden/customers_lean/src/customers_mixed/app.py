@@ -2,7 +2,8 @@
 
 Run it with `uvicorn customers_mixed.app:app`. `create_app()` puts the parts together, one module each:
 `routes` (the endpoints), `fastpath` (the prediction endpoints' shorter lane), `rawpredict`
-(`POST /predict` in one pass), `rawinfer` (the served model's v2 infer in one pass), `errors`
+(`POST /predict` in one pass), `rawinfer` (the served model's v2 infer in one pass), `onepass`
+(what those two share), `errors`
 (which error gets which answer), `middleware` (request ids, metrics, draining, the body limit),
 `lifecycle` (loading the model, readiness, shutdown), `metrics` (/metrics and the request log),
 `scoring` (the scoring thread), `model` (the model and its inputs), and `v2`, `v2_binary` and

@@ -22,13 +22,22 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from diabetes_custom import v2
-from diabetes_custom.errors import internal_error, log
-from diabetes_custom.middleware import MAX_BODY_BYTES, REQUEST_ID, new_request_id
 from diabetes_custom.model import PredictionError
-from diabetes_custom.rawpredict import STRICT, replay
+from diabetes_custom.onepass import (
+    JSON,
+    failed,
+    first_headers,
+    fits_one_pass,
+    is_strict,
+    replay,
+    request_id_for,
+    send_answer,
+    whole_body,
+)
 
-JSON = b"application/json"
 BINARY = b"application/octet-stream"
+HEADER_LENGTH = b"inference-header-content-length"
+HEADERS = frozenset({b"content-length", HEADER_LENGTH, b"x-request-id", b"x-strict"})
 
 
 class RawInfer:
@@ -39,75 +48,44 @@ class RawInfer:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         began = perf_counter()
-        given = length = header_length = strict = None
-        chunked = False
-        for key, value in scope["headers"]:  # the first of each, as Starlette's `Headers.get` reads it
-            if key == b"content-length":
-                length = value if length is None else length
-            elif key == b"inference-header-content-length":
-                header_length = value if header_length is None else header_length
-            elif key == b"x-request-id":
-                given = value if given is None else given
-            elif key == b"x-strict":
-                strict = value if strict is None else strict
-            elif key == b"transfer-encoding":
-                chunked = True
+        headers, chunked = first_headers(scope, HEADERS)
         state = scope["app"].state
-        if (
-            chunked
-            or length is None
-            or not length.isdigit()
-            or int(length) > MAX_BODY_BYTES
-            or state.scorer is None
-            or state.shutdown.draining
-        ):
+        if not fits_one_pass(state, headers.get(b"content-length"), chunked):
             await self.lane(scope, receive, send)
             return
-        message = await receive()
-        body = message.get("body", b"")
-        if message["type"] != "http.request" or message.get("more_body", False) or not body:
+        message, body = await whole_body(receive)
+        if body is None:
             await self.lane(scope, replay([message], receive), send)
             return
+        header_length = headers.get(HEADER_LENGTH)
         try:
             request = v2.parse_request(body, header_length.decode("latin-1") if header_length is not None else None)
             ready = v2.prepared(state, request, False)
         except Exception:  # noqa: BLE001 - the lane answers it: the 400 naming the input
             await self.lane(scope, replay([message], receive), send)
             return
-        if ready.warnings and strict is not None and strict.decode("latin-1").strip().lower() in STRICT:
+        if ready.warnings and is_strict(headers.get(b"x-strict")):
             await self.lane(scope, replay([message], receive), send)  # its refusal counts the drift
             return
-        text = given.decode("latin-1") if given is not None else None
-        request_id = text if text is not None and REQUEST_ID.fullmatch(text) else new_request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = request_id_for(scope, headers.get(b"x-request-id"))
         status = 0
         try:
             try:
                 inference = ready.answered(await ready.scorer.predict_batch(ready.records))
             except PredictionError as err:  # as v2.infer answers it
-                data, header_length_out = orjson.dumps({"error": str(err)}), None
+                data, binary_length = orjson.dumps({"error": str(err)}), None
                 status = 400
             else:
                 scope["state"]["rows"] = inference.rows
-                data, header_length_out = v2.answer_of(state.manifest, request, inference, request_id)
+                data, binary_length = v2.answer_of(state.manifest, request, inference, request_id)
                 status = 200
-            headers = [
-                (b"content-length", str(len(data)).encode()),
-                (b"content-type", JSON if header_length_out is None else BINARY),
-            ]
-            if header_length_out is not None:
-                headers.append((b"inference-header-content-length", str(header_length_out).encode()))
-            headers.append((b"x-request-id", request_id.encode("latin-1")))
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": data})
-        except Exception as exc:
-            log.error("request %s: %s %s failed", request_id, scope["method"], scope["path"], exc_info=exc)
-            if status:  # too late for an error answer: the server closes the connection
-                raise
-            status = 500
-            response = internal_error(request_id)
-            response.raw_headers.append((b"x-request-id", request_id.encode("latin-1")))
-            await response(scope, receive, send)
+            answer_headers = [(b"content-type", JSON if binary_length is None else BINARY)]
+            if binary_length is not None:
+                answer_headers.append((HEADER_LENGTH, str(binary_length).encode()))
+            answer_headers.append((b"x-request-id", request_id.encode("latin-1")))
+            await send_answer(send, status, data, answer_headers)
+        except Exception as exc:  # noqa: BLE001 - `failed` logs it, then answers the 500 or raises it again
+            status = await failed(scope, receive, send, request_id, exc, status)
         finally:
             state.metrics.observe(scope, request_id, status, began)
 

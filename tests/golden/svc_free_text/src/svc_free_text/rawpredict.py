@@ -22,16 +22,24 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from svc_free_text.bodies import parse_json
-from svc_free_text.errors import internal_error, log
 from svc_free_text.fastpath import handled
-from svc_free_text.middleware import MAX_BODY_BYTES, REQUEST_ID, new_request_id
+from svc_free_text.onepass import (
+    JSON,
+    failed,
+    first_headers,
+    fits_one_pass,
+    is_strict,
+    replay,
+    request_id_for,
+    send_answer,
+    whole_body,
+)
 from svc_free_text.schemas import Record
 
-JSON = b"application/json"
-STRICT = ("true", "1", "yes")  # routes.strict: `X-Strict` values that refuse warnings
+HEADERS = frozenset({b"content-length", b"content-type", b"x-request-id", b"x-strict"})
 
 
 class RawPredict:
@@ -42,35 +50,13 @@ class RawPredict:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         began = perf_counter()
-        given = length = content_type = strict = None
-        chunked = False
-        for key, value in scope["headers"]:  # the first of each, as Starlette's `Headers.get` reads it
-            if key == b"content-length":
-                length = value if length is None else length
-            elif key == b"content-type":
-                content_type = value if content_type is None else content_type
-            elif key == b"x-request-id":
-                given = value if given is None else given
-            elif key == b"x-strict":
-                strict = value if strict is None else strict
-            elif key == b"transfer-encoding":
-                chunked = True
+        headers, chunked = first_headers(scope, HEADERS)
         state = scope["app"].state
-        scorer = state.scorer
-        if (
-            chunked
-            or content_type != JSON
-            or length is None
-            or not length.isdigit()
-            or int(length) > MAX_BODY_BYTES
-            or scorer is None
-            or state.shutdown.draining
-        ):
+        if headers.get(b"content-type") != JSON or not fits_one_pass(state, headers.get(b"content-length"), chunked):
             await self.lane(scope, receive, send)
             return
-        message = await receive()
-        body = message.get("body", b"")
-        if message["type"] != "http.request" or message.get("more_body", False) or not body:
+        message, body = await whole_body(receive)
+        if body is None:
             await self.lane(scope, replay([message], receive), send)
             return
         try:
@@ -79,14 +65,12 @@ class RawPredict:
             await self.lane(scope, replay([message], receive), send)
             return
         records = [record]
-        drift = state.metrics.drift
-        warnings = drift.warnings(records)
-        if warnings and strict is not None and strict.decode("latin-1").strip().lower() in STRICT:
+        warnings = state.metrics.drift.warnings(records)
+        if warnings and is_strict(headers.get(b"x-strict")):
             await self.lane(scope, replay([message], receive), send)
             return
-        text = given.decode("latin-1") if given is not None else None
-        request_id = text if text is not None and REQUEST_ID.fullmatch(text) else new_request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = request_id_for(scope, headers.get(b"x-request-id"))
+        scorer = state.scorer
         status = 0
         try:
             try:
@@ -104,32 +88,10 @@ class RawPredict:
             }
             if warnings:
                 content["warnings"] = warnings
-            data = orjson.dumps(content)
-            headers = [
-                (b"content-length", str(len(data)).encode()),
-                (b"content-type", JSON),
-                (b"x-request-id", request_id.encode("latin-1")),
-            ]
             status = 200
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send({"type": "http.response.body", "body": data})
-        except Exception as exc:
-            log.error("request %s: %s %s failed", request_id, scope["method"], scope["path"], exc_info=exc)
-            if status:  # too late for an error answer: the server closes the connection
-                raise
-            status = 500
-            response = internal_error(request_id)
-            response.raw_headers.append((b"x-request-id", request_id.encode("latin-1")))
-            await response(scope, receive, send)
+            answer_headers = [(b"content-type", JSON), (b"x-request-id", request_id.encode("latin-1"))]
+            await send_answer(send, 200, orjson.dumps(content), answer_headers)
+        except Exception as exc:  # noqa: BLE001 - `failed` logs it, then answers the 500 or raises it again
+            status = await failed(scope, receive, send, request_id, exc, status)
         finally:
             state.metrics.observe(scope, request_id, status, began)
-
-
-def replay(messages: list[Message], receive: Receive) -> Receive:
-    """`receive`, giving `messages` (already taken from it) first."""
-    pending = list(messages)
-
-    async def replayed() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replayed
