@@ -102,7 +102,9 @@ class InferenceRecord(_Part):
     scikit-learn path may answer both from one call. `requested`: "sklearn" when the conversion
     was told not to compile (`--no-compile`), "auto" when the proof chose. `rows_independent` (the
     scikit-learn path): proof rows scored one at a time got the answers they got scored together,
-    so the service may score concurrent requests in one model call.
+    so the service may score concurrent requests in one model call. `linear` (the compiled path, a
+    scaled linear model): the same model as plain sums, proven on the same rows; the service scores a
+    request's few rows with them (`linear.py`) and larger batches with the ONNX file.
     """
 
     path: Literal["compiled", "sklearn"]
@@ -116,6 +118,7 @@ class InferenceRecord(_Part):
     label_from_proba: bool
     requested: Literal["auto", "sklearn"] = "auto"
     rows_independent: bool = False
+    linear: dict[str, Any] | None = None
 
 
 class ProofRecord(_Part):

@@ -241,6 +241,7 @@ def inference_record(capture: Capture, code: ExtractedCode) -> InferenceRecord:
         label_from_proba=report.label_from_proba,
         requested=report.requested,
         rows_independent=report.rows_independent and not compiled,
+        linear=report.linear.model_dump(mode="json") if compiled and report.linear else None,
     )
 
 

@@ -20,7 +20,7 @@ from nb2prod.errors import TemplateError
 from nb2prod.generate.artifact import Artifact
 from nb2prod.generate.extract import ExtractedCode
 from nb2prod.generate.schema import Feature, InputSchema, python_type_of
-from nb2prod.manifest import canonical_json
+from nb2prod.manifest import InferenceRecord, canonical_json
 from nb2prod.run.capture import TOLERANCE
 from nb2prod.run.captured import Capture, Task
 
@@ -74,6 +74,10 @@ TEMPLATES = {
     "src/rawinfer.py.j2": "src/{package}/rawinfer.py",
     "tests/test_service.py.j2": "tests/test_service.py",
 }
+# template -> (output path, the context key that must be true for it to be written)
+OPTIONAL = {
+    "src/linear.py.j2": ("src/{package}/linear.py", "linear"),
+}
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,8 @@ def render_project(data: RenderInput) -> dict[str, bytes]:
     context = _context(data)
     package = data.artifact.package
     files: dict[str, bytes] = {}
-    for template, target in TEMPLATES.items():
+    optional = {template: target for template, (target, key) in OPTIONAL.items() if context[key]}
+    for template, target in {**TEMPLATES, **optional}.items():
         try:
             text = env.get_template(template).render(**context)
         except jinja2.TemplateError as err:
@@ -184,6 +189,8 @@ def _context(data: RenderInput) -> dict[str, Any]:
         "onnx_layout": artifact.manifest.inference.layout,
         "label_from_proba": artifact.manifest.inference.label_from_proba,
         "coalesce": artifact.manifest.inference.rows_independent,  # the scikit-learn path only (artifact.py)
+        # A scaled linear model on the compiled path: a request's few rows scored as plain sums (linear.py).
+        "linear": _linear(artifact.manifest.inference, data.code.preprocess.defines_preprocess, schema.array_dtype),
         "inference": artifact.manifest.inference,
         "service_input": artifact.manifest.service_input,
         "target_transform": artifact.manifest.target_transform,
@@ -206,6 +213,17 @@ def _context(data: RenderInput) -> dict[str, Any]:
         "history": artifact.manifest.history,
         "canary_percent": artifact.manifest.history.canary_percent if artifact.manifest.history else None,
     }
+
+
+def _linear(inference: InferenceRecord, uses_preprocess: bool, array_dtype: str | None) -> dict[str, Any] | None:
+    """The proven linear form, when the service feeds the model its records as they come, as one
+    float64 matrix (an array trained in float32 is rounded to it first: the sums would not be)."""
+    layout = inference.layout or {}
+    if inference.path != "compiled" or uses_preprocess or layout.get("kind") != "matrix":
+        return None
+    if array_dtype not in (None, "float64"):
+        return None
+    return inference.linear
 
 
 def _hatchling_pin() -> str:

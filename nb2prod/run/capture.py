@@ -38,6 +38,7 @@ KERNEL_MODULES = (
     "golden",
     "pickling",
     "onnx_exact",
+    "linear",
     "compiled",
     "proof",
     "frozen",

@@ -102,6 +102,18 @@ class InputLayout(_Reported):
     columns: tuple[InputColumn, ...] | None = None
 
 
+class LinearForm(_Reported):
+    """The compiled model as plain sums, proven with them: per output, an intercept plus one weight per
+    input (scalers folded in), then `link`: logistic, softmax, one-vs-rest or identity (a regression).
+    `steps`: the model's steps it was made from."""
+
+    link: Literal["logistic", "softmax", "one-vs-rest", "identity"]
+    weights: tuple[tuple[float, ...], ...]
+    intercepts: tuple[float, ...]
+    steps: tuple[str, ...]
+    max_difference: float
+
+
 class InferenceReport(_Reported):
     """Which inference path the service takes, why, and the proof behind it."""
 
@@ -120,6 +132,9 @@ class InferenceReport(_Reported):
     # On the scikit-learn path: every proof row got the same answer alone as among the others, so
     # concurrent requests may be scored in one call.
     rows_independent: bool = False
+    # On the compiled path: the model as plain sums (a scaled linear model), which the service scores
+    # a request's few rows with; None for every other model.
+    linear: LinearForm | None = None
 
 
 NOT_REPORTED = InferenceReport(

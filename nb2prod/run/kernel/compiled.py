@@ -19,6 +19,7 @@ import sys
 import warnings
 
 from nb2prod.run.kernel.common import _missing, _plain
+from nb2prod.run.kernel.linear import _linear_form, _LinearSession
 from nb2prod.run.kernel.onnx_exact import _finish_exact_trees, _register_exact_converters
 
 ONNX_OPSET = 21
@@ -76,7 +77,31 @@ def _compile_model(model, sample, preprocess, golden, config):
     if null_rows is not None:
         reason += f", and on {len(null_rows)} training rows with a null in {config['null_columns']}"
     report.update(path="compiled", reason=reason, max_difference=difference, file=config["onnx_file"], layout=layout)
+    if null_rows is None and preprocess is None:
+        _add_linear(report, model, answers, sample, golden, tolerance)
     return report
+
+
+def _add_linear(report, model, answers, sample, golden, tolerance):
+    """Add the model's linear form (`linear.py`) to a compiled report when the proof holds for it:
+    the service then scores a request's few rows with plain sums, and larger batches with ONNX."""
+    layout = report["layout"]
+    if layout["kind"] != "matrix" or layout["dtype"] != "float64":
+        return
+    try:
+        form = _linear_form(model, _feed(layout, answers.subset)[layout["input"]].shape[1])
+        if form is None:
+            return
+        classes = getattr(model, "classes_", None)
+        keys = list(_label_lookup(classes)) if classes is not None else []
+        difference = _prove(model, _LinearSession(form, keys), layout, answers, sample, None, golden, tolerance)
+    except Exception:  # noqa: BLE001 - a form that fails its proof is simply not taken: ONNX Runtime scores
+        return
+    form["max_difference"] = difference
+    report["linear"] = form
+    report["reason"] += (
+        f"; as plain sums ({' + '.join(form['steps'])}, {form['link']}), within {difference:.3g} on the same rows"
+    )
 
 
 def _prove_nulls(model, onnx_bytes, layout, rows, preprocess, tolerance):

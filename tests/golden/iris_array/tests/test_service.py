@@ -226,6 +226,7 @@ class Failing:
 
 def test_value_error_from_the_model_is_the_clients_422(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client.app.state.predictor, "model", Failing(ValueError("cannot encode this value")))
+    monkeypatch.setattr(client.app.state.predictor, "linear", None)  # the model itself scores, not its sums
     response = client.post("/predict", json=EXAMPLE)
     assert response.status_code == 422
     assert "cannot encode this value" in response.json()["error"]
@@ -233,6 +234,7 @@ def test_value_error_from_the_model_is_the_clients_422(client: TestClient, monke
 
 def test_any_other_error_is_a_json_500_with_a_request_id(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client.app.state.predictor, "model", Failing(AttributeError("secret detail")))
+    monkeypatch.setattr(client.app.state.predictor, "linear", None)  # the model itself scores, not its sums
     response = client.post("/predict", json=EXAMPLE, headers={"x-request-id": "test-500"})
     assert response.status_code == 500
     assert response.json()["request_id"] == "test-500" == response.headers["x-request-id"]
