@@ -6,7 +6,8 @@ Run it with `uvicorn iris_array.app:app`. `create_app()` puts the parts together
 (what those two share), `errors`
 (which error gets which answer), `middleware` (request ids, metrics, draining, the body limit),
 `lifecycle` (loading the model, readiness, shutdown), `metrics` (/metrics and the request log),
-`scoring` (the scoring thread), `model` (the model and its inputs), and `v2`, `v2_binary` and
+`scoring` (the scoring thread), `model` (the model and its inputs; `linear`, the model as plain
+sums), and `v2`, `v2_binary` and
 `v2_grpc` (the Open Inference Protocol over REST and gRPC).
 """
 
