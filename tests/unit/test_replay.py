@@ -385,3 +385,31 @@ def test_columns_renamed_by_a_literal_list_leave_out_the_label_a_request_lacks(m
     assert "train.columns = ['age', 'sex']\n" in body  # `.astype(int)` on the label still names it
     assert "for col in ['age']:" in body
     assert errors_of(module) == []
+
+
+def test_a_comprehension_over_the_columns_is_replayed_with_its_own_variable(make_notebook) -> None:
+    """`c` is the comprehension's, not a notebook value to freeze; the largest training value inside one still is."""
+    path = make_notebook(
+        [
+            LOAD,
+            code(
+                "cutoff = 30\n"
+                'features = [c for c in train.columns if c != "Survived"]\n'
+                'flags = {c: train[c].isna().sum() for c in features if c != "Sex"}\n'
+                'train["Old"] = [age > cutoff for age in train["Age"]]\n'
+                "X = train[features]\n"
+                'y = train["Survived"]',
+                "preprocess",
+            ),
+            TRAIN,
+        ]
+    )
+    module = module_of(path)
+    function = function_of(module)
+    assert """    features = [c for c in train.columns if c != "Survived"]\n""" in function
+    assert """    train["Old"] = [age > cutoff for age in train["Age"]]\n""" in function  # per row, a constant
+    # the NaN count of each column varies with `c`: the whole dict is training's
+    key = """{c: train[c].isna().sum() for c in features if c != 'Sex'}"""
+    assert f"    flags = FROZEN[{key!r}]\n" in function
+    assert [f.key for f in module.replay.frozen] == [key]
+    ast.parse(module.source)

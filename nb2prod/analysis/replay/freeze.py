@@ -35,6 +35,10 @@ RANDOM_MODULES = ("random", "np.random", "numpy.random")
 GENERATOR_MAKERS = frozenset({"default_rng", "RandomState", "Generator", "SeedSequence", "Random"})
 
 
+# Expressions with names of their own: a lambda's arguments, a comprehension's targets.
+SCOPED = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
 class Kind(enum.IntEnum):
     CONST = 0
     STAT = 1
@@ -106,7 +110,7 @@ class Classifier:
             return Kind.CONST
         if isinstance(node, ast.Name):
             return self.scope.name_kind(node.id)
-        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        if isinstance(node, SCOPED):
             return Classifier(self.scope.child(_local_names(node)), ignore_labels=self.ignore_labels)._children(node)
         if self.label_column(node) is not None:
             return Kind.CONST if self.ignore_labels else Kind.ROW
@@ -165,6 +169,9 @@ class Classifier:
         kind = self.kind(node)
         if kind is Kind.CONST:
             return
+        if isinstance(node, SCOPED) and kind is Kind.ROW:
+            self._collect_scoped(node)
+            return
         if kind is Kind.STAT and isinstance(node, ast.expr):
             # inside `for i in range(2)`, a value may vary with `i` through names bound in the loop
             self.found.freezes.append(Freeze(node, "value", self.scope.loop_vars))
@@ -178,6 +185,23 @@ class Classifier:
                 child = child.value  # `encoder.transform(x)`: freeze the encoder, not its bound method
             if child is not skipped:
                 self._collect(child)
+
+    def _collect_scoped(self, node: ast.expr) -> None:
+        """A comprehension or lambda on the request: its own names (`c` in `[c for c in df.columns]`) are
+        not notebook values. A training value inside that varies with them (`train[c].median()` for
+        each `c`) has no one value to record: then the whole expression is training's, recorded whole."""
+        local = _local_names(node)
+        inner = Classifier(self.scope.child(local), ignore_labels=self.ignore_labels)
+        for child in _expression_children(node):
+            inner._collect(child)
+        found = inner.found
+        if any(local & {n.id for n in ast.walk(f.node) if isinstance(n, ast.Name)} for f in found.freezes):
+            self.found.freezes.append(Freeze(node, "value", self.scope.loop_vars))
+            return
+        self.found.freezes += found.freezes
+        self.found.label_reads += found.label_reads
+        self.found.label_drops += found.label_drops
+        self.found.randoms += [call for call in found.randoms if call not in self.found.randoms]
 
     def _special_call(self, node: ast.Call) -> ast.expr | None:
         """Record get_dummies columns and cut/qcut bins; returns the bins argument (replaced whole)."""
