@@ -350,3 +350,18 @@ def test_drift_counted_from_the_warnings_of_a_few_records_is_what_the_queue_coun
         assert counts(counted) == counts(queued), schema
         assert sum(map(sum, counts(counted))) > 100  # there was drift to count
     assert counted.nulls.tolist() == [0, 0, queued.nulls[2]] and queued.nulls[2] > 0  # only the imputed column
+
+
+def test_log_times_made_once_per_millisecond_are_the_times_of_each_line(customers: ModuleType) -> None:
+    """`rfc3339` keeps the text of the last few seconds and milliseconds: each line's time must be the
+    one formatted from scratch, across second, day and year boundaries, in and out of order."""
+    import time
+
+    rfc3339 = metrics_module(customers).rfc3339
+    rng = np.random.default_rng(2)
+    edges = [0.0, 0.9999, 1.0, 1.9996, 86399.9995, 86400.0, 1767225599.999, 1767225600.0004]
+    whens = edges + [float(w) for w in rng.uniform(1.7e9, 1.8e9, 200)] + [1.75e9 + i / 3000 for i in range(3000)]
+    for when in [*whens, *reversed(whens)]:
+        millis = int(when * 1000)
+        fresh = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000)) + f".{millis % 1000:03d}Z"
+        assert rfc3339(when) == fresh, when

@@ -232,13 +232,18 @@ class Metrics:
 
 def rfc3339(when: float) -> str:
     """`time.time()` as RFC 3339 in UTC with milliseconds: 2026-12-02T15:04:05.123Z."""
-    millis = int(when * 1000)
+    return _millisecond(int(when * 1000))
+
+
+@lru_cache(maxsize=4)
+def _millisecond(millis: int) -> str:
+    """A millisecond since the epoch as RFC 3339, made once for the lines logged in it."""
     return f"{_second(millis // 1000)}.{millis % 1000:03d}Z"
 
 
 @lru_cache(maxsize=4)
 def _second(second: int) -> str:
-    """A second since the epoch as RFC 3339 in UTC, made once for all the lines logged in that second."""
+    """A second since the epoch as RFC 3339 in UTC, made once for the lines logged in it."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
