@@ -401,7 +401,7 @@ class Drift:
 
     def _exact_matrix(self, values: np.ndarray) -> bool:
         """Whether `check` would compare `values` as `warnings` compared the records they were made from."""
-        return values.dtype == np.float64 and self.exact
+        return self.exact and values.dtype.char == "d"  # float64
 
     def _count_found(self, found: list[tuple[int, str]], matrix: bool) -> None:
         """Count what `warnings` found, (feature, kind), as `check` counts the same records (or their
@@ -450,6 +450,9 @@ class Drift:
         record when there are several): a number outside the training range, a value a listed text
         column never had, a null where training had none. Records are as the schema gave them. For a
         few records, what it found is kept for `add` to count, if `add` gets the same list next."""
+        if self.all_ranged and len(records) == 1 and self.array and self._inside(records[0]["features"]):
+            self.last = (records, [])
+            return []
         found: list[tuple[int, int, str, str]] = []  # (record, feature, what, kind)
         if self.array:
             rows = [record["features"] for record in records]
@@ -495,6 +498,15 @@ class Drift:
             lines.append(f"{record}field `{self.names[i]}`: {what}")
         return lines
 
+    def _inside(self, values: Sequence[Any]) -> bool:
+        """Whether every one of `values` (one per ranged feature) is a number inside the training range."""
+        try:  # compared exactly: then inside as float64 too (rounding keeps the order)
+            return not any(map(operator.lt, values, self.low_floats)) and not any(
+                map(operator.gt, values, self.high_floats)
+            )
+        except TypeError:  # a null among them
+            return False
+
     def _outside_few(
         self, rows: list[Sequence[Any]], value_at: Callable[[int, int], Any]
     ) -> tuple[list[tuple[int, int, str, str]], bool]:
@@ -504,14 +516,9 @@ class Drift:
         found = []
         inside = True
         for row, values in enumerate(rows):
-            try:  # all inside, compared exactly: then inside as float64 too (rounding keeps the order)
-                if not any(map(operator.lt, values, self.low_floats)) and not any(
-                    map(operator.gt, values, self.high_floats)
-                ):
-                    continue
-            except TypeError:  # a null among them: compared one by one below
-                pass
-            inside = False
+            if self._inside(values):
+                continue
+            inside = False  # outside, or a null among them: compared one by one below
             for column, (value, low, high) in enumerate(zip(values, self.low_floats, self.high_floats, strict=True)):
                 if value is None:
                     continue
