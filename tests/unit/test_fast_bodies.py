@@ -99,6 +99,93 @@ def test_parse_json_agrees_with_json_loads_on_any_input(
         assert same(ours[1], theirs[1]) if ours[0] == "value" else ours[1] == theirs[1], data
 
 
+def validated(bodies: ModuleType, data: Any) -> tuple[str, Any]:
+    try:
+        return "value", bodies.Record.model_validate(data, from_attributes=True).model_dump(by_alias=True)
+    except ValueError as err:
+        return "error", err.errors(include_url=False)  # type: ignore[attr-defined]
+
+
+def record_outcome(bodies: ModuleType, data: Any) -> tuple[str, Any]:
+    try:
+        return "value", bodies.record_of(data)
+    except ValueError as err:
+        return "error", err.errors(include_url=False)  # type: ignore[attr-defined]
+
+
+def identical(a: Any, b: Any) -> bool:
+    """Equal, with the same types all the way down, and -0.0 apart from 0.0."""
+    return repr(a) == repr(b) and same(a, b)
+
+
+FOUR = [5.1, 3.5, 1.4, 0.2]
+RECORDS = [
+    {"features": FOUR},
+    {"features": [5, 3, 1, 0]},
+    {"features": [-0.0, 0, -0, 5e-324]},
+    {"features": [2**53, -(2**53), 2**52 + 1, 1.0]},
+    {"features": [2**53 + 1, 1.0, 2.0, 3.0]},
+    {"features": [2**63 + 1, 2**64, -(2**70) - 1, 1.0]},
+    {"features": [2**1100, 1.0, 2.0, 3.0]},
+    {"features": [1e308, 1e308, 1e308, 1.0]},  # every value finite, their sum is not
+    {"features": [float("nan"), 1.0, 2.0, 3.0]},
+    {"features": [float("inf"), 1.0, 2.0, 3.0]},
+    {"features": [float("-inf"), float("inf"), 2.0, 3.0]},
+    {"features": [True, 1.0, 2.0, 3.0]},
+    {"features": [False, 0, 1, 2]},
+    {"features": [None, 1.0, 2.0, 3.0]},
+    {"features": ["1.0", 1.0, 2.0, 3.0]},
+    {"features": [[1.0], 1.0, 2.0, 3.0]},
+    {"features": [{"x": 1}, 1.0, 2.0, 3.0]},
+    {"features": FOUR[:3]},
+    {"features": [*FOUR, 1.0]},
+    {"features": []},
+    {"features": tuple(FOUR)},
+    {"features": None},
+    {"features": "5.1, 3.5, 1.4, 0.2"},
+    {"feature": FOUR},
+    {"features": FOUR, "extra": 1},
+    {},
+    [FOUR],
+    FOUR,
+    None,
+    "features",
+    1.0,
+]
+
+
+def test_a_plain_array_record_is_taken_as_the_schema_takes_it(bodies: ModuleType) -> None:
+    """`record_of` skips pydantic for a plain record: the same values (floats, -0.0 kept, integers made
+    floats) or the same errors as `Record.model_validate(...).model_dump()`, on every edge case."""
+    plain = 0
+    calls: list[Any] = []
+    real = bodies.Record.model_validate
+    for data in RECORDS:
+        theirs = validated(bodies, data)
+        before = len(calls)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(bodies.Record, "model_validate", lambda *a, **k: calls.append(a) or real(*a, **k))
+            ours = record_outcome(bodies, data)
+        assert ours[0] == theirs[0], data
+        assert identical(ours[1], theirs[1]) if ours[0] == "value" else ours[1] == theirs[1], data
+        plain += len(calls) == before
+    assert plain == 4  # the float, integer, zero and integers up to 2**53 records never reached pydantic
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    values=st.lists(
+        st.floats() | st.integers() | st.integers(min_value=-(2**54), max_value=2**54) | st.booleans() | st.none(),
+        min_size=3,
+        max_size=5,
+    )
+)
+def test_any_array_record_is_taken_as_the_schema_takes_it(bodies: ModuleType, values: list[Any]) -> None:
+    ours, theirs = record_outcome(bodies, {"features": values}), validated(bodies, {"features": list(values)})
+    assert ours[0] == theirs[0], values
+    assert identical(ours[1], theirs[1]) if ours[0] == "value" else ours[1] == theirs[1], values
+
+
 HOSTILE = [
     ("/predict", b'{"features": [1, 2, 3, 4]}', "application/json"),
     ("/predict", b'{"features": [1, 2, 3, 4], "extra": 1}', "application/json"),

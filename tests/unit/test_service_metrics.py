@@ -281,3 +281,87 @@ def test_warnings_of_a_few_records_are_the_ones_numpy_finds(customers: ModuleTyp
                 assert drift.warnings(records) == few, records
             checked += bool(few)
     assert checked > 100  # most batches hold something to warn about
+
+
+def test_drift_counted_from_the_warnings_of_a_few_records_is_what_the_queue_counts(customers: ModuleType) -> None:
+    """A request's few records are counted from what `warnings` found in them, not queued for NumPy:
+    the counts must be the queue's, for nulls (where they reach the model, or a pipeline imputes them),
+    numbers out of range on both sides, training extremes, unseen categories of a frame, records fed
+    as themselves or as the model's matrix, and a float32 array (whose matrix rounds: queued)."""
+    metrics = metrics_module(customers)
+    number = {"kind": "number", "dtype": "float64"}
+    array = {
+        "kind": "array",
+        "features": [{**number, "name": f"x{i}", "min": -1.5 * i, "max": 2.0 + i} for i in range(5)],
+    }
+    array["features"][0]["nullable"] = True  # some positions take nulls: they reach the model
+    single = {"kind": "array", "features": [{**number, "name": "x0", "min": 0.0, "max": 1.0}]}
+    rounded = {
+        "kind": "array",
+        "features": [{**number, "dtype": "float32", "name": f"x{i}", "min": 0.1, "max": 0.7} for i in range(3)],
+    }
+    rounded["features"][2]["nullable"] = True
+    frame = {
+        "kind": "frame",
+        "features": [
+            {"name": "age", "kind": "integer", "dtype": "int64", "min": 18, "max": 79},
+            {**number, "name": "income", "min": 0.5, "max": 1e5, "nullable": True},
+            {**number, "name": "spend", "min": 0.0, "max": 50.0, "nullable": True, "nullable_because": "imputed"},
+            {"name": "city", "kind": "string", "dtype": "object", "categories": ["Lyon", "Oslo"], "nullable": True},
+        ],
+    }
+    numeric_frame = {"kind": "frame", "features": frame["features"][:3]}
+    rng = np.random.default_rng(1)
+    choices = [None, 2**60 + 1, 18, 79, 0.5, 1e5, -0.0, 0.1, 0.7, 0.70000001, 3, -7.25, 150, 1e300, True]
+
+    def value() -> Any:
+        return choices[rng.integers(len(choices))] if rng.random() < 0.6 else float(rng.uniform(-20, 120))
+
+    def counts(drift: Any) -> list[list[int]]:
+        drift.check()
+        return [drift.out_of_range.tolist(), drift.unseen.tolist(), drift.nulls.tolist()]
+
+    cases = [(array, True), (array, False), (single, True), (rounded, True), (frame, False), (numeric_frame, True)]
+    for schema, as_matrix in cases:
+        features = schema["features"]
+        counted, queued = metrics.Drift(schema), metrics.Drift(schema)
+        dtype = features[0]["dtype"] if schema["kind"] == "array" else "float64"
+        for _ in range(300):
+            count = int(rng.integers(1, metrics.FEW_ROWS + 1))
+            if schema["kind"] == "array":
+                records = [{"features": [value() for _ in features]} for _ in range(count)]
+                rows = [record["features"] for record in records]
+            else:
+                records = [
+                    {
+                        f["name"]: rng.choice(["Lyon", "Paris", None]) if f["kind"] == "string" else value()
+                        for f in features
+                    }
+                    for _ in range(count)
+                ]
+                rows = [[record[f["name"]] for f in features] for record in records]
+            # The matrix as model.py feeds it: the records in the model's dtype, then float64.
+            with np.errstate(over="ignore"):  # 1e300 as float32
+                matrix = np.array(rows, dtype=np.float64).astype(dtype).astype(np.float64) if as_matrix else None
+            counted.warnings(records)
+            counted.add(records, matrix)
+            assert not counted.queue or schema is rounded  # counted at once, unless the matrix rounds
+            queued.add(list(records), matrix)  # another list: `warnings` never saw it
+        assert counts(counted) == counts(queued), schema
+        assert sum(map(sum, counts(counted))) > 100  # there was drift to count
+    assert counted.nulls.tolist() == [0, 0, queued.nulls[2]] and queued.nulls[2] > 0  # only the imputed column
+
+
+def test_log_times_made_once_per_millisecond_are_the_times_of_each_line(customers: ModuleType) -> None:
+    """`rfc3339` keeps the text of the last few seconds and milliseconds: each line's time must be the
+    one formatted from scratch, across second, day and year boundaries, in and out of order."""
+    import time
+
+    rfc3339 = metrics_module(customers).rfc3339
+    rng = np.random.default_rng(2)
+    edges = [0.0, 0.9999, 1.0, 1.9996, 86399.9995, 86400.0, 1767225599.999, 1767225600.0004]
+    whens = edges + [float(w) for w in rng.uniform(1.7e9, 1.8e9, 200)] + [1.75e9 + i / 3000 for i in range(3000)]
+    for when in [*whens, *reversed(whens)]:
+        millis = int(when * 1000)
+        fresh = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000)) + f".{millis % 1000:03d}Z"
+        assert rfc3339(when) == fresh, when

@@ -28,8 +28,8 @@ Both cost little on the prediction lane: a request adds to plain counters (under
 calls are counted on gRPC's threads), which prometheus_client reads only when /metrics is
 scraped; its log line's fields join a buffer, turned into JSON and
 written out at most `LOG_FLUSH_SECONDS` later (or once it holds `LOG_FLUSH_LINES`); its records
-join a queue checked for drift `CHECK_ROWS` rows at a time, in a few NumPy operations, and before
-each scrape.
+are counted for drift from what its warnings found in them (a request of a few records), or join a
+queue checked `CHECK_ROWS` rows at a time, in a few NumPy operations, and before each scrape.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ import time
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import lru_cache
 from itertools import accumulate
 from operator import itemgetter
 from typing import Any
@@ -231,8 +232,19 @@ class Metrics:
 
 def rfc3339(when: float) -> str:
     """`time.time()` as RFC 3339 in UTC with milliseconds: 2026-12-02T15:04:05.123Z."""
-    millis = int(when * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000)) + f".{millis % 1000:03d}Z"
+    return _millisecond(int(when * 1000))
+
+
+@lru_cache(maxsize=4)
+def _millisecond(millis: int) -> str:
+    """A millisecond since the epoch as RFC 3339, made once for the lines logged in it."""
+    return f"{_second(millis // 1000)}.{millis % 1000:03d}Z"
+
+
+@lru_cache(maxsize=4)
+def _second(second: int) -> str:
+    """A second since the epoch as RFC 3339 in UTC, made once for the lines logged in it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 class JsonLines(logging.Formatter):
@@ -288,10 +300,12 @@ def log_as_json() -> None:
 class Drift:
     """Per-feature counts of inputs unlike the training sample, from the manifest's `input_schema`.
 
-    `add` only queues the records a prediction scores; they are checked `CHECK_ROWS` at a time (and
+    `add` queues the records a prediction scores; they are checked `CHECK_ROWS` at a time (and
     before each scrape), in a few NumPy operations for all of them: checking one record at a time
-    would cost more than scoring it. `refused` counts what the schema refused. Records are added on
-    the scoring thread and on the event loop: the queue is a deque, and the counts change under a lock.
+    would cost more than scoring it. Except when `warnings` has just looked at the same few records
+    (the same list): then what it found is counted at once, and nothing is queued. `refused` counts
+    what the schema refused. Records are added on the scoring thread and on the event loop: the queue
+    is a deque, and the counts change under a lock.
     """
 
     def __init__(self, schema: dict[str, Any]) -> None:
@@ -330,10 +344,23 @@ class Drift:
             for i in self.listed
             if features[i]["kind"] == "string"
         ]
+        # What `check` counts as a null: where nulls reach an array model, in the columns a frame's pipeline imputes.
+        self.nulls_counted = frozenset(self.never_null if self.nulls_reach else () if self.array else self.imputed)
+        # An array model's matrix holds the records' numbers exactly as float64 (not rounded to float32):
+        # then what `warnings` compares (as float64) is what `check` compares.
+        self.exact = not self.array or all(_float64_exact(f.get("dtype")) for f in features)
+        self.all_ranged = self.ranged == list(range(size))
+        # The last few records `warnings` looked at and what it found there, for `add` to count: (records, found).
+        self.last: tuple[list[dict[str, Any]], list[tuple[int, str]]] | None = None
 
     def add(self, records: list[dict[str, Any]], values: np.ndarray | None = None) -> None:
         """Queue records given to the model (keyed by column, or `{"features": [...]}`) for the next check;
-        or `values`, when the model takes them as one matrix: one row per record, one column per feature."""
+        or `values`, when the model takes them as one matrix: one row per record, one column per feature.
+        Records that `warnings` has just looked at (this very list, a few records) are counted at once."""
+        last, self.last = self.last, None
+        if last is not None and last[0] is records and (values is None or self._exact_matrix(values)):
+            self._count_found(last[1], matrix=values is not None)
+            return
         self.queue.append(records if values is None else values)
         self.queued += len(records)
         if self.queued >= CHECK_ROWS:
@@ -372,6 +399,25 @@ class Drift:
                     with self.lock:
                         self.nulls[i] += nulls
 
+    def _exact_matrix(self, values: np.ndarray) -> bool:
+        """Whether `check` would compare `values` as `warnings` compared the records they were made from."""
+        return self.exact and values.dtype.char == "d"  # float64
+
+    def _count_found(self, found: list[tuple[int, str]], matrix: bool) -> None:
+        """Count what `warnings` found, (feature, kind), as `check` counts the same records (or their
+        `matrix`): numbers out of range; unseen text, not in a frame's matrix; nulls where `check` counts them."""
+        if not found:
+            return
+        with self.lock:
+            for i, kind in found:
+                if kind == "range":
+                    self.out_of_range[i] += 1
+                elif kind == "unseen":
+                    if not matrix or self.array:
+                        self.unseen[i] += 1
+                elif i in self.nulls_counted:
+                    self.nulls[i] += 1
+
     def _count_matrix(self, values: np.ndarray) -> None:
         """Count out-of-range values, and nulls where they can reach the model, in a matrix of all features."""
         if self.nulls_reach and values.dtype.kind == "f":
@@ -402,56 +448,77 @@ class Drift:
     def warnings(self, records: list[dict[str, Any]]) -> list[str]:
         """What the counters would count in `records`, one line per value naming its field (and its
         record when there are several): a number outside the training range, a value a listed text
-        column never had, a null where training had none. Records are as the schema gave them."""
-        found: list[tuple[int, int, str]] = []  # (record, feature, what)
+        column never had, a null where training had none. Records are as the schema gave them. For a
+        few records, what it found is kept for `add` to count, if `add` gets the same list next."""
+        if self.all_ranged and len(records) == 1 and self.array and self._inside(records[0]["features"]):
+            self.last = (records, [])
+            return []
+        found: list[tuple[int, int, str, str]] = []  # (record, feature, what, kind)
         if self.array:
             rows = [record["features"] for record in records]
+            maybe_null = True
             if self.ranged and len(rows) <= FEW_ROWS:
-                found += self._outside_few(list(map(self.ranged_at, rows)), lambda row, i: rows[row][i])
+                outside, inside = self._outside_few(
+                    rows if self.all_ranged else list(map(self.ranged_at, rows)), lambda row, i: rows[row][i]
+                )
+                found += outside
+                maybe_null = not (inside and self.all_ranged)  # else every value compared with numbers: no null
             elif self.ranged:
                 values = np.array(rows, dtype=np.float64)[:, self.ranged]  # None -> NaN
                 found += self._outside_lines(values, lambda row, i: rows[row][i])
-            if any(None in row for row in rows):
-                found += [(row, i, "null") for i in self.never_null for row, r in enumerate(rows) if r[i] is None]
+            if maybe_null and any(None in row for row in rows):
+                found += [
+                    (row, i, "null", "null") for i in self.never_null for row, r in enumerate(rows) if r[i] is None
+                ]
         else:
             if self.ranged and len(records) <= FEW_ROWS:
                 values = [self.ranged_values(record) for record in records]
                 if len(self.ranged) == 1:
                     values = [(value,) for value in values]  # itemgetter of one name gives the value itself
-                found += self._outside_few(values, lambda row, i: records[row][self.names[i]])
+                found += self._outside_few(values, lambda row, i: records[row][self.names[i]])[0]
             elif self.ranged:
                 values = np.array(list(map(self.ranged_values, records)), dtype=np.float64)
                 values = values.reshape(len(records), len(self.ranged))
                 found += self._outside_lines(values, lambda row, i: records[row][self.names[i]])
             for i, column, seen in self.text_columns:
                 found += [
-                    (row, i, f"{r[column]!r} is not a value seen in training")
+                    (row, i, f"{r[column]!r} is not a value seen in training", "unseen")
                     for row, r in enumerate(records)
                     if r[column] not in seen
                 ]
             for i in self.never_null:
-                found += [(row, i, "null") for row, r in enumerate(records) if r.get(self.names[i]) is None]
+                found += [(row, i, "null", "null") for row, r in enumerate(records) if r.get(self.names[i]) is None]
+        self.last = (records, [(i, kind) for _, i, _, kind in found]) if len(records) <= FEW_ROWS else None
+        if not found:
+            return []
         lines = []
-        for row, i, what in sorted(found):
+        for row, i, what, _ in sorted(found):
             what = "null, but training had no nulls here" if what == "null" else what
             record = f"record {row}: " if len(records) > 1 else ""
             lines.append(f"{record}field `{self.names[i]}`: {what}")
         return lines
 
+    def _inside(self, values: Sequence[Any]) -> bool:
+        """Whether every one of `values` (one per ranged feature) is a number inside the training range."""
+        try:  # compared exactly: then inside as float64 too (rounding keeps the order)
+            return not any(map(operator.lt, values, self.low_floats)) and not any(
+                map(operator.gt, values, self.high_floats)
+            )
+        except TypeError:  # a null among them
+            return False
+
     def _outside_few(
         self, rows: list[Sequence[Any]], value_at: Callable[[int, int], Any]
-    ) -> list[tuple[int, int, str]]:
+    ) -> tuple[list[tuple[int, int, str, str]], bool]:
         """`_outside_lines` for a few records, in Python: as NumPy compares them (as float64; a null or NaN
-        is never outside), without the cost of building arrays for a handful of values."""
+        is never outside), without the cost of building arrays for a handful of values; and whether
+        every record was inside, compared value by value with numbers (so it holds no null)."""
         found = []
+        inside = True
         for row, values in enumerate(rows):
-            try:  # all inside, compared exactly: then inside as float64 too (rounding keeps the order)
-                if not any(map(operator.lt, values, self.low_floats)) and not any(
-                    map(operator.gt, values, self.high_floats)
-                ):
-                    continue
-            except TypeError:  # a null among them: compared one by one below
-                pass
+            if self._inside(values):
+                continue
+            inside = False  # outside, or a null among them: compared one by one below
             for column, (value, low, high) in enumerate(zip(values, self.low_floats, self.high_floats, strict=True)):
                 if value is None:
                     continue
@@ -459,10 +526,12 @@ class Drift:
                 if number < low or number > high:
                     i = self.ranged[column]
                     bounds = f"{self.low[column]:g} to {self.high[column]:g}"
-                    found.append((row, i, f"{value_at(row, i)!r} is outside the training range {bounds}"))
-        return found
+                    found.append((row, i, f"{value_at(row, i)!r} is outside the training range {bounds}", "range"))
+        return found, inside
 
-    def _outside_lines(self, values: np.ndarray, value_at: Callable[[int, int], Any]) -> list[tuple[int, int, str]]:
+    def _outside_lines(
+        self, values: np.ndarray, value_at: Callable[[int, int], Any]
+    ) -> list[tuple[int, int, str, str]]:
         outside = self._outside(values)
         if not outside.any():
             return []
@@ -470,7 +539,8 @@ class Drift:
         for row, column in zip(*np.nonzero(outside), strict=True):
             i = self.ranged[column]
             low, high = self.low[column], self.high[column]
-            found.append((int(row), i, f"{value_at(row, i)!r} is outside the training range {low:g} to {high:g}"))
+            what = f"{value_at(row, i)!r} is outside the training range {low:g} to {high:g}"
+            found.append((int(row), i, what, "range"))
         return found
 
     def refused(self, path: str, errors: Iterable[dict[str, Any]]) -> None:
@@ -512,6 +582,15 @@ class Drift:
             for i in features:
                 family.add_metric([self.names[i]], int(counts[i]))
             yield family
+
+
+def _float64_exact(dtype: Any) -> bool:
+    """Whether an array of `dtype` holds JSON numbers as float64 holds them (float32 rounds them)."""
+    try:
+        kind = np.dtype(dtype or "float64")
+    except TypeError:
+        return False
+    return kind.kind in "iub" or kind == np.float64
 
 
 def _bound(value: Any) -> bool:

@@ -24,7 +24,7 @@ import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from customers_mixed.bodies import parse_json
+from customers_mixed.bodies import parse_json, record_of
 from customers_mixed.fastpath import handled
 from customers_mixed.onepass import (
     JSON,
@@ -37,7 +37,6 @@ from customers_mixed.onepass import (
     send_answer,
     whole_body,
 )
-from customers_mixed.schemas import Record
 
 HEADERS = frozenset({b"content-length", b"content-type", b"x-request-id", b"x-strict"})
 
@@ -60,7 +59,7 @@ class RawPredict:
             await self.lane(scope, replay([message], receive), send)
             return
         try:
-            record = Record.model_validate(parse_json(body), from_attributes=True).model_dump(by_alias=True)
+            record = record_of(parse_json(body))
         except Exception:  # noqa: BLE001 - the lane answers it: 400, or the 422 naming the field
             await self.lane(scope, replay([message], receive), send)
             return

@@ -5,8 +5,9 @@ does, with the same outcome for every input: `json.loads`' values for a JSON con
 missing or other content type leaves the bytes, which the schema refuses), the schema's
 validation in Python mode, and the same RequestValidationError (so the same 400 and 422 bodies
 from `errors`).
-`read_records` takes a batch's records as they are, for `frame.score_records`. `answer` writes JSON
-with orjson. `document` keeps the request schemas in the OpenAPI document.
+`read_records` takes a batch's records as they are, for `frame.score_records`. `record_of` is one
+record as the schema gives it (for `rawpredict`). `answer` writes JSON with orjson. `document` keeps
+the request schemas in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ async def read_records(request: Request) -> list[dict[str, Any]]:
             return records
     batch = await read_body(request, BatchRequest)
     return [record.model_dump(by_alias=True) for record in batch.records]
+
+
+def record_of(data: Any) -> dict[str, Any]:
+    """`Record.model_validate(data, from_attributes=True).model_dump(by_alias=True)`: the record as the
+    schema gives it, or its ValidationError."""
+    return Record.model_validate(data, from_attributes=True).model_dump(by_alias=True)
 
 
 def parse_json(data: bytes) -> Any:

@@ -5,8 +5,9 @@ does, with the same outcome for every input: `json.loads`' values for a JSON con
 missing or other content type leaves the bytes, which the schema refuses), the schema's
 validation in Python mode, and the same RequestValidationError (so the same 400 and 422 bodies
 from `errors`).
-`read_records` takes a batch's records as they are, for `frame.score_records`. `answer` writes JSON
-with orjson. `document` keeps the request schemas in the OpenAPI document.
+`read_records` takes a batch's records as they are, for `frame.score_records`. `record_of` is one
+record as the schema gives it (for `rawpredict`). `answer` writes JSON with orjson. `document` keeps
+the request schemas in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from iris_array.schemas import MAX_BATCH, BatchRequest, Record
 
 Body = TypeVar("Body", bound=BaseModel)
 REF = "#/components/schemas/{model}"
+FEATURES = 4  # the record's `features`, each a finite number (schemas.Record)
+EXACT = 2**53  # an integer up to this size is a float exactly
+FLOAT = frozenset({float})
+NUMBERS = frozenset({float, int})
 
 
 def request_body(model: type[BaseModel]) -> dict[str, Any]:
@@ -70,6 +75,31 @@ async def read_records(request: Request) -> list[dict[str, Any]]:
             return records
     batch = await read_body(request, BatchRequest)
     return [record.model_dump(by_alias=True) for record in batch.records]
+
+
+def record_of(data: Any) -> dict[str, Any]:
+    """`Record.model_validate(data, from_attributes=True).model_dump(by_alias=True)`: the record as the
+    schema gives it, or its ValidationError. A plain record, `{"features": [...]}` of finite JSON
+    numbers (integers up to 2**53, never booleans), is taken as the schema takes it, its numbers as
+    floats, without building the model."""
+    if type(data) is dict and len(data) == 1:
+        values = data.get("features")
+        if type(values) is list and len(values) == FEATURES:
+            numbers = _finite_floats(values)
+            if numbers is not None:
+                return {"features": numbers}
+    return Record.model_validate(data, from_attributes=True).model_dump(by_alias=True)
+
+
+def _finite_floats(values: list[Any]) -> list[float] | None:
+    """`values` as floats, when each is a finite float or an integer up to 2**53; else None."""
+    kinds = set(map(type, values))
+    if kinds != FLOAT:
+        if not kinds <= NUMBERS or not all(-EXACT <= v <= EXACT for v in values if type(v) is int):
+            return None
+        values = [float(v) for v in values]
+    total = sum(values)
+    return values if total - total == 0 else None  # else a NaN or an infinity (or a sum too large)
 
 
 def parse_json(data: bytes) -> Any:
