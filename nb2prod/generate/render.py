@@ -80,6 +80,10 @@ OPTIONAL = {
 }
 
 
+# The annotation of an array record's `features` that `bodies.plain_record` checks by hand.
+PLAIN_ARRAY = "list[Annotated[float, Field(strict=True, allow_inf_nan=False)]]"
+
+
 @dataclass(frozen=True)
 class RenderInput:
     artifact: Artifact
@@ -163,6 +167,7 @@ def _context(data: RenderInput) -> dict[str, Any]:
     classifier = capture.model.task is Task.CLASSIFICATION
     python_minor = ".".join(capture.python.split(".")[:2])
     base, _, build = artifact.version.partition("+")
+    fields = [_field(schema, f) for f in schema.features] if schema.kind == "frame" else [_array_field(schema)]
     return {
         "name": artifact.name,
         "package": artifact.package,
@@ -194,7 +199,9 @@ def _context(data: RenderInput) -> dict[str, Any]:
         "inference": artifact.manifest.inference,
         "service_input": artifact.manifest.service_input,
         "target_transform": artifact.manifest.target_transform,
-        "fields": [_field(schema, f) for f in schema.features] if schema.kind == "frame" else [_array_field(schema)],
+        "fields": fields,
+        # A plain array record (finite numbers, strict, no bounds, no nulls): bodies.py takes it without pydantic.
+        "plain_array": schema.kind == "array" and fields[0]["annotation"] == PLAIN_ARRAY,
         "frame_rules": _frame_rules(schema),
         "spark_schema": _spark_schema(capture, classifier and "predict_proba" in capture.model.predict_methods),
         "record_doc": _record_doc(schema),

@@ -186,6 +186,25 @@ def test_any_array_record_is_taken_as_the_schema_takes_it(bodies: ModuleType, va
     assert identical(ours[1], theirs[1]) if ours[0] == "value" else ours[1] == theirs[1], values
 
 
+def test_plain_batches_are_taken_as_the_batch_schema_takes_them(bodies: ModuleType) -> None:
+    """`plain_records` (the v2 infer's rows) gives the batch schema's records when every one is plain,
+    and None (pydantic decides) when any one is not, or the batch is empty or too long."""
+    plain = [data for data in RECORDS if record_outcome(bodies, data)[0] == "value"]
+    for batch in ([data] for data in RECORDS):
+        ours = bodies.plain_records(batch)
+        if ours is not None:
+            theirs = [
+                r.model_dump(by_alias=True) for r in bodies.BatchRequest.model_validate({"records": batch}).records
+            ]
+            assert identical(ours, theirs), batch
+    mixed = [plain[0], {"features": [True, 1.0, 2.0, 3.0]}, plain[1]]
+    assert bodies.plain_records(mixed) is None
+    assert bodies.plain_records([]) is None
+    assert bodies.plain_records([plain[0]] * (bodies.MAX_BATCH + 1)) is None
+    taken = bodies.plain_records([plain[0]] * bodies.MAX_BATCH)
+    assert taken is not None and len(taken) == bodies.MAX_BATCH
+
+
 HOSTILE = [
     ("/predict", b'{"features": [1, 2, 3, 4]}', "application/json"),
     ("/predict", b'{"features": [1, 2, 3, 4], "extra": 1}', "application/json"),

@@ -82,13 +82,30 @@ def record_of(data: Any) -> dict[str, Any]:
     schema gives it, or its ValidationError. A plain record, `{"features": [...]}` of finite JSON
     numbers (integers up to 2**53, never booleans), is taken as the schema takes it, its numbers as
     floats, without building the model."""
+    record = plain_record(data)
+    if record is not None:
+        return record
+    return Record.model_validate(data, from_attributes=True).model_dump(by_alias=True)
+
+
+def plain_records(records: list[Any]) -> list[dict[str, Any]] | None:
+    """`BatchRequest`'s records as `record_of` gives them, when every one is plain; else None."""
+    if not 1 <= len(records) <= MAX_BATCH:
+        return None
+    taken = [plain_record(data) for data in records]
+    return None if None in taken else taken  # type: ignore[return-value]
+
+
+def plain_record(data: Any) -> dict[str, Any] | None:
+    """A plain record as the schema gives it, `{"features": [...]}` of finite JSON numbers (integers up
+    to 2**53, never booleans) as floats; None for any other."""
     if type(data) is dict and len(data) == 1:
         values = data.get("features")
         if type(values) is list and len(values) == FEATURES:
             numbers = _finite_floats(values)
             if numbers is not None:
                 return {"features": numbers}
-    return Record.model_validate(data, from_attributes=True).model_dump(by_alias=True)
+    return None
 
 
 def _finite_floats(values: list[Any]) -> list[float] | None:

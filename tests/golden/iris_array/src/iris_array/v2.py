@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from iris_array import fastpath, v2_binary
-from iris_array.bodies import REF, answer, parse_json, request_body
+from iris_array.bodies import REF, answer, parse_json, plain_records, request_body
 from iris_array.errors import NotReadyError
 from iris_array.lifecycle import is_ready
 from iris_array.model import PredictionError
@@ -521,7 +521,10 @@ def prepared(state: Any, body: InferenceRequest, strict: bool) -> Prepared:
     manifest: dict[str, Any] = state.manifest
     outputs = wanted_outputs(body, manifest)
     array = described(manifest).width is not None
-    records = [record.model_dump(by_alias=True) for record in validated(records_of(body, manifest), array).records]
+    given = records_of(body, manifest)
+    records = plain_records(given)  # plain records as the schema takes them, without building its models
+    if records is None:
+        records = [record.model_dump(by_alias=True) for record in validated(given, array).records]
     warnings = state.metrics.drift.warnings(records)
     if warnings and strict:
         state.metrics.drift.add(records)  # counted as the schema's refusals are
