@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shlex
 import signal
 import sys
@@ -133,6 +134,9 @@ def _run(debug: bool, action: Any) -> None:
     try:
         action()
     except KeyboardInterrupt:
+        # The cell nbclient was running fails once its kernel is shut down; that failure is the
+        # interruption itself, so asyncio must not print it at exit ("Task exception was never retrieved").
+        logging.getLogger("asyncio").disabled = True
         err_console.print("interrupted: the kernel was shut down and nothing was written")
         sys.exit(130)
     except Exception as error:  # noqa: BLE001 - the one place errors become messages
