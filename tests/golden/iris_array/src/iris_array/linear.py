@@ -1,11 +1,11 @@
 """The iris-array model as plain sums, for the few rows of a request.
 
 The notebook's model (LogisticRegression) is, for each output, an intercept plus a
-weighted sum of the inputs, then a link (softmax); the conversion folded the scalers
-into the weights (`manifest.json`, `inference.linear`) and proved that these sums, computed as
-below, give the notebook's labels, and its answers within the tolerance, on the training sample
-and on every golden row. For a request's few rows they cost a fraction of a call into ONNX
-Runtime; larger batches, and a row with a null, are scored by ONNX Runtime (`model.py`).
+weighted sum of the inputs, then a link (softmax). The conversion wrote the weights to
+`manifest.json` (`inference.linear`) and proved that these sums,
+computed as below, give the notebook's labels, and its answers within the tolerance, on the
+training sample and on every golden row. For a request's few rows they cost a fraction of a call
+into ONNX Runtime; larger batches, and a row with a null, are scored by ONNX Runtime (`model.py`).
 """
 
 from __future__ import annotations
