@@ -86,6 +86,12 @@ def golden(model: Any, x: np.ndarray, rows: list[int]) -> list[dict[str, Any]]:
     return examples
 
 
+def text_labels(return_X_y: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The breast-cancer data with its classes as words."""
+    x, y = load_breast_cancer(return_X_y=return_X_y)
+    return x, np.where(y == 1, "benign", "malignant")
+
+
 def fitted(model: Any, data: Any) -> tuple[Any, np.ndarray]:
     x, y = data(return_X_y=True)
     return model.fit(x, y), np.asarray(x, dtype="float64")
@@ -100,6 +106,8 @@ def fitted(model: Any, data: Any) -> tuple[Any, np.ndarray]:
         (make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=5000)), load_wine, "softmax", 2),
         (make_pipeline(RobustScaler(), StandardScaler(), LogisticRegression(max_iter=5000)), load_wine, "softmax", 3),
         (make_pipeline(MaxAbsScaler(), LogisticRegression(max_iter=5000)), load_breast_cancer, "logistic", 2),
+        (make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)), text_labels, "logistic", 2),
+        (LogisticRegression(fit_intercept=False, max_iter=5000), text_labels, "logistic", 1),
         (LinearRegression(), load_diabetes, "identity", 1),
         (make_pipeline(StandardScaler(with_mean=False), Ridge(alpha=3.0)), load_diabetes, "identity", 2),
         (make_pipeline(MinMaxScaler(), Lasso(alpha=0.1)), load_diabetes, "identity", 2),
