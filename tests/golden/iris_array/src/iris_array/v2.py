@@ -339,10 +339,14 @@ def records_of(body: InferenceRequest, manifest: dict[str, Any]) -> list[dict[st
     return [{name: values[row] for name, values in columns.items()} for row in range(rows)]
 
 
-def validated(records: list[dict[str, Any]], array: bool) -> BatchRequest:
-    """The records through the schema of /predict/batch; a refusal names the input and the row."""
+def validated(records: list[dict[str, Any]], array: bool) -> list[dict[str, Any]]:
+    """The records as the schema of /predict/batch gives them (plain ones without building its
+    models: `bodies.plain_records`); a refusal names the input and the row."""
+    plain = plain_records(records)
+    if plain is not None:
+        return plain
     try:
-        return BatchRequest.model_validate({"records": records})
+        batch = BatchRequest.model_validate({"records": records})
     except ValidationError as err:
         error = err.errors(include_url=False)[0]
         loc = [str(part) for part in error["loc"]]
@@ -353,6 +357,7 @@ def validated(records: list[dict[str, Any]], array: bool) -> BatchRequest:
         if error["type"] == "missing":
             raise Refused(f"input `{field}` is missing: the model needs it") from None
         raise Refused(f"input `{field}`, row {row}: {error['msg']}") from None
+    return [record.model_dump(by_alias=True) for record in batch.records]
 
 
 def parse_request(data: bytes, header_length: str | None) -> InferenceRequest:
@@ -521,10 +526,7 @@ def prepared(state: Any, body: InferenceRequest, strict: bool) -> Prepared:
     manifest: dict[str, Any] = state.manifest
     outputs = wanted_outputs(body, manifest)
     array = described(manifest).width is not None
-    given = records_of(body, manifest)
-    records = plain_records(given)  # plain records as the schema takes them, without building its models
-    if records is None:
-        records = [record.model_dump(by_alias=True) for record in validated(given, array).records]
+    records = validated(records_of(body, manifest), array)
     warnings = state.metrics.drift.warnings(records)
     if warnings and strict:
         state.metrics.drift.add(records)  # counted as the schema's refusals are
