@@ -205,6 +205,82 @@ def test_plain_batches_are_taken_as_the_batch_schema_takes_them(bodies: ModuleTy
     assert taken is not None and len(taken) == bodies.MAX_BATCH
 
 
+@pytest.fixture(scope="module")
+def v2(app_module: ModuleType) -> ModuleType:
+    import sys
+
+    return sys.modules[app_module.__name__.rsplit(".", 1)[0] + ".v2"]
+
+
+def inference_outcome(v2: ModuleType, manifest: dict[str, Any], body: Any, general: bool) -> tuple[str, Any]:
+    """The records an inference request's tensors give (`general`: by the general checks, else by
+    `plain_rows`, None when it leaves the request to them), or the refusal's message."""
+    try:
+        request = v2.InferenceRequest.model_validate(body)
+        if not general:
+            return "value", v2.plain_rows(request)
+        return "value", v2.validated(v2.records_of(request, manifest), True)
+    except v2.Refused as refused:
+        return "error", str(refused)
+
+
+PLAIN_NUMBERS = st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2**53), 2**53)
+ODD_ELEMENTS = st.floats() | st.integers() | st.booleans() | st.none() | st.just("1.0") | st.just([1.0])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    rows=st.sampled_from([1, 1, 2, 3, 0]),
+    width=st.sampled_from([4] * 8 + [3, 5]),
+    datatype=st.sampled_from(["FP64"] * 5 + ["FP32"] * 2 + ["FP16", "INT64", "BOOL", "BYTES"]),
+    name=st.sampled_from(["input-0"] * 8 + ["input-1"]),
+    shape_of_data=st.sampled_from(["flat"] * 8 + ["nested", "short", "long"]),
+    draw=st.data(),
+)
+def test_the_usual_inference_request_takes_the_general_checks_records(
+    app_module: ModuleType,
+    v2: ModuleType,
+    rows: int,
+    width: int,
+    datatype: str,
+    name: str,
+    shape_of_data: str,
+    draw: st.DataObject,
+) -> None:
+    """`plain_rows` (the v2 infer's one look at the usual request) gives exactly the records the
+    general checks give (tensor shape, datatype, elements, then the batch schema), or leaves the
+    request to them; it never takes what they refuse."""
+    count = rows * width + {"short": -1, "long": 1}.get(shape_of_data, 0)
+    kinds = PLAIN_NUMBERS | ODD_ELEMENTS if draw.draw(st.booleans()) else PLAIN_NUMBERS
+    elements = draw.draw(st.lists(kinds, min_size=max(count, 0), max_size=max(count, 0)))
+    data: list[Any] = elements
+    if shape_of_data == "nested":
+        data = [elements[row * width : (row + 1) * width] for row in range(rows)]
+    body = {"inputs": [{"name": name, "shape": [rows, width], "datatype": datatype, "data": data}]}
+    manifest = app_module.app.state.manifest
+    ours = inference_outcome(v2, manifest, body, general=False)
+    if ours[1] is None:
+        return
+    theirs = inference_outcome(v2, manifest, body, general=True)
+    assert theirs[0] == "value", body
+    assert identical(ours[1], theirs[1]), body
+
+
+def test_plain_rows_takes_the_requests_clients_send(v2: ModuleType) -> None:
+    """tritonclient's JSON (flat FP64 or FP32 data) and a batch of integers: taken in one look."""
+    four = [[5.1, 3.5, 1.4, 0.2], [6, 3, 5, 2]]
+    for datatype in ("FP64", "FP32"):
+        flat = [value for row in four for value in row]
+        request = v2.InferenceRequest.model_validate(
+            {"inputs": [{"name": "input-0", "shape": [2, 4], "datatype": datatype, "data": flat}]}
+        )
+        taken = v2.plain_rows(request)
+        assert taken == [{"features": [5.1, 3.5, 1.4, 0.2]}, {"features": [6.0, 3.0, 5.0, 2.0]}]
+        assert all(type(value) is float for record in taken for value in record["features"])
+    two = {"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": four[0]}
+    assert v2.plain_rows(v2.InferenceRequest.model_validate({"inputs": [two, two]})) is None
+
+
 HOSTILE = [
     ("/predict", b'{"features": [1, 2, 3, 4]}', "application/json"),
     ("/predict", b'{"features": [1, 2, 3, 4], "extra": 1}', "application/json"),

@@ -102,13 +102,13 @@ def plain_record(data: Any) -> dict[str, Any] | None:
     if type(data) is dict and len(data) == 1:
         values = data.get("features")
         if type(values) is list and len(values) == FEATURES:
-            numbers = _finite_floats(values)
+            numbers = finite_floats(values)
             if numbers is not None:
                 return {"features": numbers}
     return None
 
 
-def _finite_floats(values: list[Any]) -> list[float] | None:
+def finite_floats(values: list[Any]) -> list[float] | None:
     """`values` as floats, when each is a finite float or an integer up to 2**53; else None."""
     kinds = set(map(type, values))
     if kinds != FLOAT:

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from iris_array import fastpath, v2_binary
-from iris_array.bodies import REF, answer, parse_json, plain_records, request_body
+from iris_array.bodies import FEATURES, REF, answer, finite_floats, parse_json, plain_records, request_body
 from iris_array.errors import NotReadyError
 from iris_array.lifecycle import is_ready
 from iris_array.model import PredictionError
@@ -339,6 +339,31 @@ def records_of(body: InferenceRequest, manifest: dict[str, Any]) -> list[dict[st
     return [{name: values[row] for name, values in columns.items()} for row in range(rows)]
 
 
+def plain_rows(body: InferenceRequest) -> list[dict[str, Any]] | None:
+    """`validated(records_of(body, ...))` of the usual request, in one look: one input `input-0` of a
+    float datatype, shape [N, FEATURES] within the batch limit, its data flat and every element a plain
+    number (`bodies.finite_floats`). None for any other request, which the general checks answer."""
+    width = FEATURES
+    if len(body.inputs) != 1:
+        return None
+    tensor = body.inputs[0]
+    shape, data = tensor.shape, tensor.data
+    if (
+        tensor.name != ARRAY_INPUT
+        or tensor.datatype not in FLOATS
+        or len(shape) != 2
+        or shape[1] != width
+        or not 1 <= shape[0] <= MAX_BATCH
+        or type(data) is not list
+        or len(data) != shape[0] * width
+    ):
+        return None
+    values = finite_floats(data)
+    if values is None:
+        return None
+    return [{"features": values[row * width : (row + 1) * width]} for row in range(shape[0])]
+
+
 def validated(records: list[dict[str, Any]], array: bool) -> list[dict[str, Any]]:
     """The records as the schema of /predict/batch gives them (plain ones without building its
     models: `bodies.plain_records`); a refusal names the input and the row."""
@@ -425,14 +450,16 @@ def envelope_error(value: Any, err: ValidationError) -> str:
     return f"invalid inference request: {where}: {first.get('msg', 'invalid value')}"
 
 
-def wanted_outputs(body: InferenceRequest, manifest: dict[str, Any]) -> dict[str, TensorMetadata]:
+def wanted_outputs(body: InferenceRequest, manifest: dict[str, Any]) -> list[TensorMetadata]:
     """The outputs to answer, in the order asked for (all of them when the request names none)."""
     tensors = described(manifest).outputs
-    names = list(dict.fromkeys(output.name for output in body.outputs or ())) or list(tensors)
+    if not body.outputs:
+        return list(tensors.values())
+    names = list(dict.fromkeys(output.name for output in body.outputs))
     for name in names:
         if name not in tensors:
             raise Refused(f"unknown output `{name}`: the model answers {', '.join(f'`{n}`' for n in tensors)}")
-    return {name: tensors[name] for name in names}
+    return [tensors[name] for name in names]
 
 
 def output_tensor(
@@ -525,8 +552,7 @@ def prepared(state: Any, body: InferenceRequest, strict: bool) -> Prepared:
     `strict`: refuse values unlike the training data (routes.strict) instead of warning."""
     manifest: dict[str, Any] = state.manifest
     outputs = wanted_outputs(body, manifest)
-    array = described(manifest).width is not None
-    records = validated(records_of(body, manifest), array)
+    records = plain_rows(body) or validated(records_of(body, manifest), True)
     warnings = state.metrics.drift.warnings(records)
     if warnings and strict:
         state.metrics.drift.add(records)  # counted as the schema's refusals are
@@ -534,7 +560,7 @@ def prepared(state: Any, body: InferenceRequest, strict: bool) -> Prepared:
     scorer = state.scorer
     if scorer is None:
         raise NotReadyError("the model is not loaded yet")
-    return Prepared(scorer, list(outputs.values()), records, warnings)
+    return Prepared(scorer, outputs, records, warnings)
 
 
 async def run_inference(state: Any, body: InferenceRequest, strict: bool = False) -> Inference:

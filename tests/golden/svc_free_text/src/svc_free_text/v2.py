@@ -422,14 +422,16 @@ def envelope_error(value: Any, err: ValidationError) -> str:
     return f"invalid inference request: {where}: {first.get('msg', 'invalid value')}"
 
 
-def wanted_outputs(body: InferenceRequest, manifest: dict[str, Any]) -> dict[str, TensorMetadata]:
+def wanted_outputs(body: InferenceRequest, manifest: dict[str, Any]) -> list[TensorMetadata]:
     """The outputs to answer, in the order asked for (all of them when the request names none)."""
     tensors = described(manifest).outputs
-    names = list(dict.fromkeys(output.name for output in body.outputs or ())) or list(tensors)
+    if not body.outputs:
+        return list(tensors.values())
+    names = list(dict.fromkeys(output.name for output in body.outputs))
     for name in names:
         if name not in tensors:
             raise Refused(f"unknown output `{name}`: the model answers {', '.join(f'`{n}`' for n in tensors)}")
-    return {name: tensors[name] for name in names}
+    return [tensors[name] for name in names]
 
 
 def output_tensor(
@@ -531,7 +533,7 @@ def prepared(state: Any, body: InferenceRequest, strict: bool) -> Prepared:
     scorer = state.scorer
     if scorer is None:
         raise NotReadyError("the model is not loaded yet")
-    return Prepared(scorer, list(outputs.values()), records, warnings)
+    return Prepared(scorer, outputs, records, warnings)
 
 
 async def run_inference(state: Any, body: InferenceRequest, strict: bool = False) -> Inference:
