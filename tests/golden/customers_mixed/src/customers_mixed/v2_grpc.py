@@ -41,6 +41,7 @@ from typing import Any
 import grpc
 from fastapi import FastAPI
 from google.protobuf.message import Message
+from pydantic import ValidationError
 
 from customers_mixed import open_inference_pb2 as pb
 from customers_mixed import v2, v2_binary
@@ -207,18 +208,19 @@ def inference_request(request: pb.ModelInferRequest) -> v2.InferenceRequest:
         shape = list(tensor.shape)
         if any(size < 0 for size in shape):
             raise v2.Refused(f"input `{tensor.name}`: shape {shape} has a negative size")
-        inputs.append(
-            v2.InferenceInput.model_construct(
-                name=tensor.name, shape=shape, datatype=tensor.datatype, data=elements(tensor, raw[i] if raw else None)
-            )
-        )
-    outputs = [
-        v2.RequestedOutput.model_construct(name=output.name, parameters=parameters(output.parameters))
-        for output in request.outputs
-    ]
-    return v2.InferenceRequest.model_construct(
-        id=request.id or None, parameters=parameters(request.parameters), inputs=inputs, outputs=outputs or None
-    )
+        data = elements(tensor, raw[i] if raw else None)
+        inputs.append({"name": tensor.name, "shape": shape, "datatype": tensor.datatype, "data": data})
+    outputs = [{"name": output.name, "parameters": parameters(output.parameters)} for output in request.outputs]
+    value = {
+        "id": request.id or None,
+        "parameters": parameters(request.parameters),
+        "inputs": inputs,
+        "outputs": outputs or None,
+    }
+    try:  # the REST schema's checks, which cost less than building its models unchecked
+        return v2.InferenceRequest.model_validate(value)
+    except ValidationError as err:
+        raise v2.Refused(v2.envelope_error(value, err)) from None
 
 
 def elements(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes | None) -> list[Any]:

@@ -494,7 +494,7 @@ async def model_ready(request: Request, name: str, version: str | None = None) -
     return refusal("the model is not ready", name=manifest["name"], ready=False)
 
 
-@dataclass
+@dataclass(slots=True)
 class Inference:
     """The answer to an inference request, before a transport writes it."""
 
@@ -504,7 +504,7 @@ class Inference:
     warnings: list[str]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Prepared:
     """An inference request the model takes, ready to score."""
 
