@@ -429,3 +429,15 @@ def test_post_predict_in_one_pass_answers_and_counts_as_the_lane_does(app_module
     assert added['nb2prod_requests_total{endpoint="/predict",status="200"}'] == statuses.count(200)
     # Only the unusual requests went to the lane: not the five plain ones (a warning, a bad id among them).
     assert len(reached) == len(ONE_PASS_CASES) - 5
+
+
+def test_the_apps_state_holds_plain_attributes(app_module: ModuleType) -> None:
+    """`app.state` (read several times a request on the prediction lane) keeps its values as plain
+    attributes, not in Starlette's dict behind `__getattr__`, and still behaves as a state."""
+    state = app_module.app.state
+    assert {"manifest", "metrics", "shutdown", "scorer"} <= set(vars(state))
+    state.probe = 1
+    assert vars(state)["probe"] == 1 and state.probe == 1
+    del state.probe
+    with pytest.raises(AttributeError):
+        _ = state.probe
