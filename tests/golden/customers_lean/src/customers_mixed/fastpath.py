@@ -44,13 +44,13 @@ class PlainState(State):
 class Service(FastAPI):
     """FastAPI, with the two prediction endpoints on their own lane."""
 
-    def __init__(self, **settings: Any) -> None:
-        super().__init__(**settings)
-        self.state = PlainState()
-
     prediction_lane: ASGIApp | None = None
     # `POST /predict` in one pass (`rawpredict.RawPredict`), on the lane when it is set.
     one_pass: ASGIApp | None = None
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.state = PlainState()
 
     def use_middleware(self, middleware: Sequence[Middleware]) -> None:
         """Put `middleware` (outermost first) around every request, the prediction lane's included."""

@@ -343,7 +343,6 @@ def plain_rows(body: InferenceRequest) -> list[dict[str, Any]] | None:
     """`validated(records_of(body, ...))` of the usual request, in one look: one input `input-0` of a
     float datatype, shape [N, FEATURES] within the batch limit, its data flat and every element a plain
     number (`bodies.finite_floats`). None for any other request, which the general checks answer."""
-    width = FEATURES
     if len(body.inputs) != 1:
         return None
     tensor = body.inputs[0]
@@ -352,16 +351,16 @@ def plain_rows(body: InferenceRequest) -> list[dict[str, Any]] | None:
         tensor.name != ARRAY_INPUT
         or tensor.datatype not in FLOATS
         or len(shape) != 2
-        or shape[1] != width
+        or shape[1] != FEATURES
         or not 1 <= shape[0] <= MAX_BATCH
         or type(data) is not list
-        or len(data) != shape[0] * width
+        or len(data) != shape[0] * FEATURES
     ):
         return None
     values = finite_floats(data)
     if values is None:
         return None
-    return [{"features": values[row * width : (row + 1) * width]} for row in range(shape[0])]
+    return [{"features": values[row * FEATURES : (row + 1) * FEATURES]} for row in range(shape[0])]
 
 
 def validated(records: list[dict[str, Any]], array: bool) -> list[dict[str, Any]]:
